@@ -1,0 +1,3 @@
+module github.com/agoranet/agora
+
+go 1.26.8
