@@ -1,0 +1,42 @@
+// Package sandbox runs untrusted commands under an OCI runtime: runc by
+// default, gVisor's runsc through the same code. It implements
+// agora.Sandbox. Each run gets a bundle built from the OCI runtime-spec Go
+// types, its own namespaces and cgroup, and is removed before Run returns; a
+// sweep at start removes what a crashed process left behind.
+package sandbox
+
+import (
+	"log/slog"
+
+	"github.com/agoranet/agora"
+)
+
+// Runtime names.
+const (
+	RuntimeRunc  = "runc"
+	RuntimeRunsc = "runsc"
+)
+
+// DefaultStateDir holds bundles, workspaces, the shared root skeleton and the
+// OCI runtime's own state. It must be on a local filesystem.
+const DefaultStateDir = "/run/agora"
+
+// Config configures a Runtime. Zero fields take defaults.
+type Config struct {
+	// Runtime is RuntimeRunc (default) or RuntimeRunsc.
+	Runtime string
+	// Binary is the runtime executable (default: Runtime, found on PATH).
+	Binary string
+	// StateDir is where the sandbox keeps its state (default DefaultStateDir).
+	StateDir string
+	// UID and GID the sandboxed process runs as (default DefaultUID/GID).
+	UID, GID uint32
+	// HostDirs are host directories bound read-only at the same path into
+	// the default root (default: /usr, /etc and the /bin, /lib… entries that
+	// are real directories on this host; symlinks are copied as symlinks).
+	HostDirs []string
+	// Logger receives one structured line per run (default slog.Default()).
+	Logger *slog.Logger
+}
+
+var _ agora.Sandbox = (*Runtime)(nil)

@@ -1,0 +1,450 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/agoranet/agora"
+	"golang.org/x/sys/unix"
+)
+
+// Runtime drives an OCI runtime CLI (runc or runsc). It is safe for
+// concurrent use.
+type Runtime struct {
+	kind     string
+	bin      string
+	state    string // StateDir
+	ociRoot  string // the runtime's --root
+	bundles  string
+	wsDir    string
+	rootfs   string // shared read-only root skeleton
+	hostDirs []string
+	uid, gid uint32
+	swap     bool
+	log      *slog.Logger
+}
+
+// New checks that the runtime is usable, prepares the state directory and
+// sweeps what crashed runs left behind.
+func New(cfg Config) (*Runtime, error) {
+	r := &Runtime{kind: cfg.Runtime, state: cfg.StateDir, uid: cfg.UID, gid: cfg.GID, log: cfg.Logger}
+	if r.kind == "" {
+		r.kind = RuntimeRunc
+	}
+	if r.kind != RuntimeRunc && r.kind != RuntimeRunsc {
+		return nil, agora.Errorf(agora.EINVALID, "sandbox: unknown runtime %q (want %s or %s)", r.kind, RuntimeRunc, RuntimeRunsc)
+	}
+	bin := cfg.Binary
+	if bin == "" {
+		bin = r.kind
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: %s not found on PATH (install it: apt-get install %s)", bin, r.kind)
+	}
+	r.bin = path
+	if os.Geteuid() != 0 {
+		return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: %s sandboxes need root (namespaces, cgroups and overlay mounts)", r.kind)
+	}
+	if r.state == "" {
+		r.state = DefaultStateDir
+	}
+	if r.uid == 0 {
+		r.uid = DefaultUID
+	}
+	if r.gid == 0 {
+		r.gid = DefaultGID
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	r.log = r.log.With("component", "sandbox", "runtime", r.kind)
+	r.ociRoot = filepath.Join(r.state, r.kind)
+	r.bundles = filepath.Join(r.state, "bundles")
+	r.wsDir = filepath.Join(r.state, "ws")
+	r.rootfs = filepath.Join(r.state, "rootfs")
+	for _, d := range []string{r.ociRoot, r.bundles, r.wsDir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: state directory: %v", err)
+		}
+	}
+	hostDirs, err := buildRootSkeleton(r.rootfs, cfg.HostDirs)
+	if err != nil {
+		return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: root skeleton: %v", err)
+	}
+	r.hostDirs = hostDirs
+	_, err = os.Stat(filepath.Join(cgroupMount(), "memory", ownCgroup("memory"), "memory.memsw.limit_in_bytes"))
+	r.swap = err == nil
+	if err := r.Sweep(); err != nil {
+		r.log.Warn("sweep failed", "err", err)
+	}
+	return r, nil
+}
+
+// Kind reports the runtime: RuntimeRunc or RuntimeRunsc.
+func (r *Runtime) Kind() string { return r.kind }
+
+// buildRootSkeleton makes the directory used as every sandbox's read-only
+// root: empty mount points, plus the host's top-level symlinks (bin -> usr/bin
+// on merged-/usr systems) so paths resolve as on the host. It returns the
+// host directories to bind into it.
+func buildRootSkeleton(dir string, hostDirs []string) ([]string, error) {
+	for _, d := range []string{"proc", "dev", "sys", "tmp", "repo", "env", "agora", "home", "run", "var/tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	// runc gives a tmpfs the mode of the directory it is mounted on.
+	if err := os.Chmod(filepath.Join(dir, "tmp"), 0o1777); err != nil {
+		return nil, err
+	}
+	if hostDirs != nil {
+		for _, d := range hostDirs {
+			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+				return nil, err
+			}
+		}
+		return hostDirs, nil
+	}
+	var binds []string
+	for _, name := range []string{"usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "opt"} {
+		host := "/" + name
+		fi, err := os.Lstat(host)
+		if err != nil {
+			continue
+		}
+		dst := filepath.Join(dir, name)
+		if fi.Mode()&os.ModeSymlink != 0 {
+			target, err := os.Readlink(host)
+			if err != nil {
+				return nil, err
+			}
+			if cur, err := os.Readlink(dst); err == nil && cur == target {
+				continue
+			}
+			os.Remove(dst)
+			if err := os.Symlink(target, dst); err != nil && !errors.Is(err, os.ErrExist) {
+				return nil, err
+			}
+			continue
+		}
+		if !fi.IsDir() {
+			continue
+		}
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return nil, err
+		}
+		binds = append(binds, host)
+	}
+	return binds, nil
+}
+
+var nameRe = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+
+// newID names a run or workspace "<owner pid>-<random>[-name]". The owner
+// pid lets Sweep tell a crashed owner's leftovers from a live one's.
+func newID(name string) string {
+	var b [6]byte
+	rand.Read(b[:])
+	id := fmt.Sprintf("agora-%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
+	if name = nameRe.ReplaceAllString(name, "_"); name != "" {
+		if len(name) > 40 {
+			name = name[:40]
+		}
+		id += "-" + name
+	}
+	return id
+}
+
+// ownerAlive reports whether the process that created id is still running.
+func ownerAlive(id string) bool {
+	rest, ok := strings.CutPrefix(id, "agora-")
+	if !ok {
+		return true // not ours: leave it alone
+	}
+	pidStr, _, _ := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(pidStr)
+	if err != nil {
+		return true
+	}
+	if pid == os.Getpid() {
+		return true
+	}
+	err = syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Run implements agora.Sandbox.
+func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResult, error) {
+	lim := spec.Limits.WithDefaults()
+	id := newID(spec.Name)
+	rootfs := r.rootfs
+	hostDirs := r.hostDirs
+	if spec.Rootfs != "" {
+		rootfs, hostDirs = spec.Rootfs, nil
+		if fi, err := os.Stat(rootfs); err != nil || !fi.IsDir() {
+			return nil, agora.Errorf(agora.EINVALID, "sandbox: rootfs %q is not a directory", rootfs)
+		}
+	}
+	s, err := buildSpec(specInput{
+		Run: spec, Limits: lim, Rootfs: rootfs, HostDirs: hostDirs,
+		UID: r.uid, GID: r.gid, CgroupsPath: id, Swap: r.swap, Hostname: "sandbox",
+	})
+	if err != nil {
+		return nil, err
+	}
+	if r.kind == RuntimeRunsc {
+		// gVisor implements its own seccomp-free kernel; a seccomp
+		// profile in the spec applies inside it and is not needed.
+		s.Linux.Seccomp = nil
+	}
+	bundle := filepath.Join(r.bundles, id)
+	if err := os.Mkdir(bundle, 0o700); err != nil {
+		return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: bundle: %v", err)
+	}
+	defer os.RemoveAll(bundle)
+	cfg, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: encode spec: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), cfg, 0o600); err != nil {
+		return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: bundle: %v", err)
+	}
+	logPath := filepath.Join(bundle, "runtime.log")
+
+	args := r.globalArgs(logPath)
+	args = append(args, "run", "--bundle", bundle, id)
+	cmd := exec.Command(r.bin, args...)
+	cmd.Dir = bundle
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Stdin = bytes.NewReader(spec.Stdin)
+	out := newCapWriter(lim.Output)
+	cmd.Stdout, cmd.Stderr = out, out
+	// If this process dies, the runtime dies with it; Sweep removes the
+	// container the next time a Runtime starts.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: start %s: %v", r.kind, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	timer := time.NewTimer(lim.Timeout)
+	defer timer.Stop()
+	var waitErr error
+	timedOut, canceled := false, false
+	select {
+	case waitErr = <-done:
+	case <-timer.C:
+		timedOut = true
+	case <-ctx.Done():
+		canceled = true
+	}
+	if timedOut || canceled {
+		r.kill(id)
+		select {
+		case waitErr = <-done:
+		case <-time.After(10 * time.Second):
+			// The runtime did not exit after its container was killed:
+			// take it down too, and let delete clean the rest.
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			waitErr = <-done
+		}
+	}
+	dur := time.Since(start)
+	// A foreground run deletes its container on exit; this catches a
+	// runtime that was killed or failed half-way.
+	r.delete(id)
+
+	if canceled {
+		return nil, ctx.Err()
+	}
+	res := &agora.RunResult{TimedOut: timedOut, Duration: dur}
+	res.Output, res.Truncated, res.OutputBytes = out.Bytes()
+	var exitErr *exec.ExitError
+	switch {
+	case waitErr == nil:
+		res.ExitCode = 0
+	case errors.As(waitErr, &exitErr):
+		res.ExitCode = exitErr.ExitCode()
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			res.ExitCode = 128 + int(ws.Signal())
+		}
+	default:
+		return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: wait for %s: %v", r.kind, waitErr)
+	}
+	if !timedOut {
+		if msg := runtimeError(logPath); msg != "" {
+			// The runtime itself failed (bad mount, missing binary…):
+			// that is not the command's verdict.
+			if res.ExitCode != 0 && strings.Contains(msg, "exec") && strings.Contains(msg, "no such file") {
+				return nil, agora.Errorf(agora.EINVALID, "sandbox: command %q not found in the sandbox", spec.Args[0])
+			}
+			if res.ExitCode != 0 {
+				return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: %s failed: %s", r.kind, msg)
+			}
+		}
+	}
+	// A SIGKILL the deadline did not send is the memory cgroup's OOM
+	// killer in practice: nothing else in the sandbox may send it.
+	res.OOMKilled = !timedOut && res.ExitCode == 128+int(syscall.SIGKILL)
+	r.log.Debug("run", "id", id, "exit", res.ExitCode, "timeout", timedOut, "oom", res.OOMKilled,
+		"output_bytes", res.OutputBytes, "ms", dur.Milliseconds())
+	return res, nil
+}
+
+// globalArgs are the runtime flags that come before the subcommand.
+func (r *Runtime) globalArgs(logPath string) []string {
+	args := []string{"--root", r.ociRoot}
+	if logPath != "" {
+		args = append(args, "--log", logPath, "--log-format", "json")
+	}
+	if r.kind == RuntimeRunsc {
+		// Loopback only: gVisor's netstack with no interface but lo.
+		args = append(args, "--network=none")
+	}
+	return args
+}
+
+// runtimeError returns the first error the runtime logged, if any.
+func runtimeError(logPath string) string {
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		return ""
+	}
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		var e struct{ Level, Msg string }
+		if json.Unmarshal(line, &e) == nil && (e.Level == "error" || e.Level == "fatal") {
+			return e.Msg
+		}
+	}
+	return ""
+}
+
+func (r *Runtime) kill(id string) {
+	exec.Command(r.bin, append(r.globalArgs(""), "kill", "--all", id, "KILL")...).Run()
+}
+
+func (r *Runtime) delete(id string) {
+	exec.Command(r.bin, append(r.globalArgs(""), "delete", "--force", id)...).Run()
+}
+
+// Sweep removes containers, workspaces, bundles and cgroups whose owning
+// process is gone. It leaves a live owner's runs alone, so several agora
+// processes can share one state directory.
+func (r *Runtime) Sweep() error {
+	var errs []error
+	entries, _ := os.ReadDir(r.ociRoot)
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "agora-") && !ownerAlive(e.Name()) {
+			r.kill(e.Name())
+			r.delete(e.Name())
+			r.log.Info("swept container", "id", e.Name())
+		}
+	}
+	entries, _ = os.ReadDir(r.wsDir)
+	for _, e := range entries {
+		if !ownerAlive(e.Name()) {
+			if err := removeWorkspaceDir(filepath.Join(r.wsDir, e.Name())); err != nil {
+				errs = append(errs, err)
+			}
+			r.log.Info("swept workspace", "id", e.Name())
+		}
+	}
+	entries, _ = os.ReadDir(r.bundles)
+	for _, e := range entries {
+		if !ownerAlive(e.Name()) {
+			os.RemoveAll(filepath.Join(r.bundles, e.Name()))
+		}
+	}
+	errs = append(errs, sweepCgroups())
+	return errors.Join(errs...)
+}
+
+// cgroupMount is where the cgroup hierarchies are mounted.
+func cgroupMount() string { return "/sys/fs/cgroup" }
+
+// ownCgroup returns this process's cgroup path for a v1 controller ("" for
+// the root or when unknown).
+func ownCgroup(controller string) string {
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == controller {
+				return parts[2]
+			}
+		}
+	}
+	return ""
+}
+
+// sweepCgroups removes agora-* cgroups left by dead owners: a runtime killed
+// between creating a cgroup and recording its state leaves one behind.
+func sweepCgroups() error {
+	hier, err := os.ReadDir(cgroupMount())
+	if err != nil {
+		return nil
+	}
+	var errs []error
+	for _, h := range hier {
+		ctrl := h.Name()
+		base := filepath.Join(cgroupMount(), ctrl, ownCgroup(ctrl))
+		if ctrl == "unified" {
+			base = filepath.Join(cgroupMount(), ctrl, ownCgroup(""))
+		}
+		groups, _ := os.ReadDir(base)
+		for _, g := range groups {
+			if !g.IsDir() || !strings.HasPrefix(g.Name(), "agora-") || ownerAlive(g.Name()) {
+				continue
+			}
+			dir := filepath.Join(base, g.Name())
+			if procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil {
+				for _, p := range strings.Fields(string(procs)) {
+					if pid, err := strconv.Atoi(p); err == nil {
+						syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+			}
+			if err := rmdirRetry(dir); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func rmdirRetry(dir string) error {
+	var err error
+	for i := 0; i < 50; i++ {
+		if err = unix.Rmdir(dir); err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("remove cgroup %s: %w", dir, err)
+}
