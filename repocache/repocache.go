@@ -17,10 +17,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/internal/keylock"
 )
 
 // DefaultSource is where repositories come from unless told otherwise.
@@ -41,8 +40,7 @@ type Cache struct {
 	// Logger receives a line per checkout built.
 	Logger *slog.Logger
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks keylock.Locks
 }
 
 var (
@@ -68,9 +66,9 @@ func (c *Cache) Checkout(ctx context.Context, repo, commit string) (string, erro
 		return final, nil
 	}
 
-	unlock, err := c.lock(final)
+	unlock, err := c.locks.Lock(final)
 	if err != nil {
-		return "", err
+		return "", agora.Errorf(agora.EUNAVAILABLE, "repo cache: %v", err)
 	}
 	defer unlock()
 	if _, err := os.Stat(final); err == nil {
@@ -97,37 +95,6 @@ func (c *Cache) logger() *slog.Logger {
 		return slog.Default().With("component", "repocache")
 	}
 	return c.Logger
-}
-
-// lock serializes builds of one checkout within this process (mutex) and
-// across processes (flock on a sibling file).
-func (c *Cache) lock(final string) (func(), error) {
-	c.mu.Lock()
-	if c.locks == nil {
-		c.locks = map[string]*sync.Mutex{}
-	}
-	m := c.locks[final]
-	if m == nil {
-		m = &sync.Mutex{}
-		c.locks[final] = m
-	}
-	c.mu.Unlock()
-	m.Lock()
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		m.Unlock()
-		return nil, agora.Errorf(agora.EUNAVAILABLE, "repo cache: %v", err)
-	}
-	f, err := os.OpenFile(final+".lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		m.Unlock()
-		return nil, agora.Errorf(agora.EUNAVAILABLE, "repo cache: %v", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		m.Unlock()
-		return nil, agora.Errorf(agora.EUNAVAILABLE, "repo cache: lock: %v", err)
-	}
-	return func() { f.Close(); m.Unlock() }, nil
 }
 
 // Expand substitutes a repository into a source template.
