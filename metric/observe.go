@@ -1,0 +1,104 @@
+package metric
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/agoranet/agora"
+)
+
+// Status is the verdict of one replay, spelled as in BitSota's validator
+// result.
+type Status string
+
+// Statuses. Accepted means "the replay ran and produced the metric", not "it
+// beat the incumbent": that is Better's or ParetoDominates' question.
+const (
+	StatusAccepted Status = "accepted"
+	// StatusRejected: the benchmark itself refused the submission by printing
+	// "validator_rejection=<reason>" (a policy failure such as a quality floor).
+	StatusRejected Status = "rejected"
+	// StatusError: the replay did not produce a usable metric for any other
+	// reason (crash, non-zero exit, missing or malformed metric).
+	StatusError Status = "error"
+)
+
+// Observation is what a validator observed in one replay.
+type Observation struct {
+	Status Status `json:"status"`
+	// Metrics holds the primary and, if declared, the secondary metric; it
+	// is set only when Status is StatusAccepted.
+	Metrics map[string]float64 `json:"observed_metrics,omitempty"`
+	// Sources says where each metric was found, for the replay log.
+	Sources map[string]Source `json:"metric_sources,omitempty"`
+	// Reason explains a rejection or an error in one line; empty when
+	// accepted.
+	Reason string `json:"reason,omitempty"`
+}
+
+// RejectionMarker is what a benchmark prints to reject a submission on
+// policy grounds, e.g. "validator_rejection=quality_floor" in a SystemExit
+// message.
+const RejectionMarker = "validator_rejection="
+
+// maxReasonToken bounds how much of the benchmark's rejection reason is
+// copied into Observation.Reason.
+const maxReasonToken = 200
+
+// Observe turns one benchmark run into an Observation, with BitSota's rule:
+//   - a non-zero exitCode, or no usable primary metric, is StatusRejected if
+//     output contains RejectionMarker and StatusError otherwise;
+//   - a declared secondary metric that is missing or unusable is StatusError
+//     (whatever the output says: the benchmark broke the task's contract);
+//   - otherwise StatusAccepted, with Metrics holding exactly the primary and
+//     the declared secondary metric.
+//
+// resultJSON and output are as for Extract (nil: no result file). An invalid
+// spec yields StatusError; specs should be validated when the task is created.
+func Observe(spec Spec, resultJSON []byte, output string, exitCode int) Observation {
+	if err := spec.Validate(); err != nil {
+		return Observation{Status: StatusError, Reason: agora.ErrorMessage(err)}
+	}
+	if exitCode != 0 {
+		return failed(fmt.Sprintf("benchmark exited with code %d", exitCode), output)
+	}
+	v, src, err := Extract(resultJSON, output, spec.MetricName)
+	if err != nil {
+		return failed(agora.ErrorMessage(err), output)
+	}
+	obs := Observation{
+		Status:  StatusAccepted,
+		Metrics: map[string]float64{spec.MetricName: v},
+		Sources: map[string]Source{spec.MetricName: src},
+	}
+	if spec.SecondaryName != "" {
+		v, src, err := Extract(resultJSON, output, spec.SecondaryName)
+		if err != nil {
+			return Observation{Status: StatusError, Reason: "secondary metric: " + agora.ErrorMessage(err)}
+		}
+		obs.Metrics[spec.SecondaryName] = v
+		obs.Sources[spec.SecondaryName] = src
+	}
+	return obs
+}
+
+// failed is the Observation of a run without a usable primary metric.
+func failed(reason, output string) Observation {
+	i := strings.LastIndex(output, RejectionMarker)
+	if i < 0 {
+		return Observation{Status: StatusError, Reason: reason}
+	}
+	return Observation{Status: StatusRejected, Reason: rejectionToken(output[i:]) + " (" + reason + ")"}
+}
+
+// rejectionToken returns "validator_rejection=<reason>" from the start of s,
+// cut at the first space or control character and at maxReasonToken bytes,
+// so that hostile output cannot fill the stored reason.
+func rejectionToken(s string) string {
+	s = strings.ToValidUTF8(s[:min(len(s), maxReasonToken)], "")
+	if i := strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
