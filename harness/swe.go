@@ -1,0 +1,330 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/grading"
+	"github.com/agoranet/agora/logparse"
+	"github.com/agoranet/agora/patch"
+	"github.com/agoranet/agora/swebench"
+)
+
+// Markers written around the test command's output in test_output.txt, as
+// SWE-bench writes them. Agora captures that output on its own, so a test
+// that prints a marker cannot move the boundary.
+const (
+	StartMarker    = ">>>>> Start Test Output"
+	EndMarker      = ">>>>> End Test Output"
+	ExitCodeMarker = ">>>>> Test Exit Code: "
+)
+
+// Exit statuses of the prepare script.
+const (
+	prepModelFailed = 3
+	prepTestFailed  = 4
+)
+
+// Error kinds of an evaluation that ends without a verdict.
+const (
+	ErrKindPatchRefused    = "patch_refused"
+	ErrKindPatchApply      = "patch_apply_failed"
+	ErrKindTestPatch       = "test_patch_failed"
+	ErrKindTimeout         = "timeout"
+	ErrKindInvalidLog      = "invalid_log"
+	ErrKindEnvironment     = "environment"
+	ErrKindRepository      = "repository"
+	ErrKindSandbox         = "sandbox"
+	ErrKindInvalidInstance = "invalid_instance"
+)
+
+// SWEResult is the outcome of one SWE-bench evaluation.
+type SWEResult struct {
+	InstanceID string
+	// Report is report.json's value; nil when the evaluation ended in an
+	// error (SWE-bench writes no report then).
+	Report *swebench.InstanceReport
+	// Resolution is RESOLVED_FULL, RESOLVED_PARTIAL or RESOLVED_NO.
+	Resolution grading.Resolution
+	// ErrKind and Err say why there is no report.
+	ErrKind string
+	Err     error
+	// Log is test_output.txt: the preparation, the test output between the
+	// markers and the exit code.
+	Log []byte
+	// TestExitCode is the test command's exit status.
+	TestExitCode int
+	// IgnoredTestEdits are test files the model patch changed; they were
+	// restored (or deleted) before the tests ran.
+	IgnoredTestEdits []string
+	// Timings of the steps.
+	Timings Timings
+}
+
+// Timings records how long each step took.
+type Timings struct {
+	Checkout, Environment, Prepare, Test, Total time.Duration
+}
+
+// Resolved reports whether the instance was resolved.
+func (r *SWEResult) Resolved() bool { return r.Report != nil && r.Report.Resolved }
+
+// SWEOptions tune one evaluation.
+type SWEOptions struct {
+	// MaxPatchBytes caps the model patch (default patch.DefaultMaxBytes).
+	MaxPatchBytes int
+	// Allowed, if set, are the globs every path of the model patch must
+	// match.
+	Allowed []string
+	// Timeout overrides the environment's test timeout.
+	Timeout time.Duration
+}
+
+// EvaluateSWE evaluates modelPatch on inst in env. It never returns an
+// error: failures are in the result, so a batch goes on.
+func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, env *Env, modelPatch string, opt SWEOptions) *SWEResult {
+	start := time.Now()
+	res := &SWEResult{InstanceID: inst.InstanceID}
+	fail := func(kind string, err error) *SWEResult {
+		res.ErrKind, res.Err = kind, err
+		res.Timings.Total = time.Since(start)
+		return res
+	}
+
+	// Hygiene first: a refused patch costs nothing to evaluate.
+	model, err := patch.Parse([]byte(modelPatch))
+	if err != nil {
+		return fail(ErrKindPatchRefused, fmt.Errorf("%s: model patch: %w", inst.InstanceID, err))
+	}
+	rules := patch.Rules{MaxBytes: opt.MaxPatchBytes, Allowed: opt.Allowed}
+	if err := patch.Check(model, rules); err != nil {
+		return fail(ErrKindPatchRefused, fmt.Errorf("%s: model patch refused: %s", inst.InstanceID, agora.ErrorMessage(err)))
+	}
+	tests, err := patch.Parse([]byte(inst.TestPatch))
+	if err != nil {
+		return fail(ErrKindInvalidInstance, fmt.Errorf("%s: test_patch: %w", inst.InstanceID, err))
+	}
+	parserName := env.Parser
+	if parserName == "" {
+		parserName = inst.LogParser
+	}
+	if parserName == "" {
+		parserName, _ = logparse.ForRepo(inst.Repo)
+	}
+	parser, err := logparse.LookupEvents(parserName)
+	if err != nil {
+		return fail(ErrKindEnvironment, fmt.Errorf("%s: log parser: %w", inst.InstanceID, err))
+	}
+
+	t := time.Now()
+	checkout, err := ev.Checkouts.Checkout(ctx, inst.Repo, inst.BaseCommit)
+	res.Timings.Checkout = time.Since(t)
+	if err != nil {
+		return fail(ErrKindRepository, fmt.Errorf("%s: %s", inst.InstanceID, agora.ErrorMessage(err)))
+	}
+	t = time.Now()
+	layer, err := ev.envLayer(ctx, env, inst.Repo, inst.BaseCommit, checkout)
+	res.Timings.Environment = time.Since(t)
+	if err != nil {
+		return fail(ErrKindEnvironment, fmt.Errorf("%s: %s", inst.InstanceID, agora.ErrorMessage(err)))
+	}
+
+	ws, err := ev.Sandbox.NewWorkspace(ctx, agora.WorkspaceSpec{Layers: []string{layer, checkout}, MaxBytes: ev.WorkspaceBytes})
+	if err != nil {
+		return fail(ErrKindSandbox, fmt.Errorf("%s: %s", inst.InstanceID, agora.ErrorMessage(err)))
+	}
+	defer ws.Close()
+
+	directives := patch.TestDirectives(tests, inst.Repo)
+	testScript := "cd " + repoDir + "\n" + env.TestCmd
+	if env.TestFiles == "none" {
+		directives = nil
+	}
+	for _, d := range directives {
+		testScript += " " + shellQuote(d)
+	}
+	testScript += "\n"
+	prep, ignored := prepareScript(inst.BaseCommit, model, tests, env.Install)
+	res.IgnoredTestEdits = ignored
+	inputs, err := writeInputs(map[string][]byte{
+		"model.diff": []byte(modelPatch),
+		"test.diff":  []byte(inst.TestPatch),
+		"prepare.sh": []byte(prep),
+		"test.sh":    []byte(testScript),
+	})
+	if err != nil {
+		return fail(ErrKindSandbox, fmt.Errorf("%s: inputs: %w", inst.InstanceID, err))
+	}
+	defer os.RemoveAll(inputs)
+
+	baseLim := env.limits(env.Timeout)
+	baseLim.Output = ev.OutputBytes
+	run := func(name, script string, lim agora.Limits) (*agora.RunResult, error) {
+		return ev.Sandbox.Run(ctx, &agora.RunSpec{
+			Name:   inst.InstanceID + "-" + name,
+			Args:   []string{"/bin/bash", inputsDir + "/" + script},
+			Env:    baseEnv(env),
+			Dir:    repoDir,
+			Mounts: workspaceMounts(ws, inputs),
+			Limits: lim,
+		})
+	}
+
+	// Step 1: model patch, test files reset and deleted, test patch.
+	t = time.Now()
+	prepRes, err := run("prepare", "prepare.sh", baseLim)
+	res.Timings.Prepare = time.Since(t)
+	if err != nil {
+		return fail(ErrKindSandbox, fmt.Errorf("%s: prepare: %s", inst.InstanceID, agora.ErrorMessage(err)))
+	}
+	var log strings.Builder
+	log.Write(prepRes.Output)
+	res.Log = []byte(log.String())
+	switch {
+	case prepRes.TimedOut:
+		return fail(ErrKindTimeout, fmt.Errorf("%s: preparing the workspace timed out", inst.InstanceID))
+	case prepRes.ExitCode == prepModelFailed:
+		return fail(ErrKindPatchApply, fmt.Errorf("%s: model patch does not apply: %s", inst.InstanceID, tailLines(prepRes.Output, 3)))
+	case prepRes.ExitCode == prepTestFailed:
+		return fail(ErrKindTestPatch, fmt.Errorf("%s: test patch does not apply after the model patch: %s", inst.InstanceID, tailLines(prepRes.Output, 3)))
+	case prepRes.ExitCode != 0:
+		return fail(ErrKindSandbox, fmt.Errorf("%s: prepare exited %d: %s", inst.InstanceID, prepRes.ExitCode, tailLines(prepRes.Output, 3)))
+	}
+
+	// Step 2: the test command, alone in its run, so its output and exit
+	// status come from the runtime and not from anything it prints.
+	if opt.Timeout > 0 {
+		baseLim.Timeout = opt.Timeout
+	}
+	t = time.Now()
+	testRes, err := run("test", "test.sh", baseLim)
+	res.Timings.Test = time.Since(t)
+	if err != nil {
+		return fail(ErrKindSandbox, fmt.Errorf("%s: test run: %s", inst.InstanceID, agora.ErrorMessage(err)))
+	}
+	res.TestExitCode = testRes.ExitCode
+	fmt.Fprintf(&log, "%s\n", StartMarker)
+	log.Write(testRes.Output)
+	if n := len(testRes.Output); n > 0 && testRes.Output[n-1] != '\n' {
+		log.WriteByte('\n')
+	}
+	fmt.Fprintf(&log, "%s\n%s%d\n", EndMarker, ExitCodeMarker, testRes.ExitCode)
+	if testRes.TimedOut {
+		log.WriteString(">>>>> Tests Timed Out\n")
+		res.Log = []byte(log.String())
+		return fail(ErrKindTimeout, fmt.Errorf("%s: tests timed out after %s", inst.InstanceID, baseLim.WithDefaults().Timeout))
+	}
+	res.Log = []byte(log.String())
+
+	// Step 3: parse the test output alone and grade it.
+	text := logparse.Normalize(testRes.Output)
+	events := parser(text)
+	exit := testRes.ExitCode
+	in := grading.Input{
+		FailToPass: inst.FailToPass,
+		PassToPass: inst.PassToPass,
+		ExitCode:   &exit,
+		SuiteRan:   logparse.SuiteRan(text),
+		EvalType:   grading.EvalType(inst.EvalType),
+	}.WithEvents(events)
+	rep, err := grading.Grade(in)
+	if err != nil {
+		var inv *grading.InvalidLogError
+		if errors.As(err, &inv) {
+			return fail(ErrKindInvalidLog, fmt.Errorf("%s: %w", inst.InstanceID, err))
+		}
+		return fail(ErrKindInvalidLog, fmt.Errorf("%s: grading: %w", inst.InstanceID, err))
+	}
+	res.Resolution = rep.Resolution
+	res.Report = &swebench.InstanceReport{
+		PatchExists:              true,
+		PatchSuccessfullyApplied: true,
+		Resolved:                 rep.Resolved,
+		TestsStatus:              convertStatus(rep.TestsStatus),
+	}
+	res.Timings.Total = time.Since(start)
+	return res
+}
+
+func convertStatus(s grading.TestsStatus) *swebench.TestsStatus {
+	c := func(t grading.Tests) swebench.TestResults {
+		return swebench.TestResults{Success: append([]string{}, t.Success...), Failure: append([]string{}, t.Failure...)}
+	}
+	return &swebench.TestsStatus{
+		FailToPass: c(s.FailToPass), PassToPass: c(s.PassToPass),
+		FailToFail: c(s.FailToFail), PassToFail: c(s.PassToFail),
+	}
+}
+
+// applyChain is SWE-bench v5's order of patch commands; the first that
+// succeeds wins.
+var applyChain = []string{
+	"git apply --verbose",
+	"git apply --verbose --3way",
+	"git apply --verbose --reject",
+	"patch --batch --forward --fuzz=5 -p1 -i",
+}
+
+// prepareScript builds the script that applies the model patch with the
+// fallback chain, undoes the model's edits to test files, runs the install
+// command, resets and deletes every file the test patch touches, and applies
+// the test patch. It returns the script and the test files it neutralizes.
+func prepareScript(base string, model, tests *patch.Patch, install string) (string, []string) {
+	var b strings.Builder
+	b.WriteString("#!/bin/bash\nset -uo pipefail\ncd " + repoDir + "\n")
+	modified, created := model.Touched()
+	// restore undoes a failed attempt: --reject and patch leave partial
+	// state. Only what the patch touched is reverted, so files the
+	// environment's setup wrote survive.
+	b.WriteString("restore() {\n  git reset -q 2>/dev/null\n  git checkout -q -- . 2>/dev/null\n")
+	for _, p := range append(append([]string{}, modified...), created...) {
+		q := shellQuote(p)
+		fmt.Fprintf(&b, "  rm -f -- %s.rej %s.orig\n", q, q)
+	}
+	for _, p := range created {
+		fmt.Fprintf(&b, "  rm -rf -- %s\n", shellQuote(p))
+	}
+	b.WriteString("}\n")
+	if len(modified)+len(created) > 0 {
+		b.WriteString("applied=\n")
+		for _, c := range applyChain {
+			fmt.Fprintf(&b, "if [ -z \"$applied\" ]; then\n  if %s %s/model.diff; then applied=%s; else echo '>>>>> Patch attempt failed: %s'; restore; fi\nfi\n",
+				c, inputsDir, shellQuote(c), c)
+		}
+		fmt.Fprintf(&b, "if [ -z \"$applied\" ] && git apply --check --reverse %s/model.diff 2>/dev/null; then applied='already applied'; fi\n", inputsDir)
+		fmt.Fprintf(&b, "if [ -z \"$applied\" ]; then echo '>>>>> Patch Apply Failed'; exit %d; fi\n", prepModelFailed)
+		b.WriteString("echo \">>>>> Applied Patch ($applied)\"\n")
+	}
+	// Test files the model changed go back to the base: a model's
+	// conftest.py or edited test must not decide its own verdict.
+	var ignored []string
+	for _, p := range append(append([]string{}, modified...), created...) {
+		if !patch.IsTestPath(p) {
+			continue
+		}
+		ignored = append(ignored, p)
+		q := shellQuote(p)
+		fmt.Fprintf(&b, "echo %s\nif git cat-file -e %s 2>/dev/null; then git checkout -q %s -- %s; else rm -rf -- %s; fi\n",
+			shellQuote(">>>>> Ignored model change to test file "+p), shellQuote("HEAD:"+p), base, q, q)
+	}
+	if strings.TrimSpace(install) != "" {
+		fmt.Fprintf(&b, "( %s )\n", install)
+	}
+	tm, tc := tests.Touched()
+	for _, p := range tm {
+		fmt.Fprintf(&b, "git checkout -q %s -- %s 2>/dev/null || rm -rf -- %s\n", base, shellQuote(p), shellQuote(p))
+	}
+	for _, p := range tc {
+		fmt.Fprintf(&b, "rm -rf -- %s\n", shellQuote(p))
+	}
+	if len(tm)+len(tc) > 0 {
+		fmt.Fprintf(&b, "git apply -v %s/test.diff || { echo '>>>>> Test Patch Apply Failed'; exit %d; }\n", inputsDir, prepTestFailed)
+	}
+	b.WriteString("exit 0\n")
+	return b.String(), ignored
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Agora and its tests need, if any is missing.
+#   scripts/deps.sh            sandbox runtimes, git, patch, Python test tools
+#   scripts/deps.sh swebench   also the packages the shipped SWE-bench
+#                              environments need (envs/swebench.yaml)
+set -euo pipefail
+pkgs=(runc runsc git patch ca-certificates python3 python3-pytest python3-venv python3-pip
+      python3-setuptools python3-setuptools-scm python3-wheel)
+if [ "${1:-}" = swebench ]; then
+  pkgs+=(python3-urllib3 python3-idna python3-certifi python3-chardet python3-charset-normalizer
+         python3-pytest-httpbin python3-httpbin python3-trustme python3-pytest-mock
+         python3-werkzeug python3-jinja2 python3-click python3-itsdangerous python3-markupsafe python3-blinker
+         python3-mpmath
+         python3-attr python3-iniconfig python3-pluggy python3-packaging python3-py python3-xmlschema
+         python3-hypothesis python3-pygments python3-pexpect python3-argcomplete python3-mock
+         python3-astroid python3-dill python3-platformdirs python3-tomlkit python3-isort python3-mccabe
+         python3-typing-extensions python3-tomli)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
