@@ -212,11 +212,11 @@ func (e *Env) limits(timeout Duration) agora.Limits {
 func (e *Env) layerKey(repo, commit, runtime string) string {
 	h := sha256.New()
 	json.NewEncoder(h).Encode(struct {
-		Format                    int
-		Repo, Commit, Runtime     string
-		Interpreter               string
-		Path, Setup               []string
-		Env                       map[string]string
+		Format                int
+		Repo, Commit, Runtime string
+		Interpreter           string
+		Path, Setup           []string
+		Env                   map[string]string
 	}{2, repo, commit, runtime, e.Interpreter, e.Path, e.Setup, e.Env})
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
