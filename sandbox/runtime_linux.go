@@ -270,9 +270,12 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 		}
 	}
 	dur := time.Since(start)
-	// A foreground run deletes its container on exit; this catches a
-	// runtime that was killed or failed half-way.
-	r.delete(id)
+	// A foreground run deletes its container on exit; a runtime that was
+	// killed or failed half-way leaves its state, and delete cleans it up.
+	// Checking first saves a second runtime process on every normal run.
+	if _, err := os.Stat(filepath.Join(r.ociRoot, id)); err == nil || timedOut || canceled {
+		r.delete(id)
+	}
 
 	if canceled {
 		return nil, ctx.Err()
