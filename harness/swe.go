@@ -149,7 +149,7 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 		testScript += " " + shellQuote(d)
 	}
 	testScript += "\n"
-	prep, ignored := prepareScript(inst.BaseCommit, model, tests, env.Install)
+	prep, ignored := prepareScript(inst.BaseCommit, model, tests, env.Install, true)
 	res.IgnoredTestEdits = ignored
 	inputs, err := writeInputs(map[string][]byte{
 		"model.diff": []byte(modelPatch),
@@ -273,8 +273,9 @@ var applyChain = []string{
 // prepareScript builds the script that applies the model patch with the
 // fallback chain, undoes the model's edits to test files, runs the install
 // command, resets and deletes every file the test patch touches, and applies
-// the test patch. It returns the script and the test files it neutralizes.
-func prepareScript(base string, model, tests *patch.Patch, install string) (string, []string) {
+// the test patch. With protectTests, the model's edits to test files are
+// undone. It returns the script and the test files it neutralizes.
+func prepareScript(base string, model, tests *patch.Patch, install string, protectTests bool) (string, []string) {
 	var b strings.Builder
 	b.WriteString("#!/bin/bash\nset -uo pipefail\ncd " + repoDir + "\n")
 	modified, created := model.Touched()
@@ -304,7 +305,7 @@ func prepareScript(base string, model, tests *patch.Patch, install string) (stri
 	// conftest.py or edited test must not decide its own verdict.
 	var ignored []string
 	for _, p := range append(append([]string{}, modified...), created...) {
-		if !patch.IsTestPath(p) {
+		if !protectTests || !patch.IsTestPath(p) {
 			continue
 		}
 		ignored = append(ignored, p)
