@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,7 +45,8 @@ func leftovers(r *Runtime) []string {
 		base := filepath.Join(cgroupMount(), ctrl, ownCgroup(ctrl))
 		entries, _ := os.ReadDir(base)
 		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "agora-") {
+			// Only this process's: other test binaries run beside this one.
+			if strings.HasPrefix(e.Name(), fmt.Sprintf("agora-%d-", os.Getpid())) || strings.HasPrefix(e.Name(), "agora-4194305-") {
 				out = append(out, filepath.Join(base, e.Name()))
 			}
 		}
