@@ -191,17 +191,25 @@ func matchAny(globs []*compiledGlob, p string) bool {
 	return false
 }
 
-// checkName applies the path rules to one name.
+// checkName applies the path rules to one name. The Violation names the
+// path the applier would write, or the name as written when the fault is
+// in the prefix -p1 strips.
 func checkName(n name) *Violation {
 	pth := n.path()
+	at := func(inPath bool) string {
+		if inPath && pth != "" {
+			return pth
+		}
+		return n.raw
+	}
 	bad := func(r Rule, p, format string, args ...any) *Violation {
 		return &Violation{Rule: r, Path: p, Detail: fmt.Sprintf(format, args...)}
 	}
 	if !utf8.ValidString(n.raw) {
-		return bad(RuleEncoding, n.raw, "name is not valid UTF-8")
+		return bad(RuleEncoding, at(!utf8.ValidString(pth)), "name is not valid UTF-8")
 	}
 	if hasControl(n.raw) {
-		return bad(RuleControl, n.raw, "name holds a control character")
+		return bad(RuleControl, at(hasControl(pth)), "name holds a control character")
 	}
 	if pth == "" {
 		return bad(RuleEmpty, n.raw, "no path once the leading component is stripped")
@@ -217,14 +225,14 @@ func checkName(n name) *Violation {
 		prefix := i == 0 && n.prefixed && len(comps) > 1 // stripped by -p1
 		switch {
 		case c == "..":
-			return bad(RuleDotDot, n.raw, "path has a \"..\" component")
+			return bad(RuleDotDot, at(!prefix), "path has a \"..\" component")
 		case isDotGit(c):
-			return bad(RuleGitDir, n.raw, "path enters the .git directory (component %s)", strconv.Quote(c))
+			return bad(RuleGitDir, at(!prefix), "path enters the .git directory (component %s)", strconv.Quote(c))
 		case len(c) > MaxComponentLen:
-			return bad(RuleTooLong, pth, "path component longer than %d bytes", MaxComponentLen)
+			return bad(RuleTooLong, at(!prefix), "path component longer than %d bytes", MaxComponentLen)
 		case prefix:
 		case c == "" || c == ".":
-			return bad(RuleComponent, n.raw, "path has an empty or \".\" component")
+			return bad(RuleComponent, pth, "path has an empty or \".\" component")
 		}
 	}
 	return nil

@@ -6,29 +6,6 @@ import (
 	"unicode/utf8"
 )
 
-// Glob semantics. A path matches an allowed glob when the whole path
-// matches the whole pattern; matching is case-sensitive and works on
-// characters (UTF-8), not bytes.
-//
-// Default mode (path-aware, like gitignore or doublestar):
-//   - "*" matches any run of characters other than '/', within one segment;
-//   - "**" as a whole segment ("a/**", "**/x", "a/**/b") matches zero or
-//     more whole segments, so "src/**" matches "src" and everything under
-//     it; elsewhere ("a**b") it is the same as "*";
-//   - "?" matches one character other than '/';
-//   - "[abc]", "[a-z]" match one character of the set; "[!…]" or "[^…]"
-//     negate it; a ']' right after "[", "[!" or "[^" is a member;
-//   - "\" makes the next character literal, inside a set too;
-//   - an unclosed "[", a reversed range ("[z-a]") or a trailing "\" is an
-//     error.
-//
-// Fnmatch mode (FnmatchCompat) is Python's fnmatch.fnmatchcase, which
-// BitSota's validator uses: "*" matches any characters including '/', so
-// "src/*" also matches "src/a/b.py"; "?" matches any one character; "[…]"
-// is a set with "!" negation ("^" is a member), ranges, and empty ranges
-// matching nothing; "\" is an ordinary character; an unclosed "[" is a
-// literal '['. No pattern is an error.
-
 // globToken is one element of a segment or fnmatch pattern.
 type globToken struct {
 	kind   byte // 'l' literal, '?' any one, '*' any run, '[' set
@@ -284,9 +261,31 @@ func (g *compiledGlob) match(path string) bool {
 	return rec(0, 0)
 }
 
-// MatchGlob reports whether path matches pattern, with the semantics of
-// Rules.Allowed (see the package's glob notes above compileGlob) in default
-// or fnmatch mode. The error is for a malformed pattern.
+// MatchGlob reports whether path matches pattern, as Rules.Allowed
+// matches, in default or fnmatch mode. The error is for a malformed
+// pattern.
+//
+// A path matches when the whole path matches the whole pattern; matching is
+// case-sensitive and works on characters (UTF-8), not bytes.
+//
+// Default mode is path-aware, like gitignore or doublestar:
+//   - "*" matches any run of characters other than '/', within one segment;
+//   - "**" as a whole segment ("a/**", "**/x", "a/**/b") matches zero or
+//     more whole segments, so "src/**" matches "src" and everything under
+//     it; elsewhere ("a**b") it is the same as "*";
+//   - "?" matches one character other than '/';
+//   - "[abc]", "[a-z]" match one character of the set; "[!...]" or "[^...]"
+//     negate it; a ']' right after "[", "[!" or "[^" is a member;
+//   - "\" makes the next character literal, inside a set too;
+//   - an unclosed "[", a reversed range ("[z-a]"), a trailing "\" or an
+//     empty pattern is an error.
+//
+// Fnmatch mode (Rules.FnmatchCompat) is Python's fnmatch.fnmatchcase, which
+// BitSota's validator uses: "*" matches any characters including '/', so
+// "src/*" also matches "src/a/b.py"; "?" matches any one character; "[...]"
+// is a set with "!" negation ("^" is a member), ranges, and reversed
+// ranges matching nothing; "\" is an ordinary character; an unclosed "["
+// is a literal '['. Only the empty pattern is an error.
 func MatchGlob(pattern, path string, fnmatchCompat bool) (bool, error) {
 	g, err := compileGlob(pattern, fnmatchCompat)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const devNull = "/dev/null"
@@ -28,9 +29,10 @@ const maxCount = 1 << 30
 // header's line counts are used up (an empty line counts as an empty context
 // line), a hunk cut short is an error, and the names on the "---"/"+++"
 // lines must agree with the "diff --git" line and the file's
-// created/deleted state. Plain diffs must end a file name containing a space
-// with a tab (as GNU diff and git do), since otherwise where the name ends
-// depends on which applier guesses.
+// created/deleted state. An unquoted name on a "---"/"+++" line that holds
+// a space must end with a tab (git and GNU diff write one), and must not
+// start or end with a space: GNU patch would end such a name elsewhere than
+// git does.
 func Parse(diff []byte) (*Patch, error) {
 	ps := &parser{lines: splitLines(string(diff))}
 	p := &Patch{Size: len(diff), src: string(diff)}
@@ -65,7 +67,11 @@ type parser struct {
 }
 
 func (ps *parser) errf(line int, format string, args ...any) error {
-	return &ParseError{Line: line, Msg: fmt.Sprintf(format, args...)}
+	msg := fmt.Sprintf(format, args...)
+	if line > len(ps.lines) { // the input ended where more was due
+		line, msg = max(len(ps.lines), 1), msg+" (at end of input)"
+	}
+	return &ParseError{Line: line, Msg: msg}
 }
 
 func (ps *parser) peek(off int) (string, bool) {
@@ -123,32 +129,53 @@ func (ps *parser) newFile(git bool) *File {
 }
 
 // plainFile parses a file section of a plain unified diff, which starts
-// with its "---"/"+++" lines.
+// with its "---"/"+++" lines. As in git apply, /dev/null or an epoch
+// timestamp (1970-01-01 00:00:00 UTC, the way diff -N marks a missing
+// file) on one side makes the file created or deleted, and the path is the
+// second name unless the first is a prefix of it ("x.py" for "x.py.orig").
+// Both names are kept for Check.
 func (ps *parser) plainFile() error {
 	f := ps.newFile(false)
 	ln := ps.i + 1
-	oldRaw, err := ps.fileName(ps.lines[ps.i][4:], false, ln)
+	oldRaw, oldRest, err := ps.fileName(ps.lines[ps.i][4:], ln)
 	if err != nil {
 		return err
 	}
-	newRaw, err := ps.fileName(ps.lines[ps.i+1][4:], false, ln+1)
+	newRaw, newRest, err := ps.fileName(ps.lines[ps.i+1][4:], ln+1)
 	if err != nil {
 		return err
 	}
-	if oldRaw == devNull && newRaw == devNull {
-		return ps.errf(ln, "both file names are /dev/null")
-	}
-	if oldRaw == devNull {
-		f.Created = true
-	} else {
+	if oldRaw != devNull {
 		f.names = append(f.names, name{raw: oldRaw, prefixed: true, line: ln, what: "---"})
-		f.OldPath = stripPrefix(oldRaw)
 	}
-	if newRaw == devNull {
-		f.Deleted = true
-	} else {
+	if newRaw != devNull {
 		f.names = append(f.names, name{raw: newRaw, prefixed: true, line: ln + 1, what: "+++"})
+	}
+	switch {
+	case oldRaw == devNull && newRaw == devNull:
+		return ps.errf(ln, "both file names are /dev/null")
+	case oldRaw == devNull:
+		f.Created = true
 		f.NewPath = stripPrefix(newRaw)
+	case newRaw == devNull:
+		f.Deleted = true
+		f.OldPath = stripPrefix(oldRaw)
+	default:
+		first, second := stripPrefix(oldRaw), stripPrefix(newRaw)
+		p := second
+		if len(first) < len(second) && strings.HasPrefix(second, first) {
+			p = first
+		}
+		switch {
+		case isEpoch(oldRest):
+			f.Created = true
+			f.NewPath = p
+		case isEpoch(newRest):
+			f.Deleted = true
+			f.OldPath = p
+		default:
+			f.OldPath, f.NewPath = p, p
+		}
 	}
 	ps.i += 2
 	if err := ps.hunks(f); err != nil {
@@ -158,29 +185,52 @@ func (ps *parser) plainFile() error {
 	return nil
 }
 
-// fileName reads the name on a "---" or "+++" line (after the marker).
-// A quoted name ends at its closing quote; an unquoted one at a tab (a
-// timestamp follows) or at the end of the line. In a plain diff an unquoted
-// name with a space and no tab is refused: git and GNU patch would each
-// guess where a timestamp starts.
-func (ps *parser) fileName(s string, git bool, ln int) (string, error) {
-	if strings.HasPrefix(s, `"`) {
-		n, _, err := unquoteC(s)
-		if err != nil {
-			return "", ps.errf(ln, "bad quoted file name: %v", err)
+// isEpoch reports whether a "---"/"+++" line's timestamp (the text after
+// the name) is the Unix epoch in some time zone, with no fraction of a
+// second: "1970-01-01 00:00:00.000000000 +0000", "1969-12-31 19:00:00 -0500".
+func isEpoch(stamp string) bool {
+	stamp = strings.TrimSpace(stamp)
+	for _, layout := range []string{
+		"2006-01-02 15:04:05.999999999 -0700",
+		"2006-01-02 15:04:05.999999999 -07:00",
+		"2006-01-02 15:04:05 -0700",
+		"2006-01-02 15:04:05 -07:00",
+	} {
+		if t, err := time.Parse(layout, stamp); err == nil {
+			return t.Unix() == 0 && t.Nanosecond() == 0
 		}
-		return n, nil
 	}
-	if i := strings.IndexByte(s, '\t'); i >= 0 {
-		return s[:i], nil
+	return false
+}
+
+// fileName reads the name on a "---" or "+++" line (after the marker) and
+// returns it with the rest of the line. A quoted name ends at its closing
+// quote; an unquoted one at a tab (a timestamp follows) or at the end of the
+// line. An unquoted name with a space and no tab is refused, and so is one
+// starting or ending with a space: git reads such a name to the tab or the
+// end of the line, while GNU patch ends it at the first space not followed
+// by a tab.
+func (ps *parser) fileName(s string, ln int) (string, string, error) {
+	n, rest := s, ""
+	if strings.HasPrefix(s, `"`) {
+		var err error
+		if n, rest, err = unquoteC(s); err != nil {
+			return "", "", ps.errf(ln, "bad quoted file name: %v", err)
+		}
+	} else {
+		if i := strings.IndexByte(s, '\t'); i >= 0 {
+			n, rest = s[:i], s[i+1:]
+		} else if strings.ContainsRune(s, ' ') {
+			return "", "", ps.errf(ln, "ambiguous file name %s: a name with spaces must be quoted or end with a tab", strconv.Quote(s))
+		}
+		if strings.HasPrefix(n, " ") || strings.HasSuffix(n, " ") {
+			return "", "", ps.errf(ln, "ambiguous file name %s: it starts or ends with a space", strconv.Quote(n))
+		}
 	}
-	if !git && strings.ContainsRune(s, ' ') {
-		return "", ps.errf(ln, "ambiguous file name %s: a name with spaces must be quoted or end with a tab", strconv.Quote(s))
+	if n != devNull && stripPrefix(n) == "" {
+		return "", "", ps.errf(ln, "missing file name")
 	}
-	if s == "" {
-		return "", ps.errf(ln, "missing file name")
-	}
-	return s, nil
+	return n, rest, nil
 }
 
 // gitFile parses a file section that starts with "diff --git".
@@ -297,7 +347,7 @@ header:
 			{"+++", &newPath, f.Deleted, "deleted"},
 		} {
 			ln := ps.i + 1 + k
-			raw, err := ps.fileName(ps.lines[ps.i+k][4:], true, ln)
+			raw, _, err := ps.fileName(ps.lines[ps.i+k][4:], ln)
 			if err != nil {
 				return err
 			}
@@ -320,7 +370,6 @@ header:
 	} else if strings.HasPrefix(line, "+++ ") {
 		return ps.errf(ps.i+1, "\"+++\" line without a \"---\" line")
 	}
-
 	if !f.Created {
 		if oldPath == "" {
 			return ps.errf(f.Line, "git diff header lacks a file name")
@@ -345,7 +394,7 @@ header:
 		if err := ps.binary(); err != nil {
 			return err
 		}
-	case strings.HasPrefix(line, "Binary files ") && strings.HasSuffix(line, " differ"):
+	case ps.binaryNext():
 		f.Binary = true
 		ps.i++
 	default:
@@ -355,6 +404,12 @@ header:
 	}
 	ps.p.Files = append(ps.p.Files, f)
 	return nil
+}
+
+// binaryNext reports whether the current line starts a binary section.
+func (ps *parser) binaryNext() bool {
+	line, _ := ps.peek(0)
+	return strings.HasPrefix(line, "GIT binary patch") || strings.HasPrefix(line, "Binary files ") && strings.HasSuffix(line, " differ")
 }
 
 // headerName reads the name of a "rename"/"copy" line: quoted, or the rest

@@ -131,13 +131,14 @@ func (f *File) Names() []string {
 	return out
 }
 
-// Paths returns every distinct path the patch names (old and new paths of
-// every file), in order of appearance.
+// Paths returns every distinct path the patch names, in order of
+// appearance: the old and new paths of every file, and any other name a
+// section gives (see File.Names).
 func (p *Patch) Paths() []string {
 	var out []string
 	seen := make(map[string]bool)
 	for _, f := range p.Files {
-		for _, s := range []string{f.OldPath, f.NewPath} {
+		for _, s := range append([]string{f.OldPath, f.NewPath}, f.Names()...) {
 			if s != "" && !seen[s] {
 				seen[s] = true
 				out = append(out, s)
@@ -147,24 +148,36 @@ func (p *Patch) Paths() []string {
 	return out
 }
 
-// Touched splits the patch's files into those it modifies, whose pre-image
-// exists (modified, deleted, and the sources of renames and copies), and
-// those it creates, whose pre-image does not (new files, and the targets of
-// renames and copies). Before applying a test patch the harness resets the
-// first to the base commit (`git checkout <base> -- …`, as SWE-bench does)
-// and deletes the second, which SWE-bench does not do: a conftest.py a
-// model adds where the test patch creates one would otherwise survive
-// (SWE-bench issue #631). Both lists are in order and without duplicates.
+// Touched splits the patch's paths into those it may modify, whose
+// pre-image exists (modified, deleted, and the sources of renames and
+// copies), and those it creates, whose pre-image does not (new files, and
+// the targets of renames and copies). Before applying a test patch the
+// harness resets the first to the base commit (`git checkout <base> -- …`,
+// as SWE-bench does) and deletes the second, which SWE-bench does not do: a
+// conftest.py a model adds where the test patch creates one would
+// otherwise survive (SWE-bench issue #631).
+//
+// The modified list is conservative: it holds every name a section gives
+// (File.Names) other than the created path, not only OldPath. For a plain
+// diff whose "---" and "+++" names differ, git writes one of them but GNU
+// patch, the harness's last resort, picks whichever file exists, so either
+// may be the file changed. Both lists are in order and without duplicates.
 func (p *Patch) Touched() (modified, created []string) {
 	seenM, seenC := make(map[string]bool), make(map[string]bool)
 	for _, f := range p.Files {
-		if !f.Created && f.OldPath != "" && !seenM[f.OldPath] {
-			seenM[f.OldPath] = true
-			modified = append(modified, f.OldPath)
+		made := ""
+		if (f.Created || f.Renamed || f.Copied) && f.NewPath != "" {
+			made = f.NewPath
+			if !seenC[made] {
+				seenC[made] = true
+				created = append(created, made)
+			}
 		}
-		if (f.Created || f.Renamed || f.Copied) && f.NewPath != "" && !seenC[f.NewPath] {
-			seenC[f.NewPath] = true
-			created = append(created, f.NewPath)
+		for _, s := range append([]string{f.OldPath}, f.Names()...) {
+			if s != "" && s != made && !seenM[s] {
+				seenM[s] = true
+				modified = append(modified, s)
+			}
 		}
 	}
 	return modified, created

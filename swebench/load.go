@@ -39,8 +39,9 @@ type ItemError struct {
 	Err error
 }
 
-// Error formats the error as "file: item: field: message".
-func (e *ItemError) Error() string {
+// Error formats the error as "file: item: field: message". The receiver
+// is a value so that a []ItemError prints readably.
+func (e ItemError) Error() string {
 	var b strings.Builder
 	for _, s := range []string{e.File, e.Item, e.Field} {
 		if s != "" {
@@ -53,7 +54,7 @@ func (e *ItemError) Error() string {
 }
 
 // Unwrap returns Err, so that agora.ErrorCode sees its code.
-func (e *ItemError) Unwrap() error { return e.Err }
+func (e ItemError) Unwrap() error { return e.Err }
 
 // rawItem is one undecoded record of a file, with where it came from.
 type rawItem struct {
@@ -255,6 +256,10 @@ func syntaxError(name string, data []byte, err error) error {
 	}
 	if off < 0 || off > int64(len(data)) {
 		return agora.Errorf(agora.EINVALID, "%s: invalid JSON: %s", name, jsonMessage(err))
+	}
+	// The decoder's offset is just past the offending byte.
+	if off > 0 {
+		off--
 	}
 	line, col := 1, 1
 	for _, c := range data[:off] {
