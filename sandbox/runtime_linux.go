@@ -236,6 +236,21 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 	cmd.Stdin = bytes.NewReader(spec.Stdin)
 	out := newCapWriter(lim.Output)
 	cmd.Stdout, cmd.Stderr = out, out
+	var tail *fileTail
+	if r.kind == RuntimeRunsc {
+		// gVisor makes a donated stdout pipe or socket non-blocking and,
+		// when it is full, hands EAGAIN to the sandboxed writer instead
+		// of waiting: a chatty test would lose output and fail. A
+		// regular file never fills, so runsc writes to one that is read
+		// as it grows and freed behind the reader.
+		ft, w, err := newFileTail(filepath.Join(bundle, "output"), out)
+		if err != nil {
+			return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: output file: %v", err)
+		}
+		defer w.Close()
+		tail = ft
+		cmd.Stdout, cmd.Stderr = w, w
+	}
 	// If this process dies, the runtime dies with it; Sweep removes the
 	// container the next time a Runtime starts.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
@@ -243,6 +258,9 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: start %s: %v", r.kind, err)
+	}
+	if tail != nil {
+		cmd.Stdout.(*os.File).Close()
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -270,6 +288,9 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 		}
 	}
 	dur := time.Since(start)
+	if tail != nil {
+		tail.Finish()
+	}
 	// A foreground run deletes its container on exit; a runtime that was
 	// killed or failed half-way leaves its state, and delete cleans it up.
 	// Checking first saves a second runtime process on every normal run.

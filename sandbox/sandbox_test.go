@@ -41,6 +41,13 @@ func sh(script string) *agora.RunSpec {
 	}
 }
 
+func tailOf(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
 func mustRun(tb testing.TB, r *sandbox.Runtime, spec *agora.RunSpec) *agora.RunResult {
 	tb.Helper()
 	res, err := r.Run(context.Background(), spec)
@@ -186,7 +193,8 @@ print("allocated 4 GiB")
 				spec.Limits.Output = 64 << 10
 				res := mustRun(t, r, spec)
 				if !res.Truncated || res.OutputBytes < 3000000 || len(res.Output) > 70<<10 {
-					t.Fatalf("Truncated=%v OutputBytes=%d len=%d", res.Truncated, res.OutputBytes, len(res.Output))
+					t.Fatalf("Truncated=%v OutputBytes=%d len=%d exit=%d oom=%v timeout=%v tail=%q", res.Truncated, res.OutputBytes, len(res.Output),
+						res.ExitCode, res.OOMKilled, res.TimedOut, tailOf(res.Output, 200))
 				}
 				if !strings.HasSuffix(string(res.Output), "THE-END\n") || !strings.Contains(string(res.Output), "truncated") {
 					t.Fatalf("tail or marker lost: ...%q", res.Output[len(res.Output)-100:])
