@@ -15,8 +15,11 @@ const (
 	EFORBIDDEN    = "forbidden"
 	ERATELIMIT    = "rate_limit"
 	ETOOLARGE     = "too_large"
-	EUNAVAILABLE  = "unavailable"
-	EINTERNAL     = "internal"
+	// EUNPROCESSABLE is well-formed input that cannot be acted on, such as
+	// a base ref that is a branch name instead of a pinned commit.
+	EUNPROCESSABLE = "unprocessable"
+	EUNAVAILABLE   = "unavailable"
+	EINTERNAL      = "internal"
 )
 
 // Error is a domain error: a code callers branch on and a message fit for the

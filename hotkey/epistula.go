@@ -1,0 +1,368 @@
+package hotkey
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/agoranet/agora"
+)
+
+// Epistula v2 header names, in Go's canonical header form (the same bytes
+// the Python implementations send).
+const (
+	HeaderVersion   = "Epistula-Version"
+	HeaderTimestamp = "Epistula-Timestamp"
+	HeaderUUID      = "Epistula-Uuid"
+	HeaderSignedBy  = "Epistula-Signed-By"
+	HeaderSignedFor = "Epistula-Signed-For"
+	HeaderSignature = "Epistula-Request-Signature"
+)
+
+// EpistulaVersion is the only Epistula version this package speaks.
+const EpistulaVersion = "2"
+
+// Defaults for a Verifier. The reference implementations allow 8 s of
+// staleness (the spec text says 5 s; the code everyone runs says 8 s).
+// They do not bound the future at all; we do, by the same margin, or a
+// client with a fast clock could sign requests that stay valid for as long
+// as it likes.
+const (
+	DefaultMaxAge        = 8 * time.Second
+	DefaultMaxSkew       = 8 * time.Second
+	DefaultNonceCapacity = 1 << 18
+)
+
+// EpistulaMessage returns the string an Epistula v2 request signature
+// covers:
+//
+//	sha256hex(body) "." uuid "." timestamp "." signedFor
+//
+// body is the exact bytes on the wire, never a re-serialisation;
+// timestampMS is unix milliseconds; an empty signedFor leaves a trailing dot.
+func EpistulaMessage(body []byte, id string, timestampMS int64, signedFor string) string {
+	sum := sha256.Sum256(body)
+	b := make([]byte, 0, 64+1+len(id)+1+20+1+len(signedFor))
+	b = hex.AppendEncode(b, sum[:])
+	b = append(b, '.')
+	b = append(b, id...)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, timestampMS, 10)
+	b = append(b, '.')
+	b = append(b, signedFor...)
+	return string(b)
+}
+
+// SignHeader sets the Epistula v2 headers on h for a request carrying body,
+// signed by s at now with the given uuid. signedFor is the receiver's SS58
+// address, or "" for a request addressed to no one in particular. Most
+// callers want SignRequest or Transport, which pick a fresh uuid; this form
+// exists for reproducible tests and non-HTTP carriers.
+func SignHeader(h http.Header, body []byte, s *Signer, signedFor, id string, now time.Time) error {
+	ts := now.UnixMilli()
+	sig, err := s.Sign([]byte(EpistulaMessage(body, id, ts, signedFor)))
+	if err != nil {
+		return fmt.Errorf("epistula: %w", err)
+	}
+	h.Set(HeaderVersion, EpistulaVersion)
+	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	h.Set(HeaderUUID, id)
+	h.Set(HeaderSignedBy, s.Address())
+	h.Set(HeaderSignature, FormatSignature(sig))
+	if signedFor != "" {
+		h.Set(HeaderSignedFor, signedFor)
+	} else {
+		// A retried request may still carry the header from an earlier
+		// signing for another receiver.
+		h.Del(HeaderSignedFor)
+	}
+	return nil
+}
+
+// SignRequest signs req, whose body is body, with a fresh uuid4. It does not
+// touch req.Body: the caller passes the same bytes it sends.
+func SignRequest(req *http.Request, body []byte, s *Signer, signedFor string, now time.Time) error {
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return fmt.Errorf("epistula uuid: %w", err)
+	}
+	return SignHeader(req.Header, body, s, signedFor, id.String(), now)
+}
+
+// Transport is an http.RoundTripper that signs every request with Epistula
+// v2 before passing it on, so a plain http.Client speaks Epistula. It reads
+// the body to hash it and hands the next transport an identical copy.
+type Transport struct {
+	// Signer signs the requests. Required.
+	Signer *Signer
+	// SignedFor is the receiver's SS58 address, or "" for none. Use one
+	// Transport per receiver; they can share Base.
+	SignedFor string
+	// Base carries the signed request; nil means http.DefaultTransport.
+	Base http.RoundTripper
+	// Now is the clock; nil means time.Now. A testing hook.
+	Now func() time.Time
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// RoundTrip signs a copy of req and sends it. Per the RoundTripper contract
+// req itself is not modified, and its body is closed even on error.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil && req.Body != http.NoBody {
+		var err error
+		body, err = io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("epistula: read request body: %w", err)
+		}
+	}
+	now := time.Now
+	if t.Now != nil {
+		now = t.Now
+	}
+	r := req.Clone(req.Context())
+	r.ContentLength = int64(len(body))
+	if len(body) == 0 {
+		r.Body, r.GetBody = http.NoBody, func() (io.ReadCloser, error) { return http.NoBody, nil }
+	} else {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	if err := SignRequest(r, body, t.Signer, t.SignedFor, now()); err != nil {
+		return nil, err
+	}
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(r)
+}
+
+// Kinds of Epistula verification failure. Verify's errors match exactly one
+// of these, or ErrBadSignature, with errors.Is.
+var (
+	ErrMissingHeader      = errors.New("epistula: missing header")
+	ErrMalformedHeader    = errors.New("epistula: malformed header")
+	ErrUnsupportedVersion = errors.New("epistula: unsupported version")
+	ErrStale              = errors.New("epistula: stale timestamp")
+	ErrFuture             = errors.New("epistula: timestamp in the future")
+	ErrWrongReceiver      = errors.New("epistula: signed for another receiver")
+	ErrReplay             = errors.New("epistula: replayed request")
+)
+
+// EpistulaError is a refused Epistula request. It unwraps both to its Kind,
+// for callers that branch, and to an *agora.Error with code EUNAUTHORIZED
+// whose message names the header and the problem, for the HTTP layer to
+// send back.
+type EpistulaError struct {
+	// Kind is one of the ErrXxx values above or ErrBadSignature.
+	Kind error
+	// Header is the header at fault, or "" when no single header is.
+	Header string
+	// Err is what the client is told.
+	Err *agora.Error
+}
+
+// Error implements the error interface.
+func (e *EpistulaError) Error() string { return e.Err.Error() }
+
+// Unwrap lets errors.Is find Kind and errors.As find the *agora.Error.
+func (e *EpistulaError) Unwrap() []error { return []error{e.Kind, e.Err} }
+
+func refuse(kind error, header, format string, args ...any) error {
+	return &EpistulaError{Kind: kind, Header: header, Err: agora.Errorf(agora.EUNAUTHORIZED, format, args...)}
+}
+
+// Verifier checks Epistula v2 requests addressed to one receiver. Build it
+// with NewVerifier; the exported fields may be changed before first use.
+type Verifier struct {
+	// Address is the receiver's own SS58 address. The signed message is
+	// rebuilt with it as signed_for, so a request signed for another
+	// receiver cannot be relayed here.
+	Address string
+	// AllowUnaddressed accepts requests without Epistula-Signed-For, checked
+	// against a message with an empty signed_for. Such a request can be
+	// replayed to any receiver within the window, so leave it off unless
+	// clients cannot know the receiver's address.
+	AllowUnaddressed bool
+	// MaxAge is how old a timestamp may be; 0 means DefaultMaxAge.
+	MaxAge time.Duration
+	// MaxSkew is how far in the future a timestamp may be; 0 means
+	// DefaultMaxSkew.
+	MaxSkew time.Duration
+	// Nonces remembers uuids to refuse replays. Required: Verify fails
+	// closed without one.
+	Nonces NonceStore
+}
+
+// NewVerifier returns a Verifier for the receiver with the given address,
+// with default windows and an in-memory nonce store of DefaultNonceCapacity.
+// A coordinator running several replicas should set Nonces to a shared
+// store.
+func NewVerifier(address string) *Verifier {
+	return &Verifier{
+		Address: address,
+		MaxAge:  DefaultMaxAge,
+		MaxSkew: DefaultMaxSkew,
+		Nonces:  NewMemoryNonceStore(DefaultNonceCapacity),
+	}
+}
+
+// Verify checks the Epistula v2 headers in h against body, the exact request
+// bytes, at time now, and returns the signer's SS58 address. The checks run
+// cheapest first, and the uuid is recorded only once the signature holds,
+// so forged requests cannot fill the nonce store or burn another signer's
+// uuids. A refusal is an *EpistulaError; a failing nonce store returns its
+// own error, which is not the client's fault.
+//
+// The signer is authenticated, not authorised: the caller still checks that
+// the address is registered on the subnet (and has a validator permit where
+// needed).
+func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte, now time.Time) (signer string, err error) {
+	if v.Nonces == nil {
+		return "", agora.Errorf(agora.EINTERNAL, "epistula verifier has no nonce store")
+	}
+	hv := func(name string) (string, error) {
+		vals := h.Values(name)
+		switch {
+		case len(vals) == 0 || vals[0] == "":
+			return "", refuse(ErrMissingHeader, name, "missing header %s", name)
+		case len(vals) > 1:
+			return "", refuse(ErrMalformedHeader, name, "malformed header %s: sent %d times", name, len(vals))
+		}
+		return vals[0], nil
+	}
+
+	version, err := hv(HeaderVersion)
+	if err != nil {
+		return "", err
+	}
+	if version != EpistulaVersion {
+		return "", refuse(ErrUnsupportedVersion, HeaderVersion, "unsupported %s %s, want %q", HeaderVersion, quote(version), EpistulaVersion)
+	}
+
+	tsText, err := hv(HeaderTimestamp)
+	if err != nil {
+		return "", err
+	}
+	ts, ok := parseMillis(tsText)
+	if !ok {
+		return "", refuse(ErrMalformedHeader, HeaderTimestamp, "malformed header %s %s: want unix milliseconds in decimal", HeaderTimestamp, quote(tsText))
+	}
+
+	id, err := hv(HeaderUUID)
+	if err != nil {
+		return "", err
+	}
+	if len(id) != 36 || uuid.Validate(id) != nil {
+		return "", refuse(ErrMalformedHeader, HeaderUUID, "malformed header %s %s: want a 36-character uuid", HeaderUUID, quote(id))
+	}
+
+	signedBy, err := hv(HeaderSignedBy)
+	if err != nil {
+		return "", err
+	}
+	pub, err := SS58Decode(signedBy)
+	if err != nil {
+		return "", refuse(ErrMalformedHeader, HeaderSignedBy, "malformed header %s: %v", HeaderSignedBy, err)
+	}
+
+	sigText, err := hv(HeaderSignature)
+	if err != nil {
+		return "", err
+	}
+	sig, err := ParseSignature(sigText)
+	if err != nil {
+		return "", refuse(ErrMalformedHeader, HeaderSignature, "malformed header %s: want 0x and %d hex digits", HeaderSignature, 2*SignatureSize)
+	}
+
+	var signedFor string
+	switch vals := h.Values(HeaderSignedFor); {
+	case len(vals) > 1:
+		return "", refuse(ErrMalformedHeader, HeaderSignedFor, "malformed header %s: sent %d times", HeaderSignedFor, len(vals))
+	case len(vals) == 1 && vals[0] != "":
+		if vals[0] != v.Address || v.Address == "" {
+			return "", refuse(ErrWrongReceiver, HeaderSignedFor, "%s is %s, not this receiver (%s)", HeaderSignedFor, quote(vals[0]), v.Address)
+		}
+		signedFor = v.Address
+	case !v.AllowUnaddressed:
+		return "", refuse(ErrMissingHeader, HeaderSignedFor, "missing header %s: requests must be signed for this receiver (%s)", HeaderSignedFor, v.Address)
+	}
+
+	maxAge, maxSkew := v.MaxAge, v.MaxSkew
+	if maxAge <= 0 {
+		maxAge = DefaultMaxAge
+	}
+	if maxSkew <= 0 {
+		maxSkew = DefaultMaxSkew
+	}
+	// Compare in integer milliseconds: a timestamp centuries away would
+	// saturate a time.Duration and slip past the check.
+	age := now.UnixMilli() - ts
+	if age > maxAge.Milliseconds() {
+		return "", refuse(ErrStale, HeaderTimestamp, "stale %s: signed %s ago, limit %s", HeaderTimestamp, millis(age), maxAge)
+	} else if -age > maxSkew.Milliseconds() {
+		return "", refuse(ErrFuture, HeaderTimestamp, "%s is %s in the future, limit %s; check the client's clock", HeaderTimestamp, millis(-age), maxSkew)
+	}
+
+	if !VerifyKey(pub, []byte(EpistulaMessage(body, id, ts, signedFor)), sig) {
+		return "", refuse(ErrBadSignature, HeaderSignature, "%s does not verify for %s %s", HeaderSignature, HeaderSignedBy, signedBy)
+	}
+
+	// The request is refused as stale once signedAt+maxAge passes, so the
+	// uuid need not be remembered any longer than that.
+	fresh, err := v.Nonces.Seen(ctx, signedBy, id, time.UnixMilli(ts).Add(maxAge))
+	if err != nil {
+		return "", fmt.Errorf("epistula nonce store: %w", err)
+	}
+	if !fresh {
+		return "", refuse(ErrReplay, HeaderUUID, "replayed request: %s %s was already used by %s", HeaderUUID, id, signedBy)
+	}
+	return signedBy, nil
+}
+
+// parseMillis accepts only canonical decimal (digits, no sign, no leading
+// zero), because the signature covers the header's exact text: a lenient
+// parse would rebuild a different message from "+0123" than was signed.
+func parseMillis(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 18 || (s[0] == '0' && len(s) > 1) {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// millis formats a millisecond count for a message, in days beyond a year
+// so a wild timestamp cannot overflow time.Duration.
+func millis(ms int64) string {
+	if ms > 365*24*3600*1000 {
+		return strconv.FormatInt(ms/(24*3600*1000), 10) + " days"
+	}
+	return (time.Duration(ms) * time.Millisecond).String()
+}
+
+// quote quotes a header value for an error message, cut short so a hostile
+// client cannot make the response or the log line arbitrarily long.
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "…"
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,527 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agoranet/agora"
+)
+
+const jobCols = `id, submission_id, task_id, slot, status, validator, attempts, lease_expires_at, created_at, updated_at`
+
+func scanJob(sc interface{ Scan(...any) error }) (*agora.Job, error) {
+	var j agora.Job
+	var lease, created, updated int64
+	if err := sc.Scan(&j.ID, &j.SubmissionID, &j.TaskID, &j.Slot, &j.Status, &j.Validator, &j.Attempts, &lease, &created, &updated); err != nil {
+		return nil, err
+	}
+	if lease > 0 && j.Status == agora.JobLeased {
+		t := fromMicros(lease)
+		j.LeaseExpiresAt = &t
+	}
+	j.CreatedAt, j.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &j, nil
+}
+
+// LeaseJobs leases up to req.Max jobs to a validator. On PostgreSQL the
+// candidate rows are locked with SKIP LOCKED, so concurrent validators pass
+// each other by; on SQLite the transaction holds the write lock. A lease
+// whose time ran out counts as queued.
+func (d *DB) LeaseJobs(ctx context.Context, req agora.LeaseRequest) ([]*agora.Lease, error) {
+	if req.Validator == "" {
+		return nil, agora.Errorf(agora.EINVALID, "validator: required")
+	}
+	if req.Max <= 0 {
+		req.Max = 1
+	}
+	if req.Max > agora.MaxLeaseBatch {
+		req.Max = agora.MaxLeaseBatch
+	}
+	if req.TTL <= 0 {
+		req.TTL = agora.DefaultLeaseTTL
+	}
+	var out []*agora.Lease
+	err := d.inTx(ctx, func(tx *Tx) error {
+		out = nil
+		now := micros(tx.now)
+		if d.dialect == Postgres {
+			// One lease call per validator at a time, so two concurrent
+			// calls by the same validator cannot take two slots of one
+			// submission.
+			if _, err := tx.exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(?))`, req.Validator); err != nil {
+				return err
+			}
+		}
+		if err := failExhausted(ctx, tx); err != nil {
+			return err
+		}
+		var w where
+		w.add(`(j.status = ? OR (j.status = ? AND j.lease_expires_at <= ?))`, agora.JobQueued, agora.JobLeased, now)
+		w.add(`j.attempts < j.max_attempts`)
+		if req.TaskID != "" {
+			w.add(`j.task_id = ?`, req.TaskID)
+		}
+		// Never a second slot of a submission this validator replayed or
+		// holds: a quorum needs distinct validators.
+		w.add(`NOT EXISTS (SELECT 1 FROM jobs o WHERE o.submission_id = j.submission_id AND o.id <> j.id AND o.validator = ? AND (o.status = ? OR (o.status = ? AND o.lease_expires_at > ?)))`,
+			req.Validator, agora.JobDone, agora.JobLeased, now)
+		q := `SELECT j.id, j.submission_id FROM jobs j` + w.String() + ` ORDER BY j.created_at, j.slot LIMIT ?`
+		args := append(w.args, req.Max*4)
+		if d.dialect == Postgres {
+			q += ` FOR UPDATE OF j SKIP LOCKED`
+		}
+		rows, err := tx.query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		type cand struct{ id, sub string }
+		var picked []cand
+		seen := map[string]bool{}
+		for rows.Next() {
+			var c cand
+			if err := rows.Scan(&c.id, &c.sub); err != nil {
+				rows.Close()
+				return err
+			}
+			if seen[c.sub] || len(picked) == req.Max {
+				continue
+			}
+			seen[c.sub] = true
+			picked = append(picked, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		expires := micros(tx.now.Add(req.TTL))
+		for _, c := range picked {
+			res, err := tx.exec(ctx, `UPDATE jobs SET status = ?, validator = ?, attempts = attempts + 1, lease_expires_at = ?, updated_at = ? WHERE id = ? AND (status = ? OR (status = ? AND lease_expires_at <= ?))`,
+				agora.JobLeased, req.Validator, expires, now, c.id, agora.JobQueued, agora.JobLeased, now)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				continue
+			}
+			lease, err := loadLease(ctx, tx, c.id)
+			if err != nil {
+				return err
+			}
+			out = append(out, lease)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func loadLease(ctx context.Context, tx *Tx, jobID string) (*agora.Lease, error) {
+	j, err := scanJob(tx.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, jobID))
+	if err != nil {
+		return nil, err
+	}
+	s, err := scanSubmission(tx.queryRow(ctx, `SELECT `+submissionCols+` FROM submissions WHERE id = ?`, j.SubmissionID))
+	if err != nil {
+		return nil, err
+	}
+	var spec []byte
+	if err := tx.queryRow(ctx, `SELECT data FROM blobs WHERE hash = ?`, s.ReplaySpecHash).Scan(&spec); err != nil {
+		return nil, fmt.Errorf("replay spec %s: %w", s.ReplaySpecHash, err)
+	}
+	return &agora.Lease{Job: j, Submission: s, ReplaySpec: json.RawMessage(spec), ReplaySpecHash: s.ReplaySpecHash}, nil
+}
+
+// failExhausted fails jobs whose last lease ran out, and decides the
+// submissions that leaves with every job finished.
+func failExhausted(ctx context.Context, tx *Tx) error {
+	rows, err := tx.query(ctx, `SELECT id, submission_id FROM jobs WHERE status = ? AND lease_expires_at <= ? AND attempts >= max_attempts`,
+		agora.JobLeased, micros(tx.now))
+	if err != nil {
+		return err
+	}
+	subs := map[string]bool{}
+	var ids []string
+	for rows.Next() {
+		var id, sub string
+		if err := rows.Scan(&id, &sub); err != nil {
+			rows.Close()
+			return err
+		}
+		ids, subs[sub] = append(ids, id), true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := tx.exec(ctx, `UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?`, agora.JobFailed, micros(tx.now), id); err != nil {
+			return err
+		}
+	}
+	for sub := range subs {
+		if err := maybeDecide(ctx, tx, sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ExpireLeases puts lapsed leases back in the queue (or fails them after
+// their last attempt). Leasing treats a lapsed lease as queued anyway; this
+// keeps job listings truthful. It returns how many jobs it changed.
+func (d *DB) ExpireLeases(ctx context.Context) (int, error) {
+	n := 0
+	err := d.inTx(ctx, func(tx *Tx) error {
+		if err := failExhausted(ctx, tx); err != nil {
+			return err
+		}
+		res, err := tx.exec(ctx, `UPDATE jobs SET status = ?, updated_at = ? WHERE status = ? AND lease_expires_at <= ?`,
+			agora.JobQueued, micros(tx.now), agora.JobLeased, micros(tx.now))
+		if err != nil {
+			return err
+		}
+		m, _ := res.RowsAffected()
+		n = int(m)
+		if n > 0 {
+			return addEvent(ctx, tx, agora.EventJobAvailable, map[string]any{"requeued": n})
+		}
+		return nil
+	})
+	return n, err
+}
+
+// heldJob loads a job for update and checks the validator holds it.
+func heldJob(ctx context.Context, tx *Tx, jobID, validator string) (*agora.Job, error) {
+	j, err := scanJob(tx.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`+tx.d.forUpdate(), jobID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, agora.Errorf(agora.ENOTFOUND, "job %q not found", jobID)
+	} else if err != nil {
+		return nil, err
+	}
+	if j.Validator != validator {
+		return nil, agora.Errorf(agora.EFORBIDDEN, "job %s is not leased to you", jobID)
+	}
+	return j, nil
+}
+
+// RenewLease extends a lease the validator still holds.
+func (d *DB) RenewLease(ctx context.Context, jobID, validator string, ttl time.Duration) (*agora.Job, error) {
+	if ttl <= 0 {
+		ttl = agora.DefaultLeaseTTL
+	}
+	var out *agora.Job
+	err := d.inTx(ctx, func(tx *Tx) error {
+		j, err := heldJob(ctx, tx, jobID, validator)
+		if err != nil {
+			return err
+		}
+		if j.Status != agora.JobLeased || j.LeaseExpiresAt.Before(tx.now) {
+			return agora.Errorf(agora.ECONFLICT, "job %s: lease no longer held (status %s)", jobID, j.Status)
+		}
+		exp := tx.now.Add(ttl)
+		if _, err := tx.exec(ctx, `UPDATE jobs SET lease_expires_at = ?, updated_at = ? WHERE id = ?`, micros(exp), micros(tx.now), jobID); err != nil {
+			return err
+		}
+		j.LeaseExpiresAt, j.UpdatedAt = &exp, tx.now
+		out = j
+		return nil
+	})
+	return out, err
+}
+
+// ReleaseJob returns a held job to the queue; the attempt still counts.
+func (d *DB) ReleaseJob(ctx context.Context, jobID, validator string) (*agora.Job, error) {
+	var out *agora.Job
+	err := d.inTx(ctx, func(tx *Tx) error {
+		j, err := heldJob(ctx, tx, jobID, validator)
+		if err != nil {
+			return err
+		}
+		if j.Status != agora.JobLeased {
+			return agora.Errorf(agora.ECONFLICT, "job %s is %s, not leased", jobID, j.Status)
+		}
+		// The validator is cleared so it may lease the job again later.
+		if _, err := tx.exec(ctx, `UPDATE jobs SET status = ?, validator = '', lease_expires_at = 0, updated_at = ? WHERE id = ?`,
+			agora.JobQueued, micros(tx.now), jobID); err != nil {
+			return err
+		}
+		j.Status, j.Validator, j.LeaseExpiresAt = agora.JobQueued, "", nil
+		out = j
+		return addEvent(ctx, tx, agora.EventJobAvailable, map[string]any{"job_id": jobID, "submission_id": j.SubmissionID})
+	})
+	return out, err
+}
+
+// resultHash identifies what a result says, for idempotent re-posts: a
+// retry may carry a shortened log or other notes, but not another verdict.
+func resultHash(r *agora.Result) string {
+	b, _ := json.Marshal(struct {
+		Status  string
+		Tests   map[string]string
+		Metrics map[string]float64
+		Reason  string
+	}{r.Status, r.Tests, r.ObservedMetrics, r.Reason})
+	return agora.SHA256Hex(b)
+}
+
+// RecordResult stores a validator's result for a job it leased.
+func (d *DB) RecordResult(ctx context.Context, r *agora.Result, log []byte) (*agora.Result, bool, error) {
+	if err := r.Validate(); err != nil {
+		return nil, false, err
+	}
+	if len(log) > agora.MaxLogBytes {
+		return nil, false, agora.Errorf(agora.ETOOLARGE, "log: %d bytes, at most %d", len(log), agora.MaxLogBytes)
+	}
+	var out *agora.Result
+	created := false
+	err := d.inTx(ctx, func(tx *Tx) error {
+		j, err := heldJob(ctx, tx, r.JobID, r.Validator)
+		if err != nil {
+			return err
+		}
+		if r.SubmissionID != "" && r.SubmissionID != j.SubmissionID {
+			return agora.Errorf(agora.EINVALID, "submission_id: job %s is for submission %s", j.ID, j.SubmissionID)
+		}
+		r.SubmissionID = j.SubmissionID
+		if len(log) > 0 {
+			h, err := putBlob(ctx, tx, log)
+			if err != nil {
+				return err
+			}
+			r.LogSHA256, r.LogBytes = h, int64(len(log))
+			r.LogExcerpt = excerpt(log, agora.MaxLogExcerptBytes)
+		}
+		hash := resultHash(r)
+		if j.Status == agora.JobDone {
+			prev, prevHash, err := findResult(ctx, tx, j.ID)
+			if err != nil {
+				return err
+			}
+			if prevHash != hash {
+				return agora.Errorf(agora.ECONFLICT, "job %s already has a different result", j.ID)
+			}
+			out = prev
+			return nil
+		}
+		if j.Status != agora.JobLeased && j.Status != agora.JobQueued {
+			return agora.Errorf(agora.ECONFLICT, "job %s is %s", j.ID, j.Status)
+		}
+		// A result that arrives after the lease lapsed is still the
+		// validator's work; it is taken unless someone else leased the
+		// job since (heldJob then refuses it: the validator differs).
+		if err := lockSubmission(ctx, tx, j.SubmissionID); err != nil {
+			return err
+		}
+		r.CreatedAt = tx.now
+		body, _ := json.Marshal(r)
+		if _, err := tx.exec(ctx, `INSERT INTO results (id, submission_id, validator, status, peer, request_hash, body, created_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)`,
+			j.ID, j.SubmissionID, r.Validator, r.Status, hash, string(body), micros(tx.now)); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?`, agora.JobDone, micros(tx.now), j.ID); err != nil {
+			return err
+		}
+		out, created = r, true
+		return maybeDecide(ctx, tx, j.SubmissionID)
+	})
+	return out, created, err
+}
+
+// excerpt keeps the head and tail of a log within max bytes.
+func excerpt(b []byte, max int) string {
+	if len(b) <= max {
+		return string(b)
+	}
+	half := max / 2
+	return string(b[:half]) + fmt.Sprintf("\n[… %d bytes omitted …]\n", len(b)-2*half) + string(b[len(b)-half:])
+}
+
+func findResult(ctx context.Context, tx *Tx, id string) (*agora.Result, string, error) {
+	var body, hash string
+	if err := tx.queryRow(ctx, `SELECT body, request_hash FROM results WHERE id = ?`, id).Scan(&body, &hash); err != nil {
+		return nil, "", err
+	}
+	var r agora.Result
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		return nil, "", err
+	}
+	return &r, hash, nil
+}
+
+// lockSubmission serializes result recording per submission, so the last
+// of concurrent results sees all the others and decides the verdict.
+func lockSubmission(ctx context.Context, tx *Tx, id string) error {
+	var s string
+	return tx.queryRow(ctx, `SELECT id FROM submissions WHERE id = ?`+tx.d.forUpdate(), id).Scan(&s)
+}
+
+// maybeDecide records the verdict once none of the submission's jobs is
+// queued or leased.
+func maybeDecide(ctx context.Context, tx *Tx, subID string) error {
+	var open int
+	if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM jobs WHERE submission_id = ? AND status IN (?, ?)`,
+		subID, agora.JobQueued, agora.JobLeased).Scan(&open); err != nil {
+		return err
+	}
+	if open > 0 {
+		return nil
+	}
+	return decide(ctx, tx, subID, false)
+}
+
+func decide(ctx context.Context, tx *Tx, subID string, peer bool) error {
+	s, err := scanSubmission(tx.queryRow(ctx, `SELECT `+submissionCols+` FROM submissions WHERE id = ?`, subID))
+	if err != nil {
+		return err
+	}
+	if s.Verdict != nil {
+		return nil
+	}
+	t, err := findTask(ctx, tx, s.TaskID)
+	if err != nil {
+		return err
+	}
+	results, err := findResults(ctx, tx, subID, peer)
+	if err != nil {
+		return err
+	}
+	v := agora.Decide(t, results, tx.now)
+	vb, _ := json.Marshal(v)
+	if _, err := tx.exec(ctx, `UPDATE submissions SET status = ?, verdict = ?, updated_at = ? WHERE id = ?`,
+		v.Status, string(vb), micros(tx.now), subID); err != nil {
+		return err
+	}
+	return addEvent(ctx, tx, agora.EventVerdict, map[string]any{
+		"submission_id": subID, "task_id": t.ID, "miner_hotkey": s.Miner, "status": v.Status, "disputed": v.Disputed, "metrics": v.Metrics})
+}
+
+func findResults(ctx context.Context, tx *Tx, subID string, peer bool) ([]*agora.Result, error) {
+	p := 0
+	if peer {
+		p = 1
+	}
+	rows, err := tx.query(ctx, `SELECT body FROM results WHERE submission_id = ? AND peer = ? ORDER BY created_at, id`, subID, p)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*agora.Result
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		var r agora.Result
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			return nil, err
+		}
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}
+
+// RecordPeerEvaluation stores a miner's replay of another's submission on a
+// peer_evaluation task; the verdict comes at the task's minimum count.
+func (d *DB) RecordPeerEvaluation(ctx context.Context, r *agora.Result) (*agora.Result, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	err := d.inTx(ctx, func(tx *Tx) error {
+		s, err := scanSubmission(tx.queryRow(ctx, `SELECT `+submissionCols+` FROM submissions WHERE id = ?`+d.forUpdate(), r.SubmissionID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return agora.Errorf(agora.ENOTFOUND, "submission %q not found", r.SubmissionID)
+		} else if err != nil {
+			return err
+		}
+		t, err := findTask(ctx, tx, s.TaskID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case t.CompetitionMode != agora.ModePeerEvaluation:
+			return agora.Errorf(agora.EINVALID, "submission %s: task %s is not a peer_evaluation task", s.ID, t.Slug)
+		case s.Miner == r.Validator:
+			return agora.Errorf(agora.EFORBIDDEN, "you cannot evaluate your own submission")
+		case s.Verdict != nil:
+			return agora.Errorf(agora.ECONFLICT, "submission %s already has its verdict", s.ID)
+		}
+		r.Peer, r.JobID, r.CreatedAt = true, "", tx.now
+		body, _ := json.Marshal(r)
+		if _, err := tx.exec(ctx, `INSERT INTO results (id, submission_id, validator, status, peer, request_hash, body, created_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)`,
+			"peer:"+s.ID+":"+r.Validator, s.ID, r.Validator, r.Status, resultHash(r), string(body), micros(tx.now)); err != nil {
+			if agora.ErrorCode(formatError(err)) == agora.ECONFLICT {
+				return agora.Errorf(agora.ECONFLICT, "you already evaluated submission %s", s.ID)
+			}
+			return err
+		}
+		var n int
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM results WHERE submission_id = ? AND peer = 1 AND status <> ?`, s.ID, agora.ResultError).Scan(&n); err != nil {
+			return err
+		}
+		if n >= t.MinPeerEvaluations {
+			return decide(ctx, tx, s.ID, true)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// FindJobs returns a page of jobs, oldest first.
+func (d *DB) FindJobs(ctx context.Context, f agora.JobFilter) ([]*agora.Job, int, error) {
+	var w where
+	if f.SubmissionID != nil {
+		w.add("submission_id = ?", *f.SubmissionID)
+	}
+	if f.Validator != nil {
+		w.add("validator = ?", *f.Validator)
+	}
+	if f.Status != nil {
+		w.add("status = ?", *f.Status)
+	}
+	var total int
+	if err := d.db.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM jobs`+w.String()), w.args...).Scan(&total); err != nil {
+		return nil, 0, formatError(err)
+	}
+	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+jobCols+` FROM jobs`+w.String()+` ORDER BY created_at, slot`+page(f.Limit, f.Offset)), w.args...)
+	if err != nil {
+		return nil, 0, formatError(err)
+	}
+	defer rows.Close()
+	var out []*agora.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, 0, formatError(err)
+		}
+		out = append(out, j)
+	}
+	return out, total, formatError(rows.Err())
+}
+
+// FindResults returns a submission's validator and peer results.
+func (d *DB) FindResults(ctx context.Context, submissionID string) ([]*agora.Result, error) {
+	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT body FROM results WHERE submission_id = ? ORDER BY created_at, id`), submissionID)
+	if err != nil {
+		return nil, formatError(err)
+	}
+	defer rows.Close()
+	out := []*agora.Result{}
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, formatError(err)
+		}
+		var r agora.Result
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			return nil, err
+		}
+		out = append(out, &r)
+	}
+	return out, formatError(rows.Err())
+}

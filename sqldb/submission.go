@@ -1,0 +1,368 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/agoranet/agora"
+)
+
+// CreateClaim holds a task for a miner.
+func (d *DB) CreateClaim(ctx context.Context, c *agora.Claim) error {
+	if len(c.Description) > 20000 {
+		return agora.Errorf(agora.EINVALID, "claim_description: at most 20000 characters")
+	}
+	return d.inTx(ctx, func(tx *Tx) error {
+		t, err := findTask(ctx, tx, c.TaskID)
+		if err != nil {
+			return err
+		}
+		if t.State != agora.TaskLive {
+			return agora.Errorf(agora.EINVALID, "task_id: task %s is %s, not live", t.Slug, t.State)
+		}
+		if err := expireClaims(ctx, tx, t.ID, c.Miner); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM claims WHERE task_id = ? AND miner = ? AND status = ?`,
+			t.ID, c.Miner, agora.ClaimActive).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return agora.Errorf(agora.ECONFLICT, "claim: you already hold an active claim on task %s", t.Slug)
+		}
+		if c.ExpiresAt.IsZero() || c.ExpiresAt.Before(tx.now) {
+			c.ExpiresAt = tx.now.Add(agora.DefaultClaimTTL)
+		}
+		c.ID, c.TaskID, c.Status, c.CreatedAt, c.UpdatedAt = agora.NewID(tx.now), t.ID, agora.ClaimActive, tx.now, tx.now
+		_, err = tx.exec(ctx, `INSERT INTO claims (id, task_id, miner, description, status, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.ID, c.TaskID, c.Miner, c.Description, c.Status, micros(c.ExpiresAt), micros(tx.now), micros(tx.now))
+		return err
+	})
+}
+
+// expireClaims marks a miner's lapsed claims on a task as expired.
+func expireClaims(ctx context.Context, tx *Tx, taskID, miner string) error {
+	_, err := tx.exec(ctx, `UPDATE claims SET status = ?, updated_at = ? WHERE task_id = ? AND miner = ? AND status = ? AND expires_at <= ?`,
+		agora.ClaimExpired, micros(tx.now), taskID, miner, agora.ClaimActive, micros(tx.now))
+	return err
+}
+
+const claimCols = `id, task_id, miner, description, status, expires_at, created_at, updated_at`
+
+func scanClaim(sc interface{ Scan(...any) error }, now int64) (*agora.Claim, error) {
+	var c agora.Claim
+	var exp, created, updated int64
+	if err := sc.Scan(&c.ID, &c.TaskID, &c.Miner, &c.Description, &c.Status, &exp, &created, &updated); err != nil {
+		return nil, err
+	}
+	c.ExpiresAt, c.CreatedAt, c.UpdatedAt = fromMicros(exp), fromMicros(created), fromMicros(updated)
+	if c.Status == agora.ClaimActive && exp <= now {
+		c.Status = agora.ClaimExpired
+	}
+	return &c, nil
+}
+
+// CancelClaim cancels the miner's own active claim.
+func (d *DB) CancelClaim(ctx context.Context, id, miner string) (*agora.Claim, error) {
+	var out *agora.Claim
+	err := d.inTx(ctx, func(tx *Tx) error {
+		c, err := scanClaim(tx.queryRow(ctx, `SELECT `+claimCols+` FROM claims WHERE id = ?`+d.forUpdate(), id), micros(tx.now))
+		if errors.Is(err, sql.ErrNoRows) {
+			return agora.Errorf(agora.ENOTFOUND, "claim %q not found", id)
+		} else if err != nil {
+			return err
+		}
+		if c.Miner != miner {
+			return agora.Errorf(agora.EFORBIDDEN, "claim %s belongs to another miner", id)
+		}
+		if c.Status != agora.ClaimActive {
+			return agora.Errorf(agora.ECONFLICT, "claim %s is %s, not active", id, c.Status)
+		}
+		c.Status, c.UpdatedAt = agora.ClaimCancelled, tx.now
+		_, err = tx.exec(ctx, `UPDATE claims SET status = ?, updated_at = ? WHERE id = ?`, c.Status, micros(tx.now), id)
+		out = c
+		return err
+	})
+	return out, err
+}
+
+// FindClaims returns a page of claims, newest first.
+func (d *DB) FindClaims(ctx context.Context, f agora.ClaimFilter) ([]*agora.Claim, int, error) {
+	now := micros(d.Now())
+	var w where
+	if f.TaskID != nil {
+		w.add("task_id = ?", *f.TaskID)
+	}
+	if f.Miner != nil {
+		w.add("miner = ?", *f.Miner)
+	}
+	if f.Status != nil {
+		switch *f.Status {
+		case agora.ClaimActive:
+			w.add("status = ? AND expires_at > ?", agora.ClaimActive, now)
+		case agora.ClaimExpired:
+			w.add("(status = ? OR (status = ? AND expires_at <= ?))", agora.ClaimExpired, agora.ClaimActive, now)
+		default:
+			w.add("status = ?", *f.Status)
+		}
+	}
+	var total int
+	if err := d.db.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM claims`+w.String()), w.args...).Scan(&total); err != nil {
+		return nil, 0, formatError(err)
+	}
+	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+claimCols+` FROM claims`+w.String()+` ORDER BY created_at DESC, id DESC`+page(f.Limit, f.Offset)), w.args...)
+	if err != nil {
+		return nil, 0, formatError(err)
+	}
+	defer rows.Close()
+	var out []*agora.Claim
+	for rows.Next() {
+		c, err := scanClaim(rows, now)
+		if err != nil {
+			return nil, 0, formatError(err)
+		}
+		out = append(out, c)
+	}
+	return out, total, formatError(rows.Err())
+}
+
+// requestHash identifies a submission's content, for idempotent retries.
+func requestHash(s *agora.Submission) string {
+	b, _ := json.Marshal(struct {
+		TaskID, ClaimID, BaseRef, Patch, Summary, Idea, Impl string
+		Metrics                                              map[string]float64
+		Artifact                                             *agora.Artifact
+	}{s.TaskID, s.ClaimID, s.BaseRef, s.Patch, s.Summary, s.ProposedIdea, s.ImplementedID, s.ClaimedMetrics, s.Artifact})
+	return agora.SHA256Hex(b)
+}
+
+// CreateSubmission stores a submission, its replay spec and its jobs.
+func (d *DB) CreateSubmission(ctx context.Context, s *agora.Submission) (bool, error) {
+	created := false
+	err := d.inTx(ctx, func(tx *Tx) error {
+		t, err := findTask(ctx, tx, s.TaskID)
+		if err != nil {
+			return err
+		}
+		s.TaskID = t.ID
+		hash := requestHash(s)
+		if s.ClientKey != "" {
+			prev, prevHash, err := findSubmissionByKey(ctx, tx, s.Miner, s.ClientKey)
+			if err != nil {
+				return err
+			}
+			if prev != nil {
+				if prevHash != hash {
+					return agora.Errorf(agora.ECONFLICT, "client_key: %q was already used for a different submission (%s)", s.ClientKey, prev.ID)
+				}
+				*s = *prev
+				return nil
+			}
+		}
+		if t.State != agora.TaskLive {
+			return agora.Errorf(agora.EINVALID, "task_id: task %s is %s, not live", t.Slug, t.State)
+		}
+		if err := agora.ValidateSubmission(s, t); err != nil {
+			return err
+		}
+		if s.ClaimID != "" {
+			if err := useClaim(ctx, tx, s, t); err != nil {
+				return err
+			}
+		}
+		if s.ImplementedID != "" {
+			var other string
+			err := tx.queryRow(ctx, `SELECT task_id FROM submissions WHERE id = ?`, s.ImplementedID).Scan(&other)
+			if errors.Is(err, sql.ErrNoRows) || (err == nil && other != t.ID) {
+				return agora.Errorf(agora.EINVALID, "implemented_submission_id: no submission %q on this task", s.ImplementedID)
+			} else if err != nil {
+				return err
+			}
+		}
+		s.ID = agora.NewID(tx.now)
+		s.BaseRef = t.BaseRef
+		if s.Patch != "" {
+			s.PatchSHA256 = agora.SHA256Hex([]byte(s.Patch))
+		}
+		spec, specHash, err := agora.NewReplaySpec(t, s).Encode()
+		if err != nil {
+			return err
+		}
+		if _, err := putBlob(ctx, tx, spec); err != nil {
+			return err
+		}
+		s.ReplaySpecHash, s.Status, s.Verdict = specHash, agora.SubmissionPending, nil
+		s.CreatedAt, s.UpdatedAt = tx.now, tx.now
+		body, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		var key any
+		if s.ClientKey != "" {
+			key = s.ClientKey
+		}
+		var claim any
+		if s.ClaimID != "" {
+			claim = s.ClaimID
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO submissions (id, task_id, claim_id, miner, client_key, request_hash, status, spec_hash, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			s.ID, t.ID, claim, s.Miner, key, hash, s.Status, specHash, string(body), micros(tx.now), micros(tx.now)); err != nil {
+			return err
+		}
+		created = true
+		if t.CompetitionMode == agora.ModePeerEvaluation {
+			return nil // miners evaluate these, not validators
+		}
+		for slot := 0; slot < t.Quorum; slot++ {
+			if _, err := tx.exec(ctx, `INSERT INTO jobs (id, submission_id, task_id, slot, status, max_attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				agora.NewID(tx.now), s.ID, t.ID, slot, agora.JobQueued, d.MaxAttempts, micros(tx.now), micros(tx.now)); err != nil {
+				return err
+			}
+		}
+		return addEvent(ctx, tx, agora.EventJobAvailable, map[string]any{"submission_id": s.ID, "task_id": t.ID, "jobs": t.Quorum})
+	})
+	return created, err
+}
+
+// useClaim checks the submission's claim and marks it submitted.
+func useClaim(ctx context.Context, tx *Tx, s *agora.Submission, t *agora.Task) error {
+	c, err := scanClaim(tx.queryRow(ctx, `SELECT `+claimCols+` FROM claims WHERE id = ?`+tx.d.forUpdate(), s.ClaimID), micros(tx.now))
+	if errors.Is(err, sql.ErrNoRows) {
+		return agora.Errorf(agora.EINVALID, "claim_id: no claim %q", s.ClaimID)
+	} else if err != nil {
+		return err
+	}
+	switch {
+	case c.Miner != s.Miner:
+		return agora.Errorf(agora.EFORBIDDEN, "claim_id: claim %s belongs to another miner", c.ID)
+	case c.TaskID != t.ID:
+		return agora.Errorf(agora.EINVALID, "claim_id: claim %s is for another task", c.ID)
+	case c.Status != agora.ClaimActive && c.Status != agora.ClaimSubmitted:
+		return agora.Errorf(agora.ECONFLICT, "claim_id: claim %s is %s", c.ID, c.Status)
+	}
+	_, err = tx.exec(ctx, `UPDATE claims SET status = ?, updated_at = ? WHERE id = ?`, agora.ClaimSubmitted, micros(tx.now), c.ID)
+	return err
+}
+
+const submissionCols = `body, status, verdict`
+
+func scanSubmission(sc interface{ Scan(...any) error }) (*agora.Submission, error) {
+	var body, status string
+	var verdict sql.NullString
+	if err := sc.Scan(&body, &status, &verdict); err != nil {
+		return nil, err
+	}
+	var s agora.Submission
+	if err := json.Unmarshal([]byte(body), &s); err != nil {
+		return nil, fmt.Errorf("decode submission: %w", err)
+	}
+	s.Status = status
+	if verdict.Valid {
+		var v agora.Verdict
+		if err := json.Unmarshal([]byte(verdict.String), &v); err != nil {
+			return nil, fmt.Errorf("decode verdict: %w", err)
+		}
+		s.Verdict = &v
+		s.UpdatedAt = v.DecidedAt
+	}
+	return &s, nil
+}
+
+func findSubmissionByKey(ctx context.Context, tx *Tx, miner, key string) (*agora.Submission, string, error) {
+	var hash string
+	row := tx.queryRow(ctx, `SELECT `+submissionCols+`, request_hash FROM submissions WHERE miner = ? AND client_key = ?`, miner, key)
+	var body, status string
+	var verdict sql.NullString
+	err := row.Scan(&body, &status, &verdict, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", nil
+	} else if err != nil {
+		return nil, "", err
+	}
+	s, err := scanSubmission(fixedRow{body, status, verdict})
+	return s, hash, err
+}
+
+// fixedRow replays already-scanned columns into scanSubmission.
+type fixedRow struct {
+	body, status string
+	verdict      sql.NullString
+}
+
+func (f fixedRow) Scan(dest ...any) error {
+	*dest[0].(*string), *dest[1].(*string), *dest[2].(*sql.NullString) = f.body, f.status, f.verdict
+	return nil
+}
+
+// FindSubmissionByID returns a submission with its verdict.
+func (d *DB) FindSubmissionByID(ctx context.Context, id string) (*agora.Submission, error) {
+	s, err := scanSubmission(d.db.QueryRowContext(ctx, d.rebind(`SELECT `+submissionCols+` FROM submissions WHERE id = ?`), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, agora.Errorf(agora.ENOTFOUND, "submission %q not found", id)
+	}
+	return s, formatError(err)
+}
+
+// FindSubmissions returns a page of submissions, oldest first.
+func (d *DB) FindSubmissions(ctx context.Context, f agora.SubmissionFilter) ([]*agora.Submission, int, error) {
+	var w where
+	if f.TaskID != nil {
+		w.add("task_id = ?", *f.TaskID)
+	}
+	if f.Miner != nil {
+		w.add("miner = ?", *f.Miner)
+	}
+	if f.Status != nil {
+		w.add("status = ?", *f.Status)
+	}
+	var total int
+	if err := d.db.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM submissions`+w.String()), w.args...).Scan(&total); err != nil {
+		return nil, 0, formatError(err)
+	}
+	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+submissionCols+` FROM submissions`+w.String()+` ORDER BY created_at, id`+page(f.Limit, f.Offset)), w.args...)
+	if err != nil {
+		return nil, 0, formatError(err)
+	}
+	defer rows.Close()
+	var out []*agora.Submission
+	for rows.Next() {
+		s, err := scanSubmission(rows)
+		if err != nil {
+			return nil, 0, formatError(err)
+		}
+		out = append(out, s)
+	}
+	return out, total, formatError(rows.Err())
+}
+
+// AllSubmissions returns every submission of a task with a verdict, for
+// leaderboards; it is not paged.
+func (d *DB) AllSubmissions(ctx context.Context, taskID string, statuses ...string) ([]*agora.Submission, error) {
+	q := `SELECT ` + submissionCols + ` FROM submissions WHERE task_id = ?`
+	args := []any{taskID}
+	if len(statuses) > 0 {
+		q += ` AND status IN (?` + strings.Repeat(", ?", len(statuses)-1) + `)`
+		for _, s := range statuses {
+			args = append(args, s)
+		}
+	}
+	rows, err := d.db.QueryContext(ctx, d.rebind(q+` ORDER BY created_at, id`), args...)
+	if err != nil {
+		return nil, formatError(err)
+	}
+	defer rows.Close()
+	var out []*agora.Submission
+	for rows.Next() {
+		s, err := scanSubmission(rows)
+		if err != nil {
+			return nil, formatError(err)
+		}
+		out = append(out, s)
+	}
+	return out, formatError(rows.Err())
+}

@@ -1,0 +1,299 @@
+package agora
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Task kinds.
+const (
+	TaskSWE    = "swe"    // SWE-bench semantics: a patch, graded by tests
+	TaskMetric = "metric" // BitSota semantics: a patch, graded by a measured number
+)
+
+// Competition modes, as BitSota names them.
+const (
+	ModeStandard       = "standard"        // validators replay; the best result wins
+	ModeCenterless     = "centerless"      // like standard, every submission carries an idea
+	ModePeerEvaluation = "peer_evaluation" // other miners replay; median of their results
+)
+
+// Visibility of a task's grading data.
+const (
+	VisibilityPublic = "public"
+	VisibilityHidden = "hidden" // tests and gold data never reach miners
+)
+
+// Task states.
+const (
+	TaskLive   = "live"
+	TaskPaused = "paused"
+	TaskClosed = "closed"
+)
+
+// Metric directions and ranking modes.
+const (
+	Minimize      = "minimize"
+	Maximize      = "maximize"
+	RankingScalar = "scalar"
+	RankingPareto = "pareto"
+)
+
+// Task defaults and bounds.
+const (
+	DefaultTimeBudget    = 3600
+	MaxTimeBudget        = 86400
+	DefaultMaxPatchBytes = 256 << 10
+	DefaultQuorum        = 1
+	MaxQuorum            = 16
+	MaxAllowedPaths      = 64
+	DefaultTolerance     = 0.05
+)
+
+// Task is an immutable, replayable problem: everything a validator needs to
+// replay a submission is here or in the replay spec frozen from it.
+type Task struct {
+	ID                 string   `json:"id"`
+	Slug               string   `json:"slug"`
+	Title              string   `json:"title"`
+	Brief              string   `json:"brief,omitempty"`
+	Kind               string   `json:"kind"`
+	Competition        string   `json:"competition,omitempty"`
+	Repository         string   `json:"repository"`
+	BaseRef            string   `json:"base_ref"`
+	Environment        string   `json:"environment,omitempty"`
+	TimeBudgetSeconds  int      `json:"time_budget_seconds"`
+	AllowedPatchPaths  []string `json:"allowed_patch_paths,omitempty"`
+	MaxPatchBytes      int      `json:"max_patch_bytes"`
+	CompetitionMode    string   `json:"competition_mode"`
+	MinPeerEvaluations int      `json:"min_peer_evaluations,omitempty"`
+	Visibility         string   `json:"visibility"`
+	State              string   `json:"task_state"`
+	Source             string   `json:"source,omitempty"`
+	// Quorum is how many distinct validators replay each submission.
+	Quorum int `json:"quorum"`
+
+	SWE *SWESpec `json:"swe,omitempty"`
+
+	// Metric tasks (BitSota field names).
+	SetupCommand             string `json:"setup_command,omitempty"`
+	BenchmarkCommand         string `json:"benchmark_command,omitempty"`
+	ResultPath               string `json:"result_path,omitempty"`
+	MetricName               string `json:"metric_name,omitempty"`
+	MetricDirection          string `json:"metric_direction,omitempty"`
+	RankingMode              string `json:"ranking_mode,omitempty"`
+	SecondaryMetricName      string `json:"secondary_metric_name,omitempty"`
+	SecondaryMetricDirection string `json:"secondary_metric_direction,omitempty"`
+	// ImprovementThreshold is how much (relative, 0.01 = 1%) a result must
+	// beat the best one by to take its place; NoiseMargin is an absolute
+	// band on top of it, for metrics with known measurement noise.
+	ImprovementThreshold float64 `json:"improvement_threshold,omitempty"`
+	NoiseMargin          float64 `json:"noise_margin,omitempty"`
+	// Tolerance is the relative spread between validators' metrics above
+	// which a verdict is flagged as disputed.
+	Tolerance    float64           `json:"tolerance,omitempty"`
+	ValidatorEnv map[string]string `json:"validator_benchmark_env,omitempty"`
+
+	CreatedBy string    `json:"created_by,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// SWESpec holds a task's SWE-bench instance fields, under SWE-bench's names.
+type SWESpec struct {
+	InstanceID       string   `json:"instance_id"`
+	ProblemStatement string   `json:"problem_statement"`
+	Version          string   `json:"version,omitempty"`
+	HintsText        string   `json:"hints_text,omitempty"`
+	TestPatch        string   `json:"test_patch,omitempty"`
+	GoldPatch        string   `json:"patch,omitempty"`
+	FailToPass       []string `json:"FAIL_TO_PASS,omitempty"`
+	PassToPass       []string `json:"PASS_TO_PASS,omitempty"`
+}
+
+var (
+	slugRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{2,119}$`)
+	commitRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
+)
+
+// IsCommit reports whether ref is a full, lower-case 40-hex commit id.
+func IsCommit(ref string) bool { return commitRE.MatchString(ref) }
+
+// SetDefaults fills the fields a poster may leave out.
+func (t *Task) SetDefaults() {
+	if t.TimeBudgetSeconds == 0 {
+		t.TimeBudgetSeconds = DefaultTimeBudget
+	}
+	if t.MaxPatchBytes == 0 {
+		t.MaxPatchBytes = DefaultMaxPatchBytes
+	}
+	if t.CompetitionMode == "" {
+		t.CompetitionMode = ModeStandard
+	}
+	if t.Visibility == "" {
+		t.Visibility = VisibilityPublic
+	}
+	if t.State == "" {
+		t.State = TaskLive
+	}
+	if t.Quorum == 0 {
+		t.Quorum = DefaultQuorum
+	}
+	if t.Kind == TaskMetric {
+		if t.RankingMode == "" {
+			t.RankingMode = RankingScalar
+		}
+		if t.Tolerance == 0 {
+			t.Tolerance = DefaultTolerance
+		}
+	}
+	if t.CompetitionMode == ModePeerEvaluation && t.MinPeerEvaluations == 0 {
+		t.MinPeerEvaluations = 3
+	}
+}
+
+// Validate returns an EINVALID error naming the first bad field, or
+// EUNPROCESSABLE when the base ref is not a pinned commit.
+func (t *Task) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return Errorf(EINVALID, "%s: %s", field, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case !slugRE.MatchString(t.Slug):
+		return bad("slug", "must be 3-120 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit")
+	case len(t.Title) < 3 || len(t.Title) > 255:
+		return bad("title", "must be 3-255 characters")
+	case len(t.Brief) > 20000:
+		return bad("brief", "at most 20000 characters")
+	case t.Kind != TaskSWE && t.Kind != TaskMetric:
+		return bad("kind", "must be %q or %q", TaskSWE, TaskMetric)
+	case t.Repository == "":
+		return bad("repository", "required")
+	case t.BaseRef == "":
+		return bad("base_ref", "required")
+	case !IsCommit(t.BaseRef):
+		return Errorf(EUNPROCESSABLE, "base_ref: %q is not a pinned commit; give the full 40-hex commit id", t.BaseRef)
+	case t.TimeBudgetSeconds < 1 || t.TimeBudgetSeconds > MaxTimeBudget:
+		return bad("time_budget_seconds", "must be 1-%d", MaxTimeBudget)
+	case t.MaxPatchBytes < 1 || t.MaxPatchBytes > DefaultMaxPatchBytes:
+		return bad("max_patch_bytes", "must be 1-%d", DefaultMaxPatchBytes)
+	case len(t.AllowedPatchPaths) > MaxAllowedPaths:
+		return bad("allowed_patch_paths", "at most %d globs", MaxAllowedPaths)
+	case t.CompetitionMode != ModeStandard && t.CompetitionMode != ModeCenterless && t.CompetitionMode != ModePeerEvaluation:
+		return bad("competition_mode", "must be standard, centerless or peer_evaluation")
+	case t.CompetitionMode == ModePeerEvaluation && (t.MinPeerEvaluations < 1 || t.MinPeerEvaluations > 20):
+		return bad("min_peer_evaluations", "must be 1-20")
+	case t.Visibility != VisibilityPublic && t.Visibility != VisibilityHidden:
+		return bad("visibility", "must be public or hidden")
+	case t.State != TaskLive && t.State != TaskPaused && t.State != TaskClosed:
+		return bad("task_state", "must be live, paused or closed")
+	case t.Quorum < 1 || t.Quorum > MaxQuorum:
+		return bad("quorum", "must be 1-%d", MaxQuorum)
+	case t.ImprovementThreshold < 0 || t.NoiseMargin < 0 || t.Tolerance < 0:
+		return bad("improvement_threshold", "thresholds and margins cannot be negative")
+	}
+	for i, g := range t.AllowedPatchPaths {
+		if g == "" || strings.HasPrefix(g, "/") || strings.Contains(g, "..") {
+			return bad(fmt.Sprintf("allowed_patch_paths[%d]", i), "%q must be a relative glob without '..'", g)
+		}
+	}
+	switch t.Kind {
+	case TaskSWE:
+		if t.SWE == nil {
+			return bad("swe", "required for kind swe")
+		}
+		if t.SWE.InstanceID == "" {
+			return bad("swe.instance_id", "required")
+		}
+		if t.SWE.ProblemStatement == "" {
+			return bad("swe.problem_statement", "required")
+		}
+		if len(t.SWE.FailToPass) == 0 {
+			return bad("swe.FAIL_TO_PASS", "at least one test must go from failing to passing")
+		}
+		if t.Environment == "" {
+			return bad("environment", "required for kind swe (the env spec name, e.g. the repository's)")
+		}
+		if t.BenchmarkCommand != "" || t.MetricName != "" {
+			return bad("benchmark_command", "only for kind metric")
+		}
+	case TaskMetric:
+		if t.SWE != nil {
+			return bad("swe", "only for kind swe")
+		}
+		if t.BenchmarkCommand == "" {
+			return bad("benchmark_command", "required for kind metric")
+		}
+		if t.MetricName == "" {
+			return bad("metric_name", "required for kind metric")
+		}
+		if t.MetricDirection != Minimize && t.MetricDirection != Maximize {
+			return bad("metric_direction", "must be minimize or maximize")
+		}
+		switch t.RankingMode {
+		case RankingScalar:
+			if t.SecondaryMetricName != "" {
+				return bad("secondary_metric_name", "only with ranking_mode pareto")
+			}
+		case RankingPareto:
+			if t.SecondaryMetricName == "" {
+				return bad("secondary_metric_name", "required with ranking_mode pareto")
+			}
+			if t.SecondaryMetricDirection != Minimize && t.SecondaryMetricDirection != Maximize {
+				return bad("secondary_metric_direction", "must be minimize or maximize")
+			}
+		default:
+			return bad("ranking_mode", "must be scalar or pareto")
+		}
+		if len(t.AllowedPatchPaths) == 0 {
+			return bad("allowed_patch_paths", "required for kind metric: the files a patch may change")
+		}
+	}
+	return nil
+}
+
+// Public returns a copy fit for miners and the public: validator-private
+// environment and gold data are removed always, and the tests too when the
+// task is hidden.
+func (t *Task) Public() *Task {
+	c := *t
+	c.ValidatorEnv = nil
+	if t.SWE != nil {
+		s := *t.SWE
+		s.GoldPatch = ""
+		if t.Visibility == VisibilityHidden {
+			s.TestPatch, s.FailToPass, s.PassToPass = "", nil, nil
+		}
+		c.SWE = &s
+	}
+	return &c
+}
+
+// TaskFilter selects tasks; nil fields are not filtered on.
+type TaskFilter struct {
+	Kind        *string
+	State       *string
+	Competition *string
+	Slug        *string
+	Offset      int
+	Limit       int
+}
+
+// TaskService manages tasks.
+type TaskService interface {
+	// CreateTask stores a new task. EINVALID/EUNPROCESSABLE from
+	// Validate, ECONFLICT when the slug is taken.
+	CreateTask(ctx context.Context, t *Task) error
+	// ImportTasks stores all of tasks or none. Same errors as CreateTask,
+	// with the item's index in the message.
+	ImportTasks(ctx context.Context, tasks []*Task) error
+	// FindTaskByID returns ENOTFOUND for an unknown id or slug.
+	FindTaskByID(ctx context.Context, id string) (*Task, error)
+	// FindTasks returns a page of tasks and the total that match.
+	FindTasks(ctx context.Context, f TaskFilter) ([]*Task, int, error)
+	// SetTaskState pauses, resumes or closes a task. ENOTFOUND, EINVALID.
+	SetTaskState(ctx context.Context, id, state string) (*Task, error)
+}
