@@ -42,7 +42,6 @@ type nonceKey struct{ signer, uuid string }
 type nonceEntry struct {
 	key     nonceKey
 	expires time.Time
-	index   int // position in byExpiry
 }
 
 // NewMemoryNonceStore returns an empty store holding at most capacity live
@@ -93,15 +92,8 @@ type nonceHeap []*nonceEntry
 
 func (h nonceHeap) Len() int           { return len(h) }
 func (h nonceHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
-func (h nonceHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *nonceHeap) Push(x any) {
-	e := x.(*nonceEntry)
-	e.index = len(*h)
-	*h = append(*h, e)
-}
+func (h nonceHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *nonceHeap) Push(x any)        { *h = append(*h, x.(*nonceEntry)) }
 func (h *nonceHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]

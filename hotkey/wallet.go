@@ -199,13 +199,10 @@ func fromPrivateKey(b [64]byte, want *[32]byte) (*Signer, error) {
 	return nil, fmt.Errorf("%w: it does not give %s in either encoding", ErrKeyMismatch, SS58Encode(*want))
 }
 
-// decodeHexField decodes a 0x-hex field of a wallet file and checks its size.
+// decodeHexField decodes a hex field of a wallet file and checks its size.
+// The 0x prefix is optional, as in bittensor-wallet's reader.
 func decodeHexField(name, val string, size int) ([]byte, error) {
-	h, ok := strings.CutPrefix(val, "0x")
-	if !ok {
-		return nil, fmt.Errorf("%s: want 0x-prefixed hex", name)
-	}
-	b, err := hex.DecodeString(h)
+	b, err := hex.DecodeString(strings.TrimPrefix(val, "0x"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: not hex", name)
 	}
