@@ -17,6 +17,10 @@ const (
 	RuntimeRunsc = "runsc"
 )
 
+// DefaultPoolSize is how many started runc containers a Runtime keeps ready
+// per pool shape when Config.PoolSize is zero.
+const DefaultPoolSize = 2
+
 // DefaultStateDir holds bundles, workspaces, the shared root skeleton and the
 // OCI runtime's own state. It must be on a local filesystem.
 const DefaultStateDir = "/run/agora"
@@ -37,6 +41,11 @@ type Config struct {
 	HostDirs []string
 	// Logger receives one structured line per run (default slog.Default()).
 	Logger *slog.Logger
+	// PoolSize is how many containers runc keeps started ahead of demand
+	// for each pool shape (default DefaultPoolSize; negative turns the pool
+	// off). A run that finds none ready runs cold, exactly as without a
+	// pool. runsc has no pool.
+	PoolSize int
 }
 
 var _ agora.Sandbox = (*Runtime)(nil)

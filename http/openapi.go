@@ -1,0 +1,183 @@
+package http
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/agoranet/agora"
+)
+
+// op documents one route. Schemas come from the Go types by reflection, so
+// the document cannot drift from what the handlers decode and encode.
+type op struct {
+	summary  string
+	role     string // "" public, "signed" any signer, or a role
+	request  any
+	response any
+	params   []string
+}
+
+var docs = map[string]op{
+	"GET /healthz":                                {summary: "Liveness: the process answers."},
+	"GET /readyz":                                 {summary: "Readiness: the database answers (204)."},
+	"GET /metrics":                                {summary: "Prometheus metrics."},
+	"GET /api/v1/openapi.json":                    {summary: "This document."},
+	"GET /api/v1/info":                            {summary: "The coordinator's SS58 address (sign requests for it) and version.", response: Info{}},
+	"POST /api/v1/tasks":                          {summary: "Create a task.", role: agora.RoleOwner, request: agora.Task{}, response: agora.Task{}},
+	"POST /api/v1/tasks/import":                   {summary: "Import SWE-bench instances (JSON list, keyed JSON or JSONL) as swe tasks, all or none.", role: agora.RoleOwner, response: ImportResponse{}, params: []string{"visibility", "competition", "quorum"}},
+	"GET /api/v1/tasks":                           {summary: "List tasks.", response: ListResponse[agora.Task]{}, params: []string{"kind", "state", "competition", "limit", "offset"}},
+	"GET /api/v1/tasks/{id}":                      {summary: "Get a task by id or slug; hidden tests and gold data only for owners and validators.", response: agora.Task{}},
+	"GET /api/v1/tasks/{id}/onboard.md":           {summary: "Onboarding markdown generated from the task record."},
+	"POST /api/v1/tasks/{id}/{action}":            {summary: "claim (miner; body ClaimRequest), or pause, resume, close (owner).", role: "signed", request: ClaimRequest{}, response: agora.Claim{}},
+	"GET /api/v1/tasks/{id}/best":                 {summary: "The task's best result.", response: agora.Standing{}},
+	"GET /api/v1/tasks/{id}/leaderboard":          {summary: "The task's leaderboard.", response: agora.TaskBoard{}},
+	"GET /api/v1/competitions/{name}/leaderboard": {summary: "Standings across a competition's tasks (name \"all\" for every task).", response: CompetitionBoard{}},
+	"GET /api/v1/claims":                          {summary: "List claims.", response: ListResponse[agora.Claim]{}, params: []string{"task_id", "miner", "status", "limit", "offset"}},
+	"POST /api/v1/claims/{id}/cancel":             {summary: "Cancel your active claim.", role: agora.RoleMiner, response: agora.Claim{}},
+	"POST /api/v1/submissions":                    {summary: "Submit a patch and/or artifact; idempotent by client_key (201 new, 200 repeat).", role: agora.RoleMiner, request: SubmitRequest{}, response: agora.Submission{}},
+	"GET /api/v1/submissions":                     {summary: "List submissions (mine=1 with a signature for your own).", response: ListResponse[agora.Submission]{}, params: []string{"task_id", "miner", "status", "mine", "limit", "offset"}},
+	"GET /api/v1/submissions/{id}":                {summary: "A submission and its verdict.", response: agora.Submission{}},
+	"POST /api/v1/submissions/{id}/peer-evaluate": {summary: "Evaluate another miner's submission on a peer_evaluation task.", role: agora.RoleMiner, request: EvaluationRequest{}, response: agora.Result{}},
+	"GET /api/v1/verifications":                   {summary: "A submission's results (its miner, owners, validators).", response: ListResponse[agora.Result]{}, params: []string{"submission_id"}},
+	"POST /api/v1/validator/submissions/scan":     {summary: "Lease replay jobs.", role: agora.RoleValidator, request: ScanRequest{}, response: ScanResponse{}},
+	"POST /api/v1/validator/jobs/{id}/renew":      {summary: "Extend a held lease.", role: agora.RoleValidator, request: RenewRequest{}, response: agora.Job{}},
+	"POST /api/v1/validator/jobs/{id}/release":    {summary: "Give a held job back to the queue.", role: agora.RoleValidator, response: agora.Job{}},
+	"POST /api/v1/validator/jobs/{id}/result":     {summary: "Record a replay result; idempotent per job (201 new, 200 repeat, 409 different).", role: agora.RoleValidator, request: ResultRequest{}, response: agora.Result{}},
+	"GET /api/v1/replay-specs/{hash}":             {summary: "A frozen replay spec by SHA-256 (owners, validators).", response: agora.ReplaySpec{}},
+	"GET /api/v1/logs/{hash}":                     {summary: "A full replay log by SHA-256 (owners, validators)."},
+	"GET /api/v1/events":                          {summary: "Server-Sent Events: task.created, job.available, verdict. Resume with Last-Event-ID.", params: []string{"after"}},
+}
+
+var openapiJSON = mustOpenAPI()
+
+func mustOpenAPI() []byte {
+	schemas := map[string]any{}
+	paths := map[string]map[string]any{}
+	for route, o := range docs {
+		method, path, _ := strings.Cut(route, " ")
+		op := map[string]any{"summary": o.summary, "responses": map[string]any{}}
+		resp := map[string]any{"description": "OK"}
+		if o.response != nil {
+			resp["content"] = map[string]any{"application/json": map[string]any{"schema": schemaRef(schemas, reflect.TypeOf(o.response))}}
+		}
+		op["responses"] = map[string]any{"200": resp, "default": map[string]any{
+			"description": "Error", "content": map[string]any{"application/json": map[string]any{"schema": schemaRef(schemas, reflect.TypeOf(ErrorResponse{}))}}}}
+		if o.request != nil {
+			op["requestBody"] = map[string]any{"content": map[string]any{"application/json": map[string]any{"schema": schemaRef(schemas, reflect.TypeOf(o.request))}}}
+		}
+		var params []any
+		for _, seg := range strings.Split(path, "/") {
+			if strings.HasPrefix(seg, "{") {
+				params = append(params, map[string]any{"name": strings.Trim(seg, "{}"), "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+			}
+		}
+		for _, q := range o.params {
+			params = append(params, map[string]any{"name": q, "in": "query", "schema": map[string]any{"type": "string"}})
+		}
+		if params != nil {
+			op["parameters"] = params
+		}
+		if o.role != "" {
+			op["security"] = []any{map[string]any{"epistula": []any{}}}
+			if o.role != "signed" {
+				op["x-agora-role"] = o.role
+			}
+		}
+		if paths[path] == nil {
+			paths[path] = map[string]any{}
+		}
+		paths[path][strings.ToLower(method)] = op
+	}
+	doc := map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{"title": "Agora coordinator API", "version": "1",
+			"description": "Signed requests carry Epistula v2 headers: Epistula-Version, Epistula-Timestamp (unix ms), Epistula-Uuid, Epistula-Signed-By (SS58), Epistula-Signed-For (the coordinator's address from /api/v1/info) and Epistula-Request-Signature, an sr25519 signature of sha256hex(body).uuid.timestamp.signed_for."},
+		"paths": paths,
+		"components": map[string]any{
+			"schemas": schemas,
+			"securitySchemes": map[string]any{"epistula": map[string]any{
+				"type": "apiKey", "in": "header", "name": "Epistula-Request-Signature"}},
+		},
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
+// schemaRef returns a JSON Schema for t, registering named structs.
+func schemaRef(schemas map[string]any, t reflect.Type) map[string]any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == timeType:
+		return map[string]any{"type": "string", "format": "date-time"}
+	case t == reflect.TypeOf(json.RawMessage{}):
+		return map[string]any{}
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint16:
+		return map[string]any{"type": "integer"}
+	case reflect.Float64, reflect.Float32:
+		return map[string]any{"type": "number"}
+	case reflect.Slice:
+		return map[string]any{"type": "array", "items": schemaRef(schemas, t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": schemaRef(schemas, t.Elem())}
+	case reflect.Struct:
+		name := t.Name()
+		if name == "" {
+			props := map[string]any{}
+			addFields(schemas, t, props)
+			return map[string]any{"type": "object", "properties": props}
+		}
+		if i := strings.IndexByte(name, '['); i >= 0 {
+			name = name[:i] + "_" + strings.TrimPrefix(strings.TrimSuffix(name[i+1:], "]"), "github.com/agoranet/agora.")
+			name = strings.NewReplacer("*", "", ".", "_", "/", "_").Replace(name)
+		}
+		if _, ok := schemas[name]; !ok {
+			schemas[name] = map[string]any{} // break cycles
+			props := map[string]any{}
+			addFields(schemas, t, props)
+			schemas[name] = map[string]any{"type": "object", "properties": props}
+		}
+		return map[string]any{"$ref": "#/components/schemas/" + name}
+	}
+	return map[string]any{}
+}
+
+func addFields(schemas map[string]any, t reflect.Type, props map[string]any) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			addFields(schemas, ft, props)
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		props[name] = schemaRef(schemas, f.Type)
+	}
+}
