@@ -70,9 +70,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	// Compact on purpose: embedded raw JSON (a replay spec) must reach
+	// the client byte for byte, or its content hash would not match.
+	json.NewEncoder(w).Encode(v)
 }
 
 // decodeJSON decodes body strictly into v: unknown fields and trailing data
@@ -89,6 +89,8 @@ func decodeJSON(body []byte, v any) error {
 		switch {
 		case errors.As(err, &te):
 			return agora.Errorf(agora.EINVALID, "%s: expected %s, got JSON %s", te.Field, te.Type, te.Value)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return agora.Errorf(agora.EINVALID, "body: invalid JSON: it ends in the middle of a value")
 		case errors.As(err, &se):
 			return agora.Errorf(agora.EINVALID, "body: invalid JSON at byte %d: %v", se.Offset, err)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/agoranet/agora"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,10 +36,12 @@ type Runtime struct {
 	bundles  string
 	wsDir    string
 	rootfs   string // shared read-only root skeleton
+	poolDir  string // roots of pooled containers
 	hostDirs []string
 	uid, gid uint32
 	swap     bool
 	log      *slog.Logger
+	pool     *pool // nil: every run is cold
 }
 
 // New checks that the runtime is usable, prepares the state directory and
@@ -79,7 +83,8 @@ func New(cfg Config) (*Runtime, error) {
 	r.bundles = filepath.Join(r.state, "bundles")
 	r.wsDir = filepath.Join(r.state, "ws")
 	r.rootfs = filepath.Join(r.state, "rootfs")
-	for _, d := range []string{r.ociRoot, r.bundles, r.wsDir} {
+	r.poolDir = filepath.Join(r.state, "pool")
+	for _, d := range []string{r.ociRoot, r.bundles, r.wsDir, r.poolDir} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: state directory: %v", err)
 		}
@@ -94,7 +99,39 @@ func New(cfg Config) (*Runtime, error) {
 	if err := r.Sweep(); err != nil {
 		r.log.Warn("sweep failed", "err", err)
 	}
+	if r.kind == RuntimeRunc && cfg.PoolSize >= 0 {
+		size := cfg.PoolSize
+		if size == 0 {
+			size = DefaultPoolSize
+		}
+		if r.pool, err = newPool(r, size); err != nil {
+			r.log.Warn("no container pool, runs go cold", "err", err)
+		}
+	}
 	return r, nil
+}
+
+// Warm fills the container pool for runs with the default /tmp size and
+// waits until it is full, so that the next runs skip starting runc. Runs
+// fill the pool on their own; Warm is for callers that want the first runs
+// fast, and for benchmarks that measure what a run costs when the pool keeps
+// up. It returns nil at once when the runtime has no pool (runsc, or
+// Config.PoolSize < 0).
+func (r *Runtime) Warm(ctx context.Context) error {
+	if r.pool == nil {
+		return nil
+	}
+	return r.pool.warm(ctx, agora.DefaultLimits.Tmp)
+}
+
+// Close destroys the pooled containers and waits for those being started.
+// Runs still work afterwards, cold. It does not touch workspaces, which
+// their owners close.
+func (r *Runtime) Close() error {
+	if r.pool != nil {
+		r.pool.close()
+	}
+	return nil
 }
 
 // Kind reports the runtime: RuntimeRunc or RuntimeRunsc.
@@ -202,6 +239,8 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 			return nil, agora.Errorf(agora.EINVALID, "sandbox: rootfs %q is not a directory", rootfs)
 		}
 	}
+	// Every run's spec is built, pooled or not: it is where a run is
+	// checked, and a cold run needs it anyway.
 	s, err := buildSpec(specInput{
 		Run: spec, Limits: lim, Rootfs: rootfs, HostDirs: hostDirs,
 		UID: r.uid, GID: r.gid, CgroupsPath: id, Swap: r.swap, Hostname: "sandbox",
@@ -209,6 +248,21 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 	if err != nil {
 		return nil, err
 	}
+	if r.pool != nil && r.pool.eligible(spec) {
+		if w := r.pool.take(lim.Tmp); w != nil {
+			res, ok, err := r.runWarm(ctx, w, s, spec, lim)
+			r.pool.refill()
+			if ok {
+				return res, err
+			}
+			r.pool.fellBack()
+		}
+	}
+	return r.runCold(ctx, id, s, spec, lim)
+}
+
+// runCold runs spec in a container of its own, started by `runc run`.
+func (r *Runtime) runCold(ctx context.Context, id string, s *specs.Spec, spec *agora.RunSpec, lim agora.Limits) (*agora.RunResult, error) {
 	if r.kind == RuntimeRunsc {
 		// gVisor implements its own seccomp-free kernel; a seccomp
 		// profile in the spec applies inside it and is not needed.
@@ -262,31 +316,13 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 	if tail != nil {
 		cmd.Stdout.(*os.File).Close()
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-
-	timer := time.NewTimer(lim.Timeout)
-	defer timer.Stop()
+	done := make(chan struct{})
 	var waitErr error
-	timedOut, canceled := false, false
-	select {
-	case waitErr = <-done:
-	case <-timer.C:
-		timedOut = true
-	case <-ctx.Done():
-		canceled = true
-	}
-	if timedOut || canceled {
-		r.kill(id)
-		select {
-		case waitErr = <-done:
-		case <-time.After(10 * time.Second):
-			// The runtime did not exit after its container was killed:
-			// take it down too, and let delete clean the rest.
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			waitErr = <-done
-		}
-	}
+	go func() {
+		waitErr = cmd.Wait()
+		close(done)
+	}()
+	timedOut, canceled := r.await(ctx, id, cmd.Process.Pid, done, lim.Timeout)
 	dur := time.Since(start)
 	if tail != nil {
 		tail.Finish()
@@ -297,10 +333,96 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 	if _, err := os.Stat(filepath.Join(r.ociRoot, id)); err == nil || timedOut || canceled {
 		r.delete(id)
 	}
-
 	if canceled {
 		return nil, ctx.Err()
 	}
+	return r.result(spec, id, logPath, out, waitErr, timedOut, dur)
+}
+
+// runWarm runs spec in a pooled container: it mounts the run's mounts under
+// the container's root, sets its limits, hands the init the command and
+// waits for runc as a cold run does. ok is false when the container could
+// not take the run before the command started; the run then goes cold,
+// which reports any error in its own words.
+func (r *Runtime) runWarm(ctx context.Context, w *warm, s *specs.Spec, spec *agora.RunSpec, lim agora.Limits) (res *agora.RunResult, ok bool, err error) {
+	defer r.releaseWarm(w)
+	abandon := func(why error) (*agora.RunResult, bool, error) {
+		r.log.Debug("pool: run goes cold", "id", w.id, "why", why)
+		r.stopWarm(w)
+		return nil, false, nil
+	}
+	for _, m := range spec.Mounts {
+		if err := bindInto(m.Source, filepath.Join(w.rootfs, m.Target), m.ReadOnly); err != nil {
+			return abandon(err)
+		}
+	}
+	if err := r.setLimits(w, lim); err != nil {
+		return abandon(err)
+	}
+	out := newCapWriter(lim.Output)
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(out, w.output)
+		close(copied)
+	}()
+
+	start := time.Now()
+	// What runc would have been given for a cold run.
+	req, err := json.Marshal(initRequest{Args: s.Process.Args, Env: s.Process.Env, Dir: s.Process.Cwd})
+	if err != nil {
+		return abandon(err)
+	}
+	if _, err := w.ctl.Write(req); err != nil {
+		return abandon(err)
+	}
+	// The socket is close-on-exec in the init: end of file means the
+	// command started, anything else is why it did not.
+	w.ctl.SetReadDeadline(time.Now().Add(poolReadyTimeout))
+	msg, err := io.ReadAll(w.ctl)
+	if err != nil || len(msg) > 0 {
+		return abandon(fmt.Errorf("init: %q %v", msg, err))
+	}
+	go func() {
+		w.stdin.Write(spec.Stdin)
+		w.stdin.Close()
+	}()
+	timedOut, canceled := r.await(ctx, w.id, w.cmd.Process.Pid, w.exited, lim.Timeout)
+	dur := time.Since(start)
+	<-copied
+	if canceled {
+		return nil, true, ctx.Err()
+	}
+	res, err = r.result(spec, w.id, w.logPath, out, w.waitErr, timedOut, dur)
+	return res, true, err
+}
+
+// await waits for the runtime process to exit (done closed), killing the
+// container at the deadline or when ctx ends.
+func (r *Runtime) await(ctx context.Context, id string, pid int, done <-chan struct{}, timeout time.Duration) (timedOut, canceled bool) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return false, false
+	case <-timer.C:
+		timedOut = true
+	case <-ctx.Done():
+		canceled = true
+	}
+	r.kill(id)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		// The runtime did not exit after its container was killed:
+		// take it down too, and let delete clean the rest.
+		syscall.Kill(-pid, syscall.SIGKILL)
+		<-done
+	}
+	return timedOut, canceled
+}
+
+// result turns how the runtime exited into the run's result.
+func (r *Runtime) result(spec *agora.RunSpec, id, logPath string, out *capWriter, waitErr error, timedOut bool, dur time.Duration) (*agora.RunResult, error) {
 	res := &agora.RunResult{TimedOut: timedOut, Duration: dur}
 	res.Output, res.Truncated, res.OutputBytes = out.Bytes()
 	var exitErr *exec.ExitError
@@ -330,7 +452,7 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 	// A SIGKILL the deadline did not send is the memory cgroup's OOM
 	// killer in practice: nothing else in the sandbox may send it.
 	res.OOMKilled = !timedOut && res.ExitCode == 128+int(syscall.SIGKILL)
-	r.log.Debug("run", "id", id, "exit", res.ExitCode, "timeout", timedOut, "oom", res.OOMKilled,
+	r.log.Debug("run", "name", spec.Name, "id", id, "exit", res.ExitCode, "timeout", timedOut, "oom", res.OOMKilled,
 		"output_bytes", res.OutputBytes, "ms", dur.Milliseconds())
 	return res, nil
 }
@@ -382,6 +504,17 @@ func (r *Runtime) Sweep() error {
 			r.kill(e.Name())
 			r.delete(e.Name())
 			r.log.Info("swept container", "id", e.Name())
+		}
+	}
+	// Pooled containers' roots, after their containers: a root is a mount
+	// of the skeleton and is unmounted, never emptied.
+	entries, _ = os.ReadDir(r.poolDir)
+	for _, e := range entries {
+		if !ownerAlive(e.Name()) {
+			if err := removePoolDir(filepath.Join(r.poolDir, e.Name())); err != nil {
+				errs = append(errs, err)
+			}
+			r.log.Info("swept pooled container root", "id", e.Name())
 		}
 	}
 	entries, _ = os.ReadDir(r.wsDir)

@@ -29,3 +29,9 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 
 // Sweep does nothing off Linux.
 func (r *Runtime) Sweep() error { return nil }
+
+// Warm does nothing off Linux.
+func (r *Runtime) Warm(ctx context.Context) error { return nil }
+
+// Close does nothing off Linux.
+func (r *Runtime) Close() error { return nil }

@@ -82,22 +82,7 @@ func buildSpec(in specInput) (*specs.Spec, error) {
 		mounts = append(mounts, specs.Mount{Destination: m.Target, Type: "bind", Source: m.Source, Options: opts})
 	}
 
-	memory := l.Memory
-	var swap *int64
-	if in.Swap {
-		// memory+swap equal to memory: the tree cannot page out to escape
-		// the limit.
-		swap = &memory
-	}
-	pids := l.Pids
-	period := uint64(100000)
-	quota := int64(l.CPUs * float64(period))
-	// CPU shares in proportion to the cores granted, so programs that size
-	// their worker pools from cpu.shares (pylint does) see the grant.
-	shares := uint64(1024 * l.CPUs)
-	if shares < 2 {
-		shares = 2
-	}
+	c := cgroupValues(l, in.Swap)
 	noNewPrivs := true
 
 	s := &specs.Spec{
@@ -128,9 +113,9 @@ func buildSpec(in specInput) (*specs.Spec, error) {
 				{Type: specs.MountNamespace},
 			},
 			Resources: &specs.LinuxResources{
-				Memory: &specs.LinuxMemory{Limit: &memory, Swap: swap},
-				Pids:   &specs.LinuxPids{Limit: pids},
-				CPU:    &specs.LinuxCPU{Quota: &quota, Period: &period, Shares: &shares},
+				Memory: &specs.LinuxMemory{Limit: &c.memory, Swap: c.swap},
+				Pids:   &specs.LinuxPids{Limit: c.pids},
+				CPU:    &specs.LinuxCPU{Quota: &c.quota, Period: &c.period, Shares: &c.shares},
 				// Only the devices runc creates by default (null, zero,
 				// full, random, urandom, tty, ptmx) are usable.
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
@@ -147,4 +132,35 @@ func buildSpec(in specInput) (*specs.Spec, error) {
 		},
 	}
 	return s, nil
+}
+
+// cgroupLimits are the cgroup settings of a run's limits.
+type cgroupLimits struct {
+	memory int64
+	swap   *int64 // memory+swap, nil when swap is not accounted
+	pids   int64
+	period uint64
+	quota  int64
+	shares uint64
+}
+
+// cgroupValues turns limits into cgroup settings. NOTE: runc writes these at
+// create time for a cold run, setLimits (pool_linux.go) writes them into a
+// pooled container: both take them from here.
+func cgroupValues(l agora.Limits, swap bool) cgroupLimits {
+	c := cgroupLimits{memory: l.Memory, pids: l.Pids, period: 100000}
+	if swap {
+		// memory+swap equal to memory: the tree cannot page out to escape
+		// the limit.
+		sw := l.Memory
+		c.swap = &sw
+	}
+	c.quota = int64(l.CPUs * float64(c.period))
+	// CPU shares in proportion to the cores granted, so programs that size
+	// their worker pools from cpu.shares (pylint does) see the grant.
+	c.shares = uint64(1024 * l.CPUs)
+	if c.shares < 2 {
+		c.shares = 2
+	}
+	return c
 }

@@ -1,7 +1,7 @@
 package sandbox
 
 import (
-	"encoding/json"
+	"context"
 	"os"
 	"testing"
 	"time"
@@ -9,18 +9,28 @@ import (
 	"github.com/agoranet/agora"
 )
 
-func TestZZDumpBundle(t *testing.T) {
-	r, err := New(Config{StateDir: "/tmp/exp/state"})
+func TestZZPoolSmoke(t *testing.T) {
+	r, err := New(Config{StateDir: "/run/agora-test/zz"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := buildSpec(specInput{
-		Run:    &agora.RunSpec{Args: []string{"/bin/true"}, Mounts: []agora.Mount{{Source: "/tmp/exp/repo", Target: "/repo"}}},
-		Limits: agora.Limits{Memory: 256 << 20, Pids: 64, CPUs: 1, Timeout: 10 * time.Second}.WithDefaults(), Rootfs: r.rootfs, HostDirs: r.hostDirs,
-		UID: r.uid, GID: r.gid, CgroupsPath: "agora-exp", Swap: r.swap, Hostname: "sandbox",
-	})
-	os.MkdirAll("/tmp/exp/bundle", 0o700)
+	defer r.Close()
+	ctx := context.Background()
 	os.MkdirAll("/tmp/exp/repo", 0o755)
-	data, _ := json.MarshalIndent(s, "", " ")
-	os.WriteFile("/tmp/exp/bundle/config.json", data, 0o600)
+	os.WriteFile("/tmp/exp/repo/f", []byte("content\n"), 0o644)
+	t0 := time.Now()
+	if err := r.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("warm", time.Since(t0))
+	for i := 0; i < 5; i++ {
+		t0 = time.Now()
+		res, err := r.Run(ctx, &agora.RunSpec{Args: []string{"sh", "-c", "echo hi; pwd; cat f; id; cat /proc/self/environ | tr '\\0' '\\n'"}, Dir: "/repo", Env: []string{"PATH=/bin:/usr/bin", "A=1"},
+			Mounts: []agora.Mount{{Source: "/tmp/exp/repo", Target: "/repo", ReadOnly: true}}, Limits: agora.Limits{Memory: 256 << 20}})
+		t.Log(time.Since(t0), err, r.pool.statsNow())
+		if res != nil {
+			t.Logf("%d %s", res.ExitCode, res.Output)
+		}
+		r.Warm(ctx)
+	}
 }

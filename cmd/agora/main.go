@@ -49,6 +49,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return &usageError{msg: "no command given"}
 	}
 	switch args[0] {
+	case "coordinator":
+		return (&CoordinatorCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "eval":
 		return (&EvalCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "version":
@@ -83,8 +85,9 @@ Usage:
   agora <command> [flags]
 
 Commands:
-  eval      evaluate predictions on SWE-bench instances in sandboxes (SWE-bench v5 compatible)
-  version   print the version
+  coordinator  run the coordinator: signed API, ledger, job queue, leaderboards
+  eval         evaluate predictions on SWE-bench instances in sandboxes (SWE-bench v5 compatible)
+  version      print the version
 
 Run 'agora <command> -h' for a command's flags.
 `

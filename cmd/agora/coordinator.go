@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/hotkey"
+	agorahttp "github.com/agoranet/agora/http"
+	"github.com/agoranet/agora/sqldb"
+)
+
+// Coordinator defaults.
+const (
+	DefaultCoordinatorListen = "127.0.0.1:8420"
+	DefaultDataDir           = "~/.local/share/agora"
+)
+
+// CoordinatorCommand runs the coordinator: the HTTP API over a SQLite file
+// (the default, no set-up) or PostgreSQL.
+type CoordinatorCommand struct {
+	Stdout, Stderr io.Writer
+
+	Listen      string
+	DB          string
+	DataDir     string
+	Owners      listFlag
+	Validators  listFlag
+	Miners      listFlag
+	Key         keyFlags
+	LeaseTTL    time.Duration
+	MaxAttempts int
+	Rate        float64
+	Burst       int
+	RepoSource  string
+	Verbose     bool
+
+	// Set by Open.
+	Store  *sqldb.DB
+	Server *agorahttp.Server
+	Signer *hotkey.Signer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// ParseFlags reads flags, with environment variables as defaults.
+func (c *CoordinatorCommand) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("agora-coordinator", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	fs.StringVar(&c.Listen, "listen", envOr("AGORA_LISTEN", DefaultCoordinatorListen), "listen `address` [$AGORA_LISTEN]")
+	fs.StringVar(&c.DB, "db", os.Getenv("AGORA_DB"), "SQLite file `path` or postgres:// URL (default DATA-DIR/coordinator.db) [$AGORA_DB]")
+	fs.StringVar(&c.DataDir, "data-dir", envOr("AGORA_DATA_DIR", DefaultDataDir), "data `directory` for the SQLite file and the coordinator's key [$AGORA_DATA_DIR]")
+	c.Owners, c.Validators, c.Miners = envList("AGORA_OWNERS"), envList("AGORA_VALIDATORS"), envList("AGORA_MINERS")
+	fs.Var(&c.Owners, "owner", "owner hotkey SS58 `address`es, repeatable or comma-separated [$AGORA_OWNERS]")
+	fs.Var(&c.Validators, "validator", "validator hotkey `address`es (the allowlist) [$AGORA_VALIDATORS]")
+	fs.Var(&c.Miners, "miner", "miner hotkey `address`es; none means any hotkey may mine [$AGORA_MINERS]")
+	c.Key.register(fs, "AGORA_COORDINATOR_")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", agora.DefaultLeaseTTL, "default job lease `duration`")
+	fs.IntVar(&c.MaxAttempts, "max-attempts", agora.DefaultMaxAttempts, "leases a job gets before it fails")
+	fs.Float64Var(&c.Rate, "rate", agorahttp.DefaultRate, "signed requests per second per hotkey")
+	fs.IntVar(&c.Burst, "burst", agorahttp.DefaultBurst, "rate limit burst per hotkey")
+	fs.StringVar(&c.RepoSource, "repo-source", "https://github.com/{owner}/{name}.git", "repository `template` for imported SWE-bench tasks")
+	fs.BoolVar(&c.Verbose, "v", false, "log every request")
+	fs.Usage = func() {
+		fmt.Fprintf(c.Stderr, "Usage: agora coordinator [flags]\n\nRuns the coordinator API. With no flags it serves on %s with a SQLite file in %s.\n\n", DefaultCoordinatorListen, DefaultDataDir)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return &usageError{msg: fmt.Sprintf("coordinator: unexpected argument %q", fs.Arg(0))}
+	}
+	return c.Validate()
+}
+
+// Validate checks the configuration, naming the flag at fault.
+func (c *CoordinatorCommand) Validate() error {
+	for name, l := range map[string]listFlag{"owner": c.Owners, "validator": c.Validators, "miner": c.Miners} {
+		if err := checkAddresses(name, l); err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.LeaseTTL < time.Second:
+		return agora.Errorf(agora.EINVALID, "--lease-ttl: at least 1s")
+	case c.MaxAttempts < 1:
+		return agora.Errorf(agora.EINVALID, "--max-attempts: at least 1")
+	case c.Rate <= 0 || c.Burst < 1:
+		return agora.Errorf(agora.EINVALID, "--rate and --burst must be positive")
+	}
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func expandHome(p string) string {
+	if len(p) > 1 && p[:2] == "~/" {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[2:])
+		}
+	}
+	return p
+}
+
+// Open opens the store, loads or creates the coordinator's key, and starts
+// the server and the lease sweeper.
+func (c *CoordinatorCommand) Open(ctx context.Context) error {
+	level := slog.LevelInfo
+	if c.Verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: level}))
+	dataDir := expandHome(c.DataDir)
+	dsn := c.DB
+	if dsn == "" {
+		dsn = filepath.Join(dataDir, "coordinator.db")
+	}
+	var err error
+	if c.Signer, err = c.loadKey(dataDir, log); err != nil {
+		return err
+	}
+	c.Store, err = sqldb.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	c.Store.MaxAttempts = c.MaxAttempts
+	verifier := hotkey.NewVerifier(c.Signer.Address())
+	verifier.Nonces = c.Store // shared by every replica on one database
+	c.Server = &agorahttp.Server{
+		Addr: c.Listen, Store: c.Store, Verifier: verifier, Address: c.Signer.Address(),
+		Roles: agorahttp.Roles{Owners: c.Owners, Validators: c.Validators, Miners: c.Miners},
+		Rate:  c.Rate, Burst: c.Burst, LeaseTTL: c.LeaseTTL, RepoSource: c.RepoSource, Logger: log,
+	}
+	c.Store.OnEvent = c.Server.Notify
+	if err := c.Server.Open(); err != nil {
+		c.Store.Close()
+		return err
+	}
+	log.Info("coordinator", "url", c.Server.URL(), "db", redactDSN(dsn), "dialect", c.Store.Dialect(), "address", c.Signer.Address(),
+		"owners", len(c.Owners), "validators", len(c.Validators))
+	if len(c.Owners) == 0 {
+		log.Warn("no owners configured: nobody can post tasks (use --owner)")
+	}
+	if len(c.Validators) == 0 {
+		log.Warn("no validators configured: submissions will wait for a verdict (use --validator)")
+	}
+	sweepCtx, cancel := context.WithCancel(context.Background())
+	c.cancel, c.done = cancel, make(chan struct{})
+	go c.sweep(sweepCtx, log)
+	return nil
+}
+
+// loadKey uses the configured key, or the one kept in the data directory,
+// creating it on first start so a zero-configuration coordinator has a
+// stable address.
+func (c *CoordinatorCommand) loadKey(dataDir string, log *slog.Logger) (*hotkey.Signer, error) {
+	if c.Key.set() {
+		return c.Key.load()
+	}
+	path := filepath.Join(dataDir, "coordinator-hotkey.json")
+	if s, err := hotkey.ReadWalletFile(path); err == nil {
+		return s, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("coordinator key %s: %w", path, err)
+	}
+	s, _, err := hotkey.Generate(12)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := hotkey.WriteWalletFile(path, s, false); err != nil {
+		return nil, fmt.Errorf("coordinator key %s: %w", path, err)
+	}
+	log.Info("created the coordinator's hotkey", "path", path, "address", s.Address())
+	return s, nil
+}
+
+func (c *CoordinatorCommand) sweep(ctx context.Context, log *slog.Logger) {
+	defer close(c.done)
+	every := min(c.LeaseTTL/4, 5*time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := c.Store.ExpireLeases(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("lease sweep", "err", err)
+			} else if n > 0 {
+				log.Info("leases expired, jobs back in the queue", "jobs", n)
+			}
+		}
+	}
+}
+
+// Close stops the server gracefully, then the sweeper and the store.
+func (c *CoordinatorCommand) Close() error {
+	var err error
+	if c.Server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = c.Server.Close(ctx)
+		cancel()
+	}
+	if c.cancel != nil {
+		c.cancel()
+		<-c.done
+	}
+	if c.Store != nil {
+		if e := c.Store.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// Run serves until ctx is cancelled (SIGINT or SIGTERM).
+func (c *CoordinatorCommand) Run(ctx context.Context, args []string) error {
+	if err := c.ParseFlags(args); err != nil {
+		return err
+	}
+	if err := c.Open(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return c.Close()
+}
+
+func redactDSN(dsn string) string {
+	if sqldb.IsPostgres(dsn) {
+		if i := len("postgres://"); len(dsn) > i {
+			return "postgres://…"
+		}
+	}
+	return dsn
+}
