@@ -118,6 +118,12 @@ var _ http.RoundTripper = (*Transport)(nil)
 // RoundTrip signs a copy of req and sends it. Per the RoundTripper contract
 // req itself is not modified, and its body is closed even on error.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.Signer == nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errors.New("epistula transport has no Signer")
+	}
 	var body []byte
 	if req.Body != nil && req.Body != http.NoBody {
 		var err error

@@ -35,17 +35,25 @@ const SignatureSize = 64
 
 // Signer holds an sr25519 secret key and signs with it. It never returns the
 // secret: the only ways out are signatures and, on explicit request,
-// WriteWalletFile. Its String, GoString and LogValue methods print the
-// address, so a Signer that ends up in a log line shows no secret.
+// WriteWalletFile. The secret sits behind an unexported pointer, so even
+// fmt's struct printing (%+v, %d, …) shows an address, not key bytes; and
+// String, GoString and LogValue print the SS58 address.
 //
-// A Signer is safe for concurrent use.
+// Create a Signer with FromURI, FromMnemonic, FromSeed, Generate or
+// ReadWalletFile; the zero value cannot sign. A Signer is safe for
+// concurrent use.
 type Signer struct {
-	secret *schnorrkel.SecretKey
-	pub    [32]byte
-	addr   string
+	addr string
+	pub  [32]byte
+	sec  *secret
+}
 
-	// The rest exists only so WriteWalletFile can produce the same fields
-	// bittensor-wallet writes.
+// secret is everything a Signer must not reveal.
+type secret struct {
+	sk *schnorrkel.SecretKey
+
+	// The rest exists so WriteWalletFile can write the fields
+	// bittensor-wallet writes, and so soft derivation can pick a nonce.
 	key   [32]byte  // canonical secret scalar
 	nonce [32]byte  // schnorrkel signing nonce seed
 	seed  *[32]byte // mini-secret; nil when unknown (after a soft derivation)
@@ -64,8 +72,12 @@ func newSigner(key, nonce [32]byte) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}
-	s := &Signer{secret: sk, key: key, nonce: nonce}
-	s.pub = pub.Encode()
+	s := &Signer{pub: pub.Encode(), sec: &secret{sk: sk, key: key, nonce: nonce}}
+	if s.pub == ([32]byte{}) {
+		// A zero scalar: its public key is the identity, which every
+		// verifier refuses, so it could sign but never be believed.
+		return nil, errors.New("secret key is zero")
+	}
 	s.addr = SS58Encode(s.pub)
 	return s, nil
 }
@@ -87,7 +99,7 @@ func newSignerFromMini(mini [32]byte) (*Signer, error) {
 		return nil, err
 	}
 	seed := mini
-	s.seed = &seed
+	s.sec.seed = &seed
 	return s, nil
 }
 
@@ -115,7 +127,7 @@ func FromMnemonic(mnemonic, password string) (*Signer, error) {
 		return nil, err
 	}
 	if password == "" {
-		s.phrase = phrase
+		s.sec.phrase = phrase
 	}
 	return s, nil
 }
@@ -154,7 +166,10 @@ func (s *Signer) PublicKey() [32]byte { return s.pub }
 // with the context "substrate". Signatures are randomised: signing the same
 // message twice gives different bytes, and both verify.
 func (s *Signer) Sign(msg []byte) ([]byte, error) {
-	sig, err := s.secret.Sign(schnorrkel.NewSigningContext([]byte(SigningContext), msg))
+	if s == nil || s.sec == nil {
+		return nil, errors.New("sr25519 sign: Signer holds no key")
+	}
+	sig, err := s.sec.sk.Sign(schnorrkel.NewSigningContext([]byte(SigningContext), msg))
 	if err != nil {
 		return nil, fmt.Errorf("sr25519 sign: %w", err)
 	}
@@ -162,7 +177,7 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 	return b[:], nil
 }
 
-// String returns the address, so formatting a Signer never prints its secret.
+// String returns the address, so %v and %s of a Signer show who it is.
 func (s *Signer) String() string { return s.addr }
 
 // GoString returns the address for %#v, for the same reason as String.
@@ -177,10 +192,10 @@ var _ slog.LogValuer = (*Signer)(nil)
 // Ansible Vault or the legacy Fernet format). Agora does not decrypt: hotkey
 // files are plain by Bittensor's default, and a node that signs unattended
 // has no one to type a password.
-var ErrEncrypted = errors.New("wallet file is encrypted")
+var ErrEncrypted = errors.New("key file is encrypted")
 
 // ErrKeyMismatch is returned when a wallet file's fields disagree, for
 // example an ss58Address that is not the address of the key derived from
 // its secretPhrase. Such a file is corrupt or was edited by hand; signing
 // with it would sign as someone other than the user expects.
-var ErrKeyMismatch = errors.New("wallet file fields do not match the key")
+var ErrKeyMismatch = errors.New("fields disagree about the key")

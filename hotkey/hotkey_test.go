@@ -237,6 +237,13 @@ func TestVerifyBytesWrapped(t *testing.T) {
 	}
 }
 
+func TestZeroSigner(t *testing.T) {
+	var s hotkey.Signer
+	if _, err := s.Sign([]byte("x")); err == nil {
+		t.Fatal("zero Signer signed")
+	}
+}
+
 func TestSignVerifyRoundTrip(t *testing.T) {
 	signer, _, err := hotkey.Generate(12)
 	if err != nil {
@@ -365,11 +372,18 @@ func TestSignerDoesNotLeak(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	for _, s := range []*hotkey.Signer{s, seedless, MustURI(t, aliceSeedHex)} {
 		log.Info("loaded", "hotkey", s)
-		out := fmt.Sprintf("%v %+v %#v %s %q %x", s, s, s, s, s, s) + logs.String()
+		// Through any, so vet lets us use verbs a careless caller might.
+		var p, v any = s, *s
+		out := fmt.Sprintf("%v %+v %#v %s %q %x %d %+d", p, p, p, p, p, p, p, p) +
+			fmt.Sprintf("%v %+v %#v %x %d", v, v, v, v, v) + logs.String()
 		for _, secret := range []string{
 			mnemonic,
 			strings.Fields(mnemonic)[0] + " " + strings.Fields(mnemonic)[1],
 			strings.TrimPrefix(aliceSeedHex, "0x")[:16],
+			// Alice's seed and canonical secret scalar, printed as %d
+			// would print byte arrays.
+			"229 190 154 80",
+			"51 166 243 9",
 		} {
 			if strings.Contains(out, secret) {
 				t.Fatalf("formatted Signer contains a secret: %s", out)

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/agoranet/agora/hotkey"
-	"github.com/agoranet/agora/internal/keylock"
 )
 
 // polkadotVersion pins the polkadot-js packages the cross-check runs
@@ -46,20 +45,21 @@ func polkadotDir(tb testing.TB) string {
 	}
 	dir := filepath.Join(root, "polkadot-"+polkadotVersion)
 
-	// Serialise installs between test processes sharing the cache.
-	var locks keylock.Locks
-	unlock, err := locks.Lock(dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer unlock()
 	if polkadotInstalled(dir) {
 		return dir
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Install into a private directory and rename it into place, so a
+	// half-done install is never used and concurrent test processes need
+	// no lock: the first rename wins and the others discard their copy.
+	if err := os.MkdirAll(root, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"private":true,"type":"module"}`+"\n"), 0o644); err != nil {
+	tmp, err := os.MkdirTemp(root, ".polkadot-install-*")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.WriteFile(filepath.Join(tmp, "package.json"), []byte(`{"private":true,"type":"module"}`+"\n"), 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	args := []string{"install", "--no-audit", "--no-fund", "--loglevel=error"}
@@ -69,12 +69,15 @@ func polkadotDir(tb testing.TB) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "npm", args...)
-	cmd.Dir = dir
+	cmd.Dir = tmp
 	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("npm %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
+		tb.Fatalf("npm %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	if !polkadotInstalled(dir) {
-		tb.Fatalf("npm install in %s did not leave the %s packages", dir, polkadotVersion)
+	if !polkadotInstalled(tmp) {
+		tb.Fatalf("npm install did not leave the %s packages", polkadotVersion)
+	}
+	if err := os.Rename(tmp, dir); err != nil && !polkadotInstalled(dir) {
+		tb.Fatalf("install polkadot-js packages into %s: %v", dir, err)
 	}
 	return dir
 }

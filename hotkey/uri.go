@@ -82,7 +82,7 @@ func FromURI(uri string) (*Signer, error) {
 	}
 	if path != "" || password != "" {
 		// The mnemonic alone no longer reproduces this key.
-		s.phrase = ""
+		s.sec.phrase = ""
 	}
 	return s, nil
 }
@@ -127,13 +127,13 @@ func (s *Signer) derive(junction string) (*Signer, error) {
 	if hard {
 		// Hard derivation yields a new mini-secret, expanded as usual, so
 		// the result can still be saved as a secretSeed.
-		ms, _, err := s.secret.HardDeriveMiniSecretKey(nil, cc)
+		ms, _, err := s.sec.sk.HardDeriveMiniSecretKey(nil, cc)
 		if err != nil {
 			return nil, err
 		}
 		return newSignerFromMini(ms.Encode())
 	}
-	ek, err := schnorrkel.DeriveKeySimple(s.secret, nil, cc)
+	ek, err := schnorrkel.DeriveKeySimple(s.sec.sk, nil, cc)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +148,7 @@ func (s *Signer) derive(junction string) (*Signer, error) {
 	// the same URI then gives the same wallet file every time.
 	h := sha512.New()
 	h.Write([]byte("agora hotkey soft nonce"))
-	h.Write(s.nonce[:])
+	h.Write(s.sec.nonce[:])
 	h.Write(cc[:])
 	var nonce [32]byte
 	copy(nonce[:], h.Sum(nil))

@@ -15,9 +15,9 @@ import (
 	"github.com/ChainSafe/go-schnorrkel"
 )
 
-// walletFile is the JSON a Bittensor wallet hotkey file holds. Field order
-// follows the Python SDK's writer. bittensor-wallet reads every field as an
-// optional string, so absent and null mean the same.
+// walletFile is the JSON WriteWalletFile writes, in the Python SDK's field
+// order. bittensor-wallet reads every field as an optional string, so an
+// omitted field and null mean the same.
 type walletFile struct {
 	AccountID    string `json:"accountId,omitempty"`
 	PublicKey    string `json:"publicKey,omitempty"`
@@ -80,16 +80,45 @@ func ParseWalletFile(data []byte) (*Signer, error) {
 		{"gAAAAA", "legacy Fernet"},
 	} {
 		if bytes.HasPrefix(trimmed, []byte(enc.prefix)) {
-			return nil, fmt.Errorf("%w with %s; decrypt it with btcli (or regenerate the hotkey without a password) and point Agora at the plain file", ErrEncrypted, enc.name)
+			return nil, fmt.Errorf("%w (%s): Agora reads plain hotkey files only; regenerate the hotkey without a password (btcli wallet regen-hotkey) or give its mnemonic as a key URI", ErrEncrypted, enc.name)
 		}
 	}
-	var w walletFile
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	if err := dec.Decode(&w); err != nil {
-		return nil, fmt.Errorf("not a hotkey JSON object: %w", err)
+	// bittensor-wallet reads the file as a map of optional strings with
+	// exact-case keys; so do we (encoding/json's struct decoding would
+	// match keys case-insensitively and accept files btcli rejects).
+	var fields map[string]*string
+	if err := json.Unmarshal(trimmed, &fields); err != nil {
+		return nil, fmt.Errorf("not a hotkey JSON object of string fields: %w", err)
 	}
-	if dec.More() {
-		return nil, errors.New("not a hotkey JSON object: trailing data")
+	field := func(name string) string {
+		if v := fields[name]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	phrase, seedHex, privHex, ss58 := field("secretPhrase"), field("secretSeed"), field("privateKey"), field("ss58Address")
+
+	// Decode the public fields first; the first one present picks the
+	// encoding of a privateKey (see fromPrivateKey).
+	type public struct {
+		field string
+		pub   [32]byte
+	}
+	var pubs []public
+	for _, name := range []string{"publicKey", "accountId"} {
+		if v := field(name); v != "" {
+			b, err := decodeHexField(name, v, 32)
+			if err != nil {
+				return nil, err
+			}
+			pubs = append(pubs, public{name, [32]byte(b)})
+		}
+	}
+	var claimed *[32]byte
+	if len(pubs) > 0 {
+		claimed = &pubs[0].pub
+	} else if pub, err := SS58Decode(ss58); err == nil {
+		claimed = &pub
 	}
 
 	// Derive the key from each secret present; the first one wins, the
@@ -99,15 +128,15 @@ func ParseWalletFile(data []byte) (*Signer, error) {
 		s     *Signer
 	}
 	var keys []candidate
-	if w.SecretPhrase != "" {
-		s, err := FromMnemonic(w.SecretPhrase, "")
+	if phrase != "" {
+		s, err := FromMnemonic(phrase, "")
 		if err != nil {
 			return nil, fmt.Errorf("secretPhrase: %w", err)
 		}
 		keys = append(keys, candidate{"secretPhrase", s})
 	}
-	if w.SecretSeed != "" {
-		b, err := decodeHexField("secretSeed", w.SecretSeed, 32)
+	if seedHex != "" {
+		b, err := decodeHexField("secretSeed", seedHex, 32)
 		if err != nil {
 			return nil, err
 		}
@@ -117,34 +146,14 @@ func ParseWalletFile(data []byte) (*Signer, error) {
 		}
 		keys = append(keys, candidate{"secretSeed", s})
 	}
-	// The public key the file claims, if any, picks the encoding of a
-	// privateKey (see fromPrivateKey).
-	var claimed *[32]byte
-	for _, f := range []struct{ name, val string }{{"publicKey", w.PublicKey}, {"accountId", w.AccountID}} {
-		if f.val == "" {
-			continue
-		}
-		b, err := decodeHexField(f.name, f.val, 32)
-		if err != nil {
-			return nil, err
-		}
-		claimed = (*[32]byte)(b)
-		break
-	}
-	if claimed == nil && w.SS58Address != "" {
-		if pub, err := SS58Decode(w.SS58Address); err == nil {
-			claimed = &pub
-		}
-	}
-	if w.PrivateKey != "" {
-		b, err := decodeHexField("privateKey", w.PrivateKey, 64)
+	if privHex != "" {
+		b, err := decodeHexField("privateKey", privHex, 64)
 		if err != nil {
 			return nil, err
 		}
 		want := claimed
 		if len(keys) > 0 {
-			pub := keys[0].s.pub
-			want = &pub
+			want = &keys[0].s.pub
 		}
 		s, err := fromPrivateKey([64]byte(b), want)
 		if err != nil {
@@ -162,17 +171,13 @@ func ParseWalletFile(data []byte) (*Signer, error) {
 			return nil, fmt.Errorf("%w: %s gives %s but %s gives %s", ErrKeyMismatch, keys[0].field, s.addr, k.field, k.s.addr)
 		}
 	}
-	for _, f := range []struct{ name, val string }{{"publicKey", w.PublicKey}, {"accountId", w.AccountID}} {
-		if f.val == "" {
-			continue
-		}
-		b, _ := decodeHexField(f.name, f.val, 32) // checked above
-		if [32]byte(b) != s.pub {
-			return nil, fmt.Errorf("%w: %s is not the public key of %s (%s)", ErrKeyMismatch, f.name, keys[0].field, s.addr)
+	for _, p := range pubs {
+		if p.pub != s.pub {
+			return nil, fmt.Errorf("%w: %s is not the public key of %s (%s)", ErrKeyMismatch, p.field, keys[0].field, s.addr)
 		}
 	}
-	if w.SS58Address != "" && w.SS58Address != s.addr {
-		return nil, fmt.Errorf("%w: ss58Address %s is not %s, the address of %s", ErrKeyMismatch, w.SS58Address, s.addr, keys[0].field)
+	if ss58 != "" && ss58 != s.addr {
+		return nil, fmt.Errorf("%w: ss58Address %s is not %s, the address of %s", ErrKeyMismatch, quote(ss58), s.addr, keys[0].field)
 	}
 	return s, nil
 }
@@ -224,12 +229,12 @@ func WriteWalletFile(path string, s *Signer, overwrite bool) error {
 	w := walletFile{
 		AccountID:    pub,
 		PublicKey:    pub,
-		PrivateKey:   "0x" + hex.EncodeToString(s.key[:]) + hex.EncodeToString(s.nonce[:]),
-		SecretPhrase: s.phrase,
+		PrivateKey:   "0x" + hex.EncodeToString(s.sec.key[:]) + hex.EncodeToString(s.sec.nonce[:]),
+		SecretPhrase: s.sec.phrase,
 		SS58Address:  s.addr,
 	}
-	if s.seed != nil {
-		w.SecretSeed = "0x" + hex.EncodeToString(s.seed[:])
+	if s.sec.seed != nil {
+		w.SecretSeed = "0x" + hex.EncodeToString(s.sec.seed[:])
 	}
 	data, err := json.Marshal(w)
 	if err != nil {

@@ -36,18 +36,21 @@ var walletCases = map[string]struct {
 	"encrypted-nacl":        {wantErr: hotkey.ErrEncrypted, errText: "NaCl"},
 	"encrypted-ansible":     {wantErr: hotkey.ErrEncrypted, errText: "Ansible"},
 	"encrypted-legacy":      {wantErr: hotkey.ErrEncrypted, errText: "legacy"},
-	"mismatch-address":      {wantErr: hotkey.ErrKeyMismatch, errText: "ss58Address " + bobAddress},
+	"mismatch-address":      {wantErr: hotkey.ErrKeyMismatch, errText: `ss58Address "` + bobAddress + `"`},
 	"mismatch-publickey":    {wantErr: hotkey.ErrKeyMismatch, errText: "publicKey"},
 	"mismatch-secrets":      {wantErr: hotkey.ErrKeyMismatch, errText: "secretSeed gives " + aliceAddress},
 	"mismatch-privatekey":   {wantErr: hotkey.ErrKeyMismatch, errText: "privateKey"},
 	"malformed-json":        {errText: "not a hotkey JSON object"},
+	"malformed-accountid":   {errText: "accountId: 1 bytes, want 32"},
 	"malformed-type":        {errText: "not a hotkey JSON object"},
-	"malformed-trailing":    {errText: "trailing data"},
+	"malformed-trailing":    {errText: "not a hotkey JSON object"},
+	"malformed-key-case":    {errText: "public-only"},
 	"malformed-empty":       {errText: "not a hotkey JSON object"},
 	"malformed-seed-hex":    {errText: "secretSeed: not hex"},
 	"malformed-seed-length": {errText: "secretSeed: 31 bytes, want 32"},
 	"malformed-phrase":      {errText: "secretPhrase: mnemonic of 12 words is not valid BIP39"},
 	"malformed-public-only": {errText: "public-only"},
+	"malformed-zero-key":    {errText: "privateKey: not an sr25519 secret key"},
 }
 
 func TestReadWalletFile(t *testing.T) {

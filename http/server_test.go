@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,6 +22,15 @@ import (
 )
 
 var ctx = context.Background()
+
+// testLogger keeps the coordinator's log out of test and benchmark output
+// unless -v is given.
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.Default()
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // keys are real sr25519 keys from substrate dev URIs.
 type keys struct {
@@ -61,7 +72,7 @@ func MustOpenServer(tb testing.TB, dialect string, opts ...func(*agorahttp.Serve
 	v.Nonces = db
 	srv := &agorahttp.Server{Addr: "127.0.0.1:0", Store: db, Verifier: v, Address: k.coordinator.Address(),
 		Roles: agorahttp.Roles{Owners: []string{k.owner.Address()}, Validators: []string{k.v1.Address(), k.v2.Address()}},
-		Rate:  1000, Burst: 1000}
+		Rate:  1000, Burst: 1000, Logger: testLogger()}
 	for _, o := range opts {
 		o(srv)
 	}

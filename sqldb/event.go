@@ -55,13 +55,19 @@ func (d *DB) LastEventID(ctx context.Context) (int64, error) {
 	return id.Int64, formatError(err)
 }
 
+// nonceSweepEvery is how often Seen also drops expired nonces.
+const nonceSweepEvery = 10 * time.Second
+
 // Seen records a nonce until it expires and reports whether it was new.
-// Expired nonces are dropped as a side effect, a few at a time.
+// Every nonceSweepEvery it also drops expired nonces, so the table stays
+// the size of one staleness window.
 func (d *DB) Seen(ctx context.Context, signer, nonce string, expires time.Time) (bool, error) {
 	fresh := false
 	err := d.inTx(ctx, func(tx *Tx) error {
-		if _, err := tx.exec(ctx, `DELETE FROM nonces WHERE expires_at < ?`, micros(tx.now)); err != nil {
-			return err
+		if last := d.nonceSwept.Load(); tx.now.UnixNano()-last > int64(nonceSweepEvery) && d.nonceSwept.CompareAndSwap(last, tx.now.UnixNano()) {
+			if _, err := tx.exec(ctx, `DELETE FROM nonces WHERE expires_at < ?`, micros(tx.now)); err != nil {
+				return err
+			}
 		}
 		res, err := tx.exec(ctx, `INSERT INTO nonces (signer, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 			signer, nonce, micros(expires))

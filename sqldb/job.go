@@ -59,43 +59,59 @@ func (d *DB) LeaseJobs(ctx context.Context, req agora.LeaseRequest) ([]*agora.Le
 		if err := failExhausted(ctx, tx); err != nil {
 			return err
 		}
-		var w where
-		w.add(`(j.status = ? OR (j.status = ? AND j.lease_expires_at <= ?))`, agora.JobQueued, agora.JobLeased, now)
-		w.add(`j.attempts < j.max_attempts`)
-		if req.TaskID != "" {
-			w.add(`j.task_id = ?`, req.TaskID)
-		}
-		// Never a second slot of a submission this validator replayed or
-		// holds: a quorum needs distinct validators.
-		w.add(`NOT EXISTS (SELECT 1 FROM jobs o WHERE o.submission_id = j.submission_id AND o.id <> j.id AND o.validator = ? AND (o.status = ? OR (o.status = ? AND o.lease_expires_at > ?)))`,
-			req.Validator, agora.JobDone, agora.JobLeased, now)
-		q := `SELECT j.id, j.submission_id FROM jobs j` + w.String() + ` ORDER BY j.created_at, j.slot LIMIT ?`
-		args := append(w.args, req.Max*4)
-		if d.dialect == Postgres {
-			q += ` FOR UPDATE OF j SKIP LOCKED`
-		}
-		rows, err := tx.query(ctx, q, args...)
-		if err != nil {
-			return err
-		}
+		// Two index-backed scans rather than one OR: lapsed leases first
+		// (jobs_lease), then the queue in order (jobs_queue). An OR of the
+		// two makes both databases scan the whole table.
 		type cand struct{ id, sub string }
 		var picked []cand
 		seen := map[string]bool{}
-		for rows.Next() {
-			var c cand
-			if err := rows.Scan(&c.id, &c.sub); err != nil {
-				rows.Close()
+		for _, state := range []string{agora.JobLeased, agora.JobQueued} {
+			if len(picked) == req.Max {
+				break
+			}
+			var w where
+			if state == agora.JobLeased {
+				w.add(`j.status = ? AND j.lease_expires_at <= ?`, agora.JobLeased, now)
+			} else {
+				w.add(`j.status = ?`, agora.JobQueued)
+			}
+			w.add(`j.attempts < j.max_attempts`)
+			if req.TaskID != "" {
+				w.add(`j.task_id = ?`, req.TaskID)
+			}
+			// Never a second slot of a submission this validator replayed
+			// or holds: a quorum needs distinct validators.
+			w.add(`NOT EXISTS (SELECT 1 FROM jobs o WHERE o.submission_id = j.submission_id AND o.validator = ? AND o.id <> j.id AND (o.status = ? OR (o.status = ? AND o.lease_expires_at > ?)))`,
+				req.Validator, agora.JobDone, agora.JobLeased, now)
+			order := ` ORDER BY j.created_at, j.slot`
+			if state == agora.JobLeased {
+				order = ` ORDER BY j.lease_expires_at`
+			}
+			q := `SELECT j.id, j.submission_id FROM jobs j` + w.String() + order + ` LIMIT ?`
+			args := append(w.args, req.Max*4)
+			if d.dialect == Postgres {
+				q += ` FOR UPDATE OF j SKIP LOCKED`
+			}
+			rows, err := tx.query(ctx, q, args...)
+			if err != nil {
 				return err
 			}
-			if seen[c.sub] || len(picked) == req.Max {
-				continue
+			for rows.Next() {
+				var c cand
+				if err := rows.Scan(&c.id, &c.sub); err != nil {
+					rows.Close()
+					return err
+				}
+				if seen[c.sub] || len(picked) == req.Max {
+					continue
+				}
+				seen[c.sub] = true
+				picked = append(picked, c)
 			}
-			seen[c.sub] = true
-			picked = append(picked, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
 		}
 		expires := micros(tx.now.Add(req.TTL))
 		for _, c := range picked {

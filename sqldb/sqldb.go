@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/agoranet/agora"
@@ -48,6 +49,8 @@ type DB struct {
 	Now func() time.Time
 	// MaxAttempts is how many leases a job gets before it fails.
 	MaxAttempts int
+	nonceSwept  atomic.Int64 // unix ns of the last expired-nonce sweep
+
 	// OnEvent, when set, is called after a transaction that wrote events
 	// commits, so an in-process stream can wake up at once.
 	OnEvent func()

@@ -268,7 +268,7 @@ func TestLeaseConcurrent(t *testing.T) {
 		subs := submitN(t, db, task, 30)
 		// Four validators lease concurrently until the queue is empty.
 		var mu sync.Mutex
-		got := map[string]string{}           // job -> validator
+		got := map[string]string{}          // job -> validator
 		per := map[string]map[string]bool{} // submission -> validators
 		var wg sync.WaitGroup
 		for v := 0; v < 4; v++ {
