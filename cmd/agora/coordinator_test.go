@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -240,5 +243,69 @@ func TestCoordinatorSurvivesSIGKILL(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCoordinatorFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"BadOwner", []string{"--owner", "not-an-address"}, "--owner"},
+		{"BadValidator", []string{"--validator", "5Grwva"}, "--validator"},
+		{"LeaseTTL", []string{"--lease-ttl", "10ms"}, "--lease-ttl"},
+		{"Attempts", []string{"--max-attempts", "0"}, "--max-attempts"},
+		{"Stray", []string{"extra"}, "unexpected argument"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			err := (&CoordinatorCommand{Stdout: &stderr, Stderr: &stderr}).ParseFlags(tc.args)
+			if err == nil || !strings.Contains(message(err), tc.want) {
+				t.Fatalf("error %v does not name %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("Defaults", func(t *testing.T) {
+		c := &CoordinatorCommand{Stdout: io.Discard, Stderr: io.Discard}
+		if err := c.ParseFlags(nil); err != nil {
+			t.Fatal(err)
+		}
+		if c.Listen != DefaultCoordinatorListen || c.LeaseTTL != agora.DefaultLeaseTTL {
+			t.Fatalf("defaults: %+v", c)
+		}
+	})
+}
+
+// TestCoordinatorZeroConfig starts the coordinator with nothing but a data
+// directory: it creates its key and database and answers.
+func TestCoordinatorZeroConfig(t *testing.T) {
+	dir := t.TempDir()
+	c := &CoordinatorCommand{Stdout: io.Discard, Stderr: io.Discard}
+	if err := c.ParseFlags([]string{"--data-dir", dir, "--listen", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	addr := c.Signer.Address()
+	waitReady(t, c.Server.URL())
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"coordinator.db", "coordinator-hotkey.json"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+	}
+	// The key persists: a restart keeps the coordinator's address.
+	c2 := &CoordinatorCommand{Stdout: io.Discard, Stderr: io.Discard}
+	c2.ParseFlags([]string{"--data-dir", dir, "--listen", "127.0.0.1:0"})
+	if err := c2.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if c2.Signer.Address() != addr {
+		t.Fatal("the coordinator's address changed across restarts")
 	}
 }
