@@ -112,6 +112,9 @@ type SWESpec struct {
 	GoldPatch        string   `json:"patch,omitempty"`
 	FailToPass       []string `json:"FAIL_TO_PASS,omitempty"`
 	PassToPass       []string `json:"PASS_TO_PASS,omitempty"`
+	// LogParser names the SWE-bench log parser (e.g. parse_log_pytest);
+	// empty means the environment's or the repository's default.
+	LogParser string `json:"log_parser,omitempty"`
 }
 
 var (

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +36,30 @@ type MetricTask struct {
 	Env map[string]string
 	// Limits bound each run (memory, pids, CPUs).
 	Limits agora.Limits
+
+	// ArtifactPath, if set, is the host path of the submission's artifact,
+	// already downloaded and verified (artifact.Fetcher). The benchmark
+	// sees it read-only at /agora/artifact, named in its environment with
+	// ArtifactURI and ArtifactBytes (default: the file's size) as
+	// AUTORESEARCH_SUBMISSION_ARTIFACT_{PATH,URI,BYTES}, BitSota's names,
+	// and AGORA_ARTIFACT_PATH. Setup sees neither the file nor the
+	// variables. The file must be readable by others (the sandbox user);
+	// it is linked or bind-mounted, never copied.
+	ArtifactPath  string
+	ArtifactURI   string
+	ArtifactBytes int64
 }
+
+// Artifact environment variables of the benchmark.
+const (
+	EnvArtifactPath      = "AUTORESEARCH_SUBMISSION_ARTIFACT_PATH"
+	EnvArtifactURI       = "AUTORESEARCH_SUBMISSION_ARTIFACT_URI"
+	EnvArtifactBytes     = "AUTORESEARCH_SUBMISSION_ARTIFACT_BYTES"
+	EnvAgoraArtifactPath = "AGORA_ARTIFACT_PATH"
+)
+
+// artifactTarget is where the benchmark finds the artifact.
+const artifactTarget = inputsDir + "/artifact"
 
 // MetricResult is the outcome of one metric replay.
 type MetricResult struct {
@@ -56,15 +81,26 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 		res.Duration = time.Since(start)
 		return res
 	}
+	// A patch that is malformed, refused or does not apply is the
+	// submitter's fault: rejected, as BitSota's runner does, not an error.
+	reject := func(format string, args ...any) *MetricResult {
+		fail(format, args...)
+		res.Observation.Status = metric.StatusRejected
+		return res
+	}
 	if err := task.Metric.Validate(); err != nil {
 		return fail("%s", agora.ErrorMessage(err))
 	}
+	art, err := checkArtifact(task)
+	if err != nil {
+		return fail("artifact: %v", err)
+	}
 	p, err := patch.Parse([]byte(diff))
 	if err != nil {
-		return fail("patch: %v", err)
+		return reject("patch: %v", err)
 	}
 	if err := patch.Check(p, patch.Rules{MaxBytes: task.MaxPatchBytes, Allowed: task.Allowed, FnmatchCompat: true}); err != nil {
-		return fail("patch refused: %s", agora.ErrorMessage(err))
+		return reject("patch refused: %s", agora.ErrorMessage(err))
 	}
 	checkout, err := ev.Checkouts.Checkout(ctx, task.Repo, task.BaseCommit)
 	if err != nil {
@@ -96,7 +132,7 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 	deadline := start.Add(budget)
 	env := &Env{Env: nil}
 	var log strings.Builder
-	run := func(name string, extra map[string]string) (*agora.RunResult, error) {
+	run := func(name string, extra map[string]string, mounts ...agora.Mount) (*agora.RunResult, error) {
 		lim := task.Limits
 		lim.Output = ev.OutputBytes
 		// One budget for all steps: each gets only what is left.
@@ -108,7 +144,7 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 		e.Env = extra
 		r, err := ev.Sandbox.Run(ctx, &agora.RunSpec{
 			Name: "metric-" + name, Args: []string{"/bin/bash", inputsDir + "/" + name + ".sh"},
-			Env: baseEnv(&e), Dir: repoDir, Mounts: workspaceMounts(ws, inputs), Limits: lim,
+			Env: baseEnv(&e), Dir: repoDir, Mounts: append(workspaceMounts(ws, inputs), mounts...), Limits: lim,
 		})
 		if r != nil {
 			fmt.Fprintf(&log, ">>>>> %s (exit %d)\n", name, r.ExitCode)
@@ -128,12 +164,20 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 		case r.TimedOut:
 			return fail("%s exceeded the replay time budget of %s", step, budget)
 		case r.ExitCode == prepModelFailed && step == "prepare":
-			return fail("patch does not apply to %.12s", task.BaseCommit)
+			return reject("patch does not apply to %.12s", task.BaseCommit)
 		case r.ExitCode != 0:
 			return fail("%s failed with exit %d", step, r.ExitCode)
 		}
 	}
-	r, err := run("bench", task.Env)
+	// The artifact joins the inputs only now, so setup never sees it.
+	benchEnv, mounts := task.Env, []agora.Mount(nil)
+	if art != nil {
+		if mounts, err = art.addTo(inputs); err != nil {
+			return fail("artifact: %v", err)
+		}
+		benchEnv = art.env(task.Env)
+	}
+	r, err := run("bench", benchEnv, mounts...)
 	res.Log = []byte(log.String())
 	if err != nil {
 		return fail("benchmark: %s", agora.ErrorMessage(err))
@@ -152,6 +196,70 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 	res.Observation = metric.Observe(task.Metric, resultJSON, string(r.Output), r.ExitCode)
 	res.Duration = time.Since(start)
 	return res
+}
+
+// taskArtifact is a metric task's artifact, checked on the host.
+type taskArtifact struct {
+	path, uri string
+	size      int64
+}
+
+// checkArtifact returns the task's artifact, or nil when it has none. The
+// path is resolved, since a hard link to a symlink would be the symlink.
+func checkArtifact(task *MetricTask) (*taskArtifact, error) {
+	if task.ArtifactPath == "" {
+		if task.ArtifactURI != "" || task.ArtifactBytes != 0 {
+			return nil, fmt.Errorf("%s was not fetched: no ArtifactPath", task.ArtifactURI)
+		}
+		return nil, nil
+	}
+	path, err := filepath.EvalSymlinks(task.ArtifactPath)
+	if err == nil {
+		path, err = filepath.Abs(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil, err
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	case fi.Mode().Perm()&0o004 == 0:
+		return nil, fmt.Errorf("%s (mode %v) is not readable by the sandbox user", path, fi.Mode().Perm())
+	case task.ArtifactBytes > 0 && fi.Size() != task.ArtifactBytes:
+		return nil, fmt.Errorf("%s is %d bytes, declared %d", path, fi.Size(), task.ArtifactBytes)
+	}
+	return &taskArtifact{path: path, uri: task.ArtifactURI, size: fi.Size()}, nil
+}
+
+// addTo makes the artifact appear at /agora/artifact through the inputs
+// directory. A hard link costs nothing and keeps the run's mounts plain
+// directories (which pooled sandboxes need); from another filesystem the
+// file is bind-mounted read-only over an empty placeholder instead. It is
+// never copied: artifacts can be many GB.
+func (a *taskArtifact) addTo(inputs string) ([]agora.Mount, error) {
+	dst := filepath.Join(inputs, filepath.Base(artifactTarget))
+	if err := os.Link(a.path, dst); err == nil {
+		return nil, nil
+	}
+	if err := os.WriteFile(dst, nil, 0o444); err != nil {
+		return nil, err
+	}
+	return []agora.Mount{{Source: a.path, Target: artifactTarget, ReadOnly: true}}, nil
+}
+
+// env returns the benchmark's environment: the task's, plus the artifact's
+// variables, which win.
+func (a *taskArtifact) env(task map[string]string) map[string]string {
+	env := make(map[string]string, len(task)+4)
+	maps.Copy(env, task)
+	env[EnvArtifactPath] = artifactTarget
+	env[EnvAgoraArtifactPath] = artifactTarget
+	env[EnvArtifactURI] = a.uri
+	env[EnvArtifactBytes] = strconv.FormatInt(a.size, 10)
+	return env
 }
 
 // readResult reads the benchmark's result file from the host side of the

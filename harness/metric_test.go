@@ -1,6 +1,7 @@
 package harness_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/agoranet/agora/harness"
 	"github.com/agoranet/agora/internal/fixture"
 	"github.com/agoranet/agora/metric"
+	"golang.org/x/sys/unix"
 )
 
 // metricRepo builds <root>/agora+speed/repo: a benchmark that writes
@@ -68,10 +70,10 @@ func TestEvaluateMetric(t *testing.T) {
 			t.Fatalf("%+v\n%s", res.Observation, res.Log)
 		}
 	})
-	t.Run("ErrOutsideAllowedPaths", func(t *testing.T) {
+	t.Run("RejectedOutsideAllowedPaths", func(t *testing.T) {
 		hack := strings.ReplaceAll(improve, "solver.py", "bench.py")
 		res := ev.EvaluateMetric(ctx, task(), hack)
-		if res.Observation.Status != metric.StatusError || !strings.Contains(res.Observation.Reason, "bench.py") {
+		if res.Observation.Status != metric.StatusRejected || !strings.Contains(res.Observation.Reason, "bench.py") {
 			t.Fatalf("%+v", res.Observation)
 		}
 	})
@@ -107,6 +109,132 @@ func TestEvaluateMetric(t *testing.T) {
 		res := ev.EvaluateMetric(ctx, tk, improve)
 		if res.Observation.Metrics["score"] != 7 {
 			t.Fatalf("%+v", res.Observation)
+		}
+	})
+}
+
+func TestEvaluateMetricArtifact(t *testing.T) {
+	root := t.TempDir()
+	base := metricRepo(t, root)
+	ev := MustEvaluator(t, root)
+	ctx := context.Background()
+
+	// The artifact's score is the sum of its bytes, computed inside the
+	// sandbox from the file the environment names.
+	data := make([]byte, 1<<20)
+	var sum int
+	for i := range data {
+		data[i] = byte(i * 31 >> 3)
+		sum += int(data[i])
+	}
+	const uri = "https://example.com/model.bin"
+	write := func(t *testing.T, dir string, mode os.FileMode) string {
+		t.Helper()
+		p := filepath.Join(dir, "model.bin")
+		if err := os.WriteFile(p, data, mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, mode)
+		return p
+	}
+	task := func(path string) *harness.MetricTask {
+		return &harness.MetricTask{
+			Repo: "agora/speed", BaseCommit: base,
+			// Setup sees neither the file nor the variables.
+			Setup: `test -z "${AGORA_ARTIFACT_PATH:-}${AUTORESEARCH_SUBMISSION_ARTIFACT_PATH:-}${AUTORESEARCH_SUBMISSION_ARTIFACT_URI:-}" && test ! -e /agora/artifact`,
+			Benchmark: `python3 -c '
+import os
+e = os.environ
+p = e["AUTORESEARCH_SUBMISSION_ARTIFACT_PATH"]
+assert p == e["AGORA_ARTIFACT_PATH"] == "/agora/artifact", p
+assert e["AUTORESEARCH_SUBMISSION_ARTIFACT_URI"] == "` + uri + `"
+assert e["TASK_VAR"] == "kept"
+d = open(p, "rb").read()
+assert len(d) == int(e["AUTORESEARCH_SUBMISSION_ARTIFACT_BYTES"]) == os.path.getsize(p)
+print("score=%d" % sum(d))
+'`,
+			Metric:       metric.Spec{MetricName: "score", Direction: metric.Maximize},
+			TimeBudget:   time.Minute,
+			Env:          map[string]string{"TASK_VAR": "kept"},
+			ArtifactPath: path, ArtifactURI: uri, ArtifactBytes: int64(len(data)),
+		}
+	}
+	// readOnly is a benchmark that tries to change the artifact in every
+	// way and scores the attempts that failed.
+	const readOnly = `p="$AGORA_ARTIFACT_PATH"; n=0
+echo x >> "$p" || n=$((n+1))
+: > "$p" || n=$((n+1))
+chmod 666 "$p" || n=$((n+1))
+touch "$p" || n=$((n+1))
+mv "$p" "$p.moved" || n=$((n+1))
+rm -f "$p" || n=$((n+1))
+ln -s /tmp/x /agora/other || n=$((n+1))
+echo score=$n`
+	const readOnlyAttempts = 7
+
+	// Same filesystem as the inputs directory: hard-linked. /dev/shm is
+	// another filesystem: bind-mounted over a placeholder.
+	dirs := map[string]string{"Linked": t.TempDir()}
+	if shm, err := os.MkdirTemp("/dev/shm", "agora-test-"); err == nil {
+		t.Cleanup(func() { os.RemoveAll(shm) })
+		var a, b unix.Stat_t
+		if unix.Stat(shm, &a) == nil && unix.Stat(os.TempDir(), &b) == nil && a.Dev != b.Dev {
+			dirs["BindMounted"] = shm
+		}
+	}
+	for _, name := range []string{"Linked", "BindMounted"} {
+		t.Run(name, func(t *testing.T) {
+			dir, ok := dirs[name]
+			if !ok {
+				t.Skip("no second filesystem (/dev/shm) to bind-mount from")
+			}
+			t.Run("BenchmarkReadsIt", func(t *testing.T) {
+				path := write(t, dir, 0o644)
+				res := ev.EvaluateMetric(ctx, task(path), "")
+				o := res.Observation
+				if o.Status != metric.StatusAccepted || o.Metrics["score"] != float64(sum) {
+					t.Fatalf("%+v, want score %d\n%s", o, sum, res.Log)
+				}
+			})
+			t.Run("ReadOnly", func(t *testing.T) {
+				// Writable by all on the host: only the read-only
+				// mount protects it.
+				path := write(t, dir, 0o666)
+				tk := task(path)
+				tk.Benchmark = readOnly
+				res := ev.EvaluateMetric(ctx, tk, "")
+				if o := res.Observation; o.Metrics["score"] != readOnlyAttempts {
+					t.Fatalf("%+v, want all %d attempts to fail\n%s", o, readOnlyAttempts, res.Log)
+				}
+				got, err := os.ReadFile(path)
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("the host file changed (err=%v)", err)
+				}
+				if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o666 {
+					t.Fatalf("mode=%v, want 0666", fi.Mode().Perm())
+				}
+			})
+		})
+	}
+
+	t.Run("ErrNotReadable", func(t *testing.T) {
+		res := ev.EvaluateMetric(ctx, task(write(t, t.TempDir(), 0o600)), "")
+		if o := res.Observation; o.Status != metric.StatusError || !strings.Contains(o.Reason, "not readable by the sandbox user") {
+			t.Fatalf("%+v", o)
+		}
+	})
+	t.Run("ErrSizeMismatch", func(t *testing.T) {
+		tk := task(write(t, t.TempDir(), 0o644))
+		tk.ArtifactBytes++
+		res := ev.EvaluateMetric(ctx, tk, "")
+		if o := res.Observation; o.Status != metric.StatusError || !strings.Contains(o.Reason, "declared") {
+			t.Fatalf("%+v", o)
+		}
+	})
+	t.Run("ErrNotFetched", func(t *testing.T) {
+		res := ev.EvaluateMetric(ctx, task(""), "")
+		if o := res.Observation; o.Status != metric.StatusError || !strings.Contains(o.Reason, "was not fetched") {
+			t.Fatalf("%+v", o)
 		}
 	})
 }

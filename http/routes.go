@@ -149,7 +149,7 @@ func (s *Server) handleImportTasks(w http.ResponseWriter, r *http.Request, who s
 			BaseRef: in.BaseCommit, Environment: in.Repo, Visibility: q.Get("visibility"), Competition: q.Get("competition"),
 			Source: "swe-bench", Quorum: quorum, CreatedBy: who,
 			SWE: &agora.SWESpec{InstanceID: in.InstanceID, ProblemStatement: in.ProblemStatement, Version: in.Version,
-				TestPatch: in.TestPatch, GoldPatch: in.Patch, FailToPass: in.FailToPass, PassToPass: in.PassToPass},
+				TestPatch: in.TestPatch, GoldPatch: in.Patch, FailToPass: in.FailToPass, PassToPass: in.PassToPass, LogParser: in.LogParser},
 		}
 		if in.HintsText != nil {
 			t.SWE.HintsText = *in.HintsText

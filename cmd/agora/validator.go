@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/artifact"
+	"github.com/agoranet/agora/envs"
+	"github.com/agoranet/agora/harness"
+	agorahttp "github.com/agoranet/agora/http"
+	"github.com/agoranet/agora/sandbox"
+	"github.com/agoranet/agora/validator"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ValidatorCommand runs a validator against a coordinator.
+type ValidatorCommand struct {
+	Stdout, Stderr io.Writer
+
+	Coordinator   string
+	Key           keyFlags
+	Concurrency   int
+	LeaseTTL      time.Duration
+	Poll          time.Duration
+	Drain         time.Duration
+	Runtime       string
+	StateDir      string
+	CacheDir      string
+	EnvSpecs      listFlag
+	RepoSource    string
+	MetricsListen string
+	Verbose       bool
+
+	// Extra environment specs added by `agora up` (the demo's).
+	extraEnvs [][]byte
+	// signer, when set, is used instead of Key (agora up).
+	signer interface{ Address() string }
+}
+
+// ParseFlags reads the validator's flags.
+func (c *ValidatorCommand) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("agora-validator", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	fs.StringVar(&c.Coordinator, "coordinator", envOr("AGORA_COORDINATOR", "http://"+DefaultCoordinatorListen), "coordinator `URL` [$AGORA_COORDINATOR]")
+	c.Key.register(fs, "AGORA_VALIDATOR_")
+	fs.IntVar(&c.Concurrency, "concurrency", 1, "jobs replayed at once")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", validator.DefaultLeaseTTL, "lease `duration` asked for; renewed every third of it")
+	fs.DurationVar(&c.Poll, "poll", validator.DefaultPoll, "how often to ask for work when no event arrives")
+	fs.DurationVar(&c.Drain, "drain", validator.DefaultDrain, "on SIGTERM, how long jobs in hand may still run before they are released")
+	fs.StringVar(&c.Runtime, "runtime", sandbox.RuntimeRunc, "sandbox runtime: runc or runsc")
+	fs.StringVar(&c.StateDir, "state-dir", "", "sandbox state `directory` (default /run/agora)")
+	fs.StringVar(&c.CacheDir, "cache-dir", "~/.cache/agora", "repositories, environment layers and artifacts")
+	fs.Var(&c.EnvSpecs, "env-specs", "environment spec `file`s (default: the embedded SWE-bench specs)")
+	fs.StringVar(&c.RepoSource, "repo-source", "", "repository location `template` overriding swe tasks' URLs, e.g. mirrors/{owner}+{name}/repo")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "serve Prometheus /metrics on this `address`")
+	fs.BoolVar(&c.Verbose, "v", false, "debug logging")
+	fs.Usage = func() {
+		fmt.Fprint(c.Stderr, "Usage: agora validator --coordinator URL --hotkey-file FILE [flags]\n\nLeases replay jobs, replays each in a sandbox, and posts signed results.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return &usageError{msg: fmt.Sprintf("validator: unexpected argument %q", fs.Arg(0))}
+	}
+	switch {
+	case c.Concurrency < 1 || c.Concurrency > 64:
+		return agora.Errorf(agora.EINVALID, "--concurrency: 1-64")
+	case c.LeaseTTL < 3*time.Second:
+		return agora.Errorf(agora.EINVALID, "--lease-ttl: at least 3s")
+	case !strings.HasPrefix(c.Coordinator, "http://") && !strings.HasPrefix(c.Coordinator, "https://"):
+		return agora.Errorf(agora.EINVALID, "--coordinator: %q is not an http(s) URL", c.Coordinator)
+	}
+	return nil
+}
+
+// Run parses flags and validates until SIGINT/SIGTERM.
+func (c *ValidatorCommand) Run(ctx context.Context, args []string) error {
+	if err := c.ParseFlags(args); err != nil {
+		return err
+	}
+	signer, err := c.Key.load()
+	if err != nil {
+		return err
+	}
+	v, err := c.build(signer.Address(), agorahttp.NewClient(c.Coordinator, signer))
+	if err != nil {
+		return err
+	}
+	return v.Run(ctx)
+}
+
+func (c *ValidatorCommand) logger() *slog.Logger {
+	level := slog.LevelInfo
+	if c.Verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: level})).With("component", "validator")
+}
+
+// build wires the sandbox, the replay engine and the coordinator client.
+func (c *ValidatorCommand) build(address string, client *agorahttp.Client) (*validator.Validator, error) {
+	log := c.logger()
+	cacheDir := expandHome(c.CacheDir)
+	specs := &harness.EnvFile{Version: 1}
+	add := func(name string, data []byte) error {
+		f, err := harness.ParseEnvFile(name, data)
+		if err != nil {
+			return err
+		}
+		specs.Environments = append(specs.Environments, f.Environments...)
+		return nil
+	}
+	if len(c.EnvSpecs) == 0 {
+		if err := add("embedded swebench.yaml", envs.SWEbench); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range c.EnvSpecs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, agora.Errorf(agora.EINVALID, "--env-specs: %v", err)
+		}
+		if err := add(p, data); err != nil {
+			return nil, err
+		}
+	}
+	for i, data := range c.extraEnvs {
+		if err := add(fmt.Sprintf("extra env %d", i), data); err != nil {
+			return nil, err
+		}
+	}
+	sb, err := sandbox.New(sandbox.Config{Runtime: c.Runtime, StateDir: c.StateDir, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	checkouts := &validator.URLCheckouts{Dir: filepath.Join(cacheDir, "repos"), Source: c.RepoSource, UID: sandbox.DefaultUID, GID: sandbox.DefaultGID, Logger: log}
+	ev := &harness.Evaluator{Sandbox: sb, Checkouts: checkouts, CacheDir: cacheDir, RuntimeKind: sb.Kind(), Logger: log}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	if c.MetricsListen != "" {
+		ln, err := net.Listen("tcp", c.MetricsListen)
+		if err != nil {
+			return nil, agora.Errorf(agora.EUNAVAILABLE, "--metrics-listen: %v", err)
+		}
+		go http.Serve(ln, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	}
+	prog := newJobProgress(c.Stderr)
+	log.Info("validator", "hotkey", address, "coordinator", c.Coordinator, "runtime", sb.Kind(), "concurrency", c.Concurrency)
+	return &validator.Validator{
+		Coordinator: &coordinatorAPI{c: client},
+		Replayer: &validator.HarnessReplayer{Evaluator: ev, Envs: specs, Checkouts: checkouts,
+			Artifacts: &artifact.Fetcher{Dir: filepath.Join(cacheDir, "artifacts"), Logger: log}},
+		Concurrency: c.Concurrency, LeaseTTL: c.LeaseTTL, Poll: c.Poll, Drain: c.Drain,
+		Logger: log, Registry: reg, OnJob: prog.event,
+	}, nil
+}
+
+// coordinatorAPI adapts the HTTP client to validator.Coordinator.
+type coordinatorAPI struct{ c *agorahttp.Client }
+
+func (a *coordinatorAPI) Lease(ctx context.Context, max int, ttl time.Duration) ([]*agora.Lease, error) {
+	return a.c.Scan(ctx, agorahttp.ScanRequest{Max: max, LeaseSeconds: int(ttl.Seconds())})
+}
+
+func (a *coordinatorAPI) Renew(ctx context.Context, jobID string, ttl time.Duration) error {
+	_, err := a.c.Renew(ctx, jobID, int(ttl.Seconds()))
+	return err
+}
+
+func (a *coordinatorAPI) Release(ctx context.Context, jobID string) error {
+	_, err := a.c.Release(ctx, jobID)
+	return err
+}
+
+func (a *coordinatorAPI) Report(ctx context.Context, jobID string, r *agora.Result, log []byte) error {
+	_, err := a.c.PostResult(ctx, jobID, agorahttp.ResultRequest{
+		SubmissionID: r.SubmissionID, Status: r.Status, Tests: r.Tests, ObservedMetrics: r.ObservedMetrics,
+		Reason: r.Reason, Notes: r.Notes, Log: string(log), DurationMS: r.DurationMS})
+	return err
+}
+
+func (a *coordinatorAPI) Wakeups(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	events := a.c.Subscribe(ctx)
+	go func() {
+		for ev := range events {
+			if ev == "job.available" {
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return out
+}
+
+// jobProgress shows running and finished jobs: one status line redrawn on
+// a terminal, nothing extra otherwise (the log has a line per job).
+type jobProgress struct {
+	mu                          sync.Mutex
+	w                           io.Writer
+	tty                         bool
+	running, accepted, rejected int
+	errors                      int
+}
+
+func newJobProgress(w io.Writer) *jobProgress {
+	p := &jobProgress{w: w}
+	if f, ok := w.(*os.File); ok && os.Getenv("CI") == "" {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *jobProgress) event(ev validator.JobEvent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !ev.Done {
+		p.running++
+	} else {
+		p.running--
+		switch ev.Result.Status {
+		case agora.ResultAccepted:
+			p.accepted++
+		case agora.ResultRejected:
+			p.rejected++
+		default:
+			p.errors++
+		}
+	}
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[Kvalidator: %d running · %d accepted · %d rejected · %d error\n", p.running, p.accepted, p.rejected, p.errors)
+	}
+}
