@@ -49,10 +49,16 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return &usageError{msg: "no command given"}
 	}
 	switch args[0] {
+	case "up":
+		return (&UpCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "coordinator":
 		return (&CoordinatorCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
+	case "validator":
+		return (&ValidatorCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "eval":
 		return (&EvalCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
+	case "miner":
+		return (&MinerCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "version":
 		fmt.Fprintf(m.Stdout, "agora %s %s\n", agora.Version, agora.Commit)
 		return nil
@@ -85,8 +91,11 @@ Usage:
   agora <command> [flags]
 
 Commands:
+  up           run a coordinator, a validator and a demo marketplace on this machine
   coordinator  run the coordinator: signed API, ledger, job queue, leaderboards
+  validator    lease replay jobs from a coordinator, replay them in sandboxes, sign results
   eval         evaluate predictions on SWE-bench instances in sandboxes (SWE-bench v5 compatible)
+  miner        work on tasks: hotkeys, tasks, claims, submissions and their verdicts
   version      print the version
 
 Run 'agora <command> -h' for a command's flags.

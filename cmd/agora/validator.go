@@ -45,8 +45,6 @@ type ValidatorCommand struct {
 
 	// Extra environment specs added by `agora up` (the demo's).
 	extraEnvs [][]byte
-	// signer, when set, is used instead of Key (agora up).
-	signer interface{ Address() string }
 }
 
 // ParseFlags reads the validator's flags.
@@ -111,8 +109,8 @@ func (c *ValidatorCommand) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: level})).With("component", "validator")
 }
 
-// build wires the sandbox, the replay engine and the coordinator client.
-func (c *ValidatorCommand) build(address string, client *agorahttp.Client) (*validator.Validator, error) {
+// replayer wires the sandbox and the replay engine.
+func (c *ValidatorCommand) replayer() (*validator.HarnessReplayer, error) {
 	log := c.logger()
 	cacheDir := expandHome(c.CacheDir)
 	specs := &harness.EnvFile{Version: 1}
@@ -149,6 +147,17 @@ func (c *ValidatorCommand) build(address string, client *agorahttp.Client) (*val
 	}
 	checkouts := &validator.URLCheckouts{Dir: filepath.Join(cacheDir, "repos"), Source: c.RepoSource, UID: sandbox.DefaultUID, GID: sandbox.DefaultGID, Logger: log}
 	ev := &harness.Evaluator{Sandbox: sb, Checkouts: checkouts, CacheDir: cacheDir, RuntimeKind: sb.Kind(), Logger: log}
+	return &validator.HarnessReplayer{Evaluator: ev, Envs: specs, Checkouts: checkouts,
+		Artifacts: &artifact.Fetcher{Dir: filepath.Join(cacheDir, "artifacts"), Logger: log}}, nil
+}
+
+// build wires the replay engine and the coordinator client.
+func (c *ValidatorCommand) build(address string, client *agorahttp.Client) (*validator.Validator, error) {
+	log := c.logger()
+	replayer, err := c.replayer()
+	if err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	if c.MetricsListen != "" {
@@ -160,11 +169,10 @@ func (c *ValidatorCommand) build(address string, client *agorahttp.Client) (*val
 		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
 	prog := newJobProgress(c.Stderr)
-	log.Info("validator", "hotkey", address, "coordinator", c.Coordinator, "runtime", sb.Kind(), "concurrency", c.Concurrency)
+	log.Info("validator", "hotkey", address, "coordinator", c.Coordinator, "runtime", c.Runtime, "concurrency", c.Concurrency)
 	return &validator.Validator{
 		Coordinator: &coordinatorAPI{c: client},
-		Replayer: &validator.HarnessReplayer{Evaluator: ev, Envs: specs, Checkouts: checkouts,
-			Artifacts: &artifact.Fetcher{Dir: filepath.Join(cacheDir, "artifacts"), Logger: log}},
+		Replayer:    replayer,
 		Concurrency: c.Concurrency, LeaseTTL: c.LeaseTTL, Poll: c.Poll, Drain: c.Drain,
 		Logger: log, Registry: reg, OnJob: prog.event,
 	}, nil
