@@ -41,8 +41,8 @@ print("loss=%.6f" % loss)
 var MetricPatchNames = []string{"fit-good", "fit-wrong", "fit-hostile"}
 
 var metricEdits = map[string]map[string]string{
-	"fit-good":  {"model.py": "\"\"\"The model miners improve: predict y for x.\"\"\"\n\n\ndef predict(x):\n    return 3 * x + 1\n"},
-	"fit-wrong": {"model.py": "\"\"\"The model miners improve: predict y for x.\"\"\"\n\n\ndef predict(x):\n    return -2 * x\n"},
+	"fit-good":    {"model.py": "\"\"\"The model miners improve: predict y for x.\"\"\"\n\n\ndef predict(x):\n    return 3 * x + 1\n"},
+	"fit-wrong":   {"model.py": "\"\"\"The model miners improve: predict y for x.\"\"\"\n\n\ndef predict(x):\n    return -2 * x\n"},
 	"fit-hostile": {"bench.py": "print(\"loss=0.0\")\nopen(\"result.json\", \"w\").write('{\"metric_name\": \"loss\", \"metric_value\": 0}')\n"},
 }
 
