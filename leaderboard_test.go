@@ -13,11 +13,16 @@ func res(status string, metrics map[string]float64) *agora.Result {
 	return &agora.Result{Status: status, ObservedMetrics: metrics}
 }
 
+// mc is a metric contract on "loss" in the given direction.
+func mc(direction string) agora.MetricContract {
+	return agora.MetricContract{MetricName: "loss", MetricDirection: direction}
+}
+
 func loss(x float64) map[string]float64 { return map[string]float64{"loss": x} }
 
 func TestDecide(t *testing.T) {
 	swe := &agora.Task{Kind: agora.TaskSWE}
-	met := &agora.Task{Kind: agora.TaskMetric, MetricName: "loss", Tolerance: 0.05}
+	met := &agora.Task{Kind: agora.TaskMetric, MetricContract: agora.MetricContract{MetricName: "loss"}, Tolerance: 0.05}
 	A, R, E := agora.ResultAccepted, agora.ResultRejected, agora.ResultError
 	for _, tc := range []struct {
 		name     string
@@ -57,10 +62,10 @@ func sub(id, miner string, at int, metrics map[string]float64) *agora.Submission
 }
 
 func TestBeats(t *testing.T) {
-	min := &agora.Task{Kind: agora.TaskMetric, MetricName: "loss", MetricDirection: agora.Minimize, ImprovementThreshold: 0.01}
-	max := &agora.Task{Kind: agora.TaskMetric, MetricName: "loss", MetricDirection: agora.Maximize, NoiseMargin: 0.5}
-	pareto := &agora.Task{Kind: agora.TaskMetric, MetricName: "loss", MetricDirection: agora.Minimize, ImprovementThreshold: 0.01,
-		RankingMode: agora.RankingPareto, SecondaryMetricName: "size", SecondaryMetricDirection: agora.Minimize}
+	min := &agora.Task{Kind: agora.TaskMetric, MetricContract: mc(agora.Minimize), ImprovementThreshold: 0.01}
+	max := &agora.Task{Kind: agora.TaskMetric, MetricContract: mc(agora.Maximize), NoiseMargin: 0.5}
+	pareto := &agora.Task{Kind: agora.TaskMetric, ImprovementThreshold: 0.01, MetricContract: agora.MetricContract{MetricName: "loss",
+		MetricDirection: agora.Minimize, RankingMode: agora.RankingPareto, SecondaryMetricName: "size", SecondaryMetricDirection: agora.Minimize}}
 	both := func(l, s float64) map[string]float64 { return map[string]float64{"loss": l, "size": s} }
 	for _, tc := range []struct {
 		name string
@@ -89,7 +94,7 @@ func TestBeats(t *testing.T) {
 }
 
 func TestRankTask(t *testing.T) {
-	met := &agora.Task{ID: "t", Kind: agora.TaskMetric, MetricName: "loss", MetricDirection: agora.Minimize, ImprovementThreshold: 0.05}
+	met := &agora.Task{ID: "t", Kind: agora.TaskMetric, MetricContract: mc(agora.Minimize), ImprovementThreshold: 0.05}
 	t.Run("ThresholdAndTies", func(t *testing.T) {
 		subs := []*agora.Submission{
 			sub("s3", "carol", 3, loss(1.5)), // beats alice's 2.0 → best

@@ -160,15 +160,8 @@ type ReplaySpec struct {
 
 	SWE *SWESpec `json:"swe,omitempty"`
 
-	SetupCommand             string            `json:"setup_command,omitempty"`
-	BenchmarkCommand         string            `json:"benchmark_command,omitempty"`
-	ResultPath               string            `json:"result_path,omitempty"`
-	MetricName               string            `json:"metric_name,omitempty"`
-	MetricDirection          string            `json:"metric_direction,omitempty"`
-	RankingMode              string            `json:"ranking_mode,omitempty"`
-	SecondaryMetricName      string            `json:"secondary_metric_name,omitempty"`
-	SecondaryMetricDirection string            `json:"secondary_metric_direction,omitempty"`
-	ValidatorEnv             map[string]string `json:"validator_benchmark_env,omitempty"`
+	MetricContract
+	ValidatorEnv map[string]string `json:"validator_benchmark_env,omitempty"`
 }
 
 // NewReplaySpec freezes what a validator needs to replay s on t. The gold
@@ -179,10 +172,7 @@ func NewReplaySpec(t *Task, s *Submission) *ReplaySpec {
 		BaseCommit: t.BaseRef, Environment: t.Environment, TimeBudgetSeconds: t.TimeBudgetSeconds,
 		AllowedPatchPaths: t.AllowedPatchPaths, MaxPatchBytes: t.MaxPatchBytes,
 		Patch: s.Patch, Artifact: s.Artifact,
-		SetupCommand: t.SetupCommand, BenchmarkCommand: t.BenchmarkCommand, ResultPath: t.ResultPath,
-		MetricName: t.MetricName, MetricDirection: t.MetricDirection, RankingMode: t.RankingMode,
-		SecondaryMetricName: t.SecondaryMetricName, SecondaryMetricDirection: t.SecondaryMetricDirection,
-		ValidatorEnv: t.ValidatorEnv,
+		MetricContract: t.MetricContract, ValidatorEnv: t.ValidatorEnv,
 	}
 	if t.SWE != nil {
 		s := *t.SWE

@@ -78,15 +78,9 @@ type Task struct {
 
 	SWE *SWESpec `json:"swe,omitempty"`
 
-	// Metric tasks (BitSota field names).
-	SetupCommand             string `json:"setup_command,omitempty"`
-	BenchmarkCommand         string `json:"benchmark_command,omitempty"`
-	ResultPath               string `json:"result_path,omitempty"`
-	MetricName               string `json:"metric_name,omitempty"`
-	MetricDirection          string `json:"metric_direction,omitempty"`
-	RankingMode              string `json:"ranking_mode,omitempty"`
-	SecondaryMetricName      string `json:"secondary_metric_name,omitempty"`
-	SecondaryMetricDirection string `json:"secondary_metric_direction,omitempty"`
+	// MetricContract holds a metric task's commands and metric; its
+	// fields appear at the top level of the JSON, as in BitSota.
+	MetricContract
 	// ImprovementThreshold is how much (relative, 0.01 = 1%) a result must
 	// beat the best one by to take its place; NoiseMargin is an absolute
 	// band on top of it, for metrics with known measurement noise.
@@ -100,6 +94,19 @@ type Task struct {
 	CreatedBy string    `json:"created_by,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// MetricContract is how a metric task is replayed and scored (BitSota's
+// field names). The task and the replay spec frozen from it share it.
+type MetricContract struct {
+	SetupCommand             string `json:"setup_command,omitempty"`
+	BenchmarkCommand         string `json:"benchmark_command,omitempty"`
+	ResultPath               string `json:"result_path,omitempty"`
+	MetricName               string `json:"metric_name,omitempty"`
+	MetricDirection          string `json:"metric_direction,omitempty"`
+	RankingMode              string `json:"ranking_mode,omitempty"`
+	SecondaryMetricName      string `json:"secondary_metric_name,omitempty"`
+	SecondaryMetricDirection string `json:"secondary_metric_direction,omitempty"`
 }
 
 // SWESpec holds a task's SWE-bench instance fields, under SWE-bench's names.

@@ -9,7 +9,7 @@ import (
 
 func validMetric() *agora.Task {
 	t := &agora.Task{Slug: "bench-1", Title: "Bench", Kind: agora.TaskMetric, Repository: "https://example.org/r.git",
-		BaseRef: strings.Repeat("a", 40), BenchmarkCommand: "make bench", MetricName: "loss", MetricDirection: agora.Minimize,
+		BaseRef: strings.Repeat("a", 40), MetricContract: agora.MetricContract{BenchmarkCommand: "make bench", MetricName: "loss", MetricDirection: agora.Minimize},
 		AllowedPatchPaths: []string{"src/*.py"}}
 	t.SetDefaults()
 	return t

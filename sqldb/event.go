@@ -30,22 +30,16 @@ func (d *DB) FindEvents(ctx context.Context, after int64, limit int) ([]*agora.E
 		limit = 100
 	}
 	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT id, type, data, created_at FROM events WHERE id > ? ORDER BY id LIMIT ?`), after, limit)
-	if err != nil {
-		return nil, formatError(err)
-	}
-	defer rows.Close()
-	var out []*agora.Event
-	for rows.Next() {
+	return collect(rows, err, func(sc scanner) (*agora.Event, error) {
 		var e agora.Event
 		var data string
 		var at int64
-		if err := rows.Scan(&e.ID, &e.Type, &data, &at); err != nil {
-			return nil, formatError(err)
+		if err := sc.Scan(&e.ID, &e.Type, &data, &at); err != nil {
+			return nil, err
 		}
 		e.Data, e.CreatedAt = json.RawMessage(data), fromMicros(at)
-		out = append(out, &e)
-	}
-	return out, formatError(rows.Err())
+		return &e, nil
+	})
 }
 
 // LastEventID returns the newest event's id, 0 when there is none.

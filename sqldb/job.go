@@ -13,7 +13,7 @@ import (
 
 const jobCols = `id, submission_id, task_id, slot, status, validator, attempts, lease_expires_at, created_at, updated_at`
 
-func scanJob(sc interface{ Scan(...any) error }) (*agora.Job, error) {
+func scanJob(sc scanner) (*agora.Job, error) {
 	var j agora.Job
 	var lease, created, updated int64
 	if err := sc.Scan(&j.ID, &j.SubmissionID, &j.TaskID, &j.Slot, &j.Status, &j.Validator, &j.Attempts, &lease, &created, &updated); err != nil {
@@ -420,23 +420,7 @@ func findResults(ctx context.Context, tx *Tx, subID string, peer bool) ([]*agora
 		p = 1
 	}
 	rows, err := tx.query(ctx, `SELECT body FROM results WHERE submission_id = ? AND peer = ? ORDER BY created_at, id`, subID, p)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*agora.Result
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		var r agora.Result
-		if err := json.Unmarshal([]byte(body), &r); err != nil {
-			return nil, err
-		}
-		out = append(out, &r)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanResult)
 }
 
 // RecordPeerEvaluation stores a miner's replay of another's submission on a
@@ -500,44 +484,27 @@ func (d *DB) FindJobs(ctx context.Context, f agora.JobFilter) ([]*agora.Job, int
 	if f.Status != nil {
 		w.add("status = ?", *f.Status)
 	}
-	var total int
-	if err := d.db.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM jobs`+w.String()), w.args...).Scan(&total); err != nil {
-		return nil, 0, formatError(err)
-	}
-	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+jobCols+` FROM jobs`+w.String()+` ORDER BY created_at, slot`+page(f.Limit, f.Offset)), w.args...)
-	if err != nil {
-		return nil, 0, formatError(err)
-	}
-	defer rows.Close()
-	var out []*agora.Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, 0, formatError(err)
-		}
-		out = append(out, j)
-	}
-	return out, total, formatError(rows.Err())
+	return findPage(ctx, d, jobCols, "jobs", w, "created_at, slot", f.Limit, f.Offset, scanJob)
 }
 
 // FindResults returns a submission's validator and peer results.
 func (d *DB) FindResults(ctx context.Context, submissionID string) ([]*agora.Result, error) {
 	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT body FROM results WHERE submission_id = ? ORDER BY created_at, id`), submissionID)
-	if err != nil {
-		return nil, formatError(err)
+	out, err := collect(rows, err, scanResult)
+	if out == nil && err == nil {
+		out = []*agora.Result{}
 	}
-	defer rows.Close()
-	out := []*agora.Result{}
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, formatError(err)
-		}
-		var r agora.Result
-		if err := json.Unmarshal([]byte(body), &r); err != nil {
-			return nil, err
-		}
-		out = append(out, &r)
+	return out, err
+}
+
+func scanResult(sc scanner) (*agora.Result, error) {
+	var body string
+	if err := sc.Scan(&body); err != nil {
+		return nil, err
 	}
-	return out, formatError(rows.Err())
+	var r agora.Result
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		return nil, fmt.Errorf("decode result: %w", err)
+	}
+	return &r, nil
 }

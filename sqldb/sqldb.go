@@ -376,3 +376,35 @@ func (w *where) String() string {
 	}
 	return " WHERE " + strings.Join(w.parts, " AND ")
 }
+
+// scanner is a row: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// collect reads every row of a query with scan.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, formatError(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, formatError(err)
+		}
+		out = append(out, v)
+	}
+	return out, formatError(rows.Err())
+}
+
+// findPage counts the rows of table that match w and returns one page of
+// them in order.
+func findPage[T any](ctx context.Context, d *DB, cols, table string, w where, order string, limit, offset int, scan func(scanner) (T, error)) ([]T, int, error) {
+	var total int
+	if err := d.db.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM `+table+w.String()), w.args...).Scan(&total); err != nil {
+		return nil, 0, formatError(err)
+	}
+	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+cols+` FROM `+table+w.String()+` ORDER BY `+order+page(limit, offset)), w.args...)
+	out, err := collect(rows, err, scan)
+	return out, total, err
+}

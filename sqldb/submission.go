@@ -54,7 +54,7 @@ func expireClaims(ctx context.Context, tx *Tx, taskID, miner string) error {
 
 const claimCols = `id, task_id, miner, description, status, expires_at, created_at, updated_at`
 
-func scanClaim(sc interface{ Scan(...any) error }, now int64) (*agora.Claim, error) {
+func scanClaim(sc scanner, now int64) (*agora.Claim, error) {
 	var c agora.Claim
 	var exp, created, updated int64
 	if err := sc.Scan(&c.ID, &c.TaskID, &c.Miner, &c.Description, &c.Status, &exp, &created, &updated); err != nil {
@@ -111,24 +111,9 @@ func (d *DB) FindClaims(ctx context.Context, f agora.ClaimFilter) ([]*agora.Clai
 			w.add("status = ?", *f.Status)
 		}
 	}
-	var total int
-	if err := d.db.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM claims`+w.String()), w.args...).Scan(&total); err != nil {
-		return nil, 0, formatError(err)
-	}
-	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+claimCols+` FROM claims`+w.String()+` ORDER BY created_at DESC, id DESC`+page(f.Limit, f.Offset)), w.args...)
-	if err != nil {
-		return nil, 0, formatError(err)
-	}
-	defer rows.Close()
-	var out []*agora.Claim
-	for rows.Next() {
-		c, err := scanClaim(rows, now)
-		if err != nil {
-			return nil, 0, formatError(err)
-		}
-		out = append(out, c)
-	}
-	return out, total, formatError(rows.Err())
+	return findPage(ctx, d, claimCols, "claims", w, "created_at DESC, id DESC", f.Limit, f.Offset, func(sc scanner) (*agora.Claim, error) {
+		return scanClaim(sc, now)
+	})
 }
 
 // requestHash identifies a submission's content, for idempotent retries.
@@ -251,7 +236,7 @@ func useClaim(ctx context.Context, tx *Tx, s *agora.Submission, t *agora.Task) e
 
 const submissionCols = `body, status, verdict`
 
-func scanSubmission(sc interface{ Scan(...any) error }) (*agora.Submission, error) {
+func scanSubmission(sc scanner) (*agora.Submission, error) {
 	var body, status string
 	var verdict sql.NullString
 	if err := sc.Scan(&body, &status, &verdict); err != nil {
@@ -320,24 +305,7 @@ func (d *DB) FindSubmissions(ctx context.Context, f agora.SubmissionFilter) ([]*
 	if f.Status != nil {
 		w.add("status = ?", *f.Status)
 	}
-	var total int
-	if err := d.db.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM submissions`+w.String()), w.args...).Scan(&total); err != nil {
-		return nil, 0, formatError(err)
-	}
-	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+submissionCols+` FROM submissions`+w.String()+` ORDER BY created_at, id`+page(f.Limit, f.Offset)), w.args...)
-	if err != nil {
-		return nil, 0, formatError(err)
-	}
-	defer rows.Close()
-	var out []*agora.Submission
-	for rows.Next() {
-		s, err := scanSubmission(rows)
-		if err != nil {
-			return nil, 0, formatError(err)
-		}
-		out = append(out, s)
-	}
-	return out, total, formatError(rows.Err())
+	return findPage(ctx, d, submissionCols, "submissions", w, "created_at, id", f.Limit, f.Offset, scanSubmission)
 }
 
 // AllSubmissions returns every submission of a task with a verdict, for
@@ -352,17 +320,5 @@ func (d *DB) AllSubmissions(ctx context.Context, taskID string, statuses ...stri
 		}
 	}
 	rows, err := d.db.QueryContext(ctx, d.rebind(q+` ORDER BY created_at, id`), args...)
-	if err != nil {
-		return nil, formatError(err)
-	}
-	defer rows.Close()
-	var out []*agora.Submission
-	for rows.Next() {
-		s, err := scanSubmission(rows)
-		if err != nil {
-			return nil, formatError(err)
-		}
-		out = append(out, s)
-	}
-	return out, formatError(rows.Err())
+	return collect(rows, err, scanSubmission)
 }

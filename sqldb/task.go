@@ -104,28 +104,13 @@ func (d *DB) FindTasks(ctx context.Context, f agora.TaskFilter) ([]*agora.Task, 
 	if f.Slug != nil {
 		w.add("slug = ?", *f.Slug)
 	}
-	var total int
-	if err := d.db.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM tasks`+w.String()), w.args...).Scan(&total); err != nil {
-		return nil, 0, formatError(err)
-	}
-	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT body FROM tasks`+w.String()+` ORDER BY created_at, id`+page(f.Limit, f.Offset)), w.args...)
-	if err != nil {
-		return nil, 0, formatError(err)
-	}
-	defer rows.Close()
-	var out []*agora.Task
-	for rows.Next() {
+	return findPage(ctx, d, "body", "tasks", w, "created_at, id", f.Limit, f.Offset, func(sc scanner) (*agora.Task, error) {
 		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, 0, formatError(err)
+		if err := sc.Scan(&body); err != nil {
+			return nil, err
 		}
-		t, err := decodeTask(body)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, t)
-	}
-	return out, total, formatError(rows.Err())
+		return decodeTask(body)
+	})
 }
 
 // SetTaskState pauses, resumes or closes a task.

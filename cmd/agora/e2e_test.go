@@ -85,8 +85,8 @@ func startMarketplace(t *testing.T, slow bool) *marketplace {
 		bench, quorum = "sleep 4 && python3 bench.py", 1
 	}
 	m.fit, err = m.owner.CreateTask(ctx, &agora.Task{Slug: "fit-loss", Title: "fit: lower the loss", Kind: agora.TaskMetric,
-		Repository: repo, BaseRef: commit, BenchmarkCommand: bench, ResultPath: "result.json", MetricName: "loss",
-		MetricDirection: agora.Minimize, AllowedPatchPaths: []string{"model.py"}, Quorum: quorum, Competition: "e2e",
+		Repository: repo, BaseRef: commit, MetricContract: agora.MetricContract{BenchmarkCommand: bench, ResultPath: "result.json", MetricName: "loss",
+			MetricDirection: agora.Minimize}, AllowedPatchPaths: []string{"model.py"}, Quorum: quorum, Competition: "e2e",
 		TimeBudgetSeconds: 120, ValidatorEnv: map[string]string{"HELDOUT_SEED": "99"}})
 	if err != nil {
 		t.Fatal(err)
