@@ -66,7 +66,7 @@ func (d *DB) LeaseJobs(ctx context.Context, req agora.LeaseRequest) ([]*agora.Le
 		var picked []cand
 		seen := map[string]bool{}
 		for _, state := range []string{agora.JobLeased, agora.JobQueued} {
-			if len(picked) == req.Max {
+			if len(picked) >= req.Max*4 {
 				break
 			}
 			var w where
@@ -89,9 +89,6 @@ func (d *DB) LeaseJobs(ctx context.Context, req agora.LeaseRequest) ([]*agora.Le
 			}
 			q := `SELECT j.id, j.submission_id FROM jobs j` + w.String() + order + ` LIMIT ?`
 			args := append(w.args, req.Max*4)
-			if d.dialect == Postgres {
-				q += ` FOR UPDATE OF j SKIP LOCKED`
-			}
 			rows, err := tx.query(ctx, q, args...)
 			if err != nil {
 				return err
@@ -102,10 +99,6 @@ func (d *DB) LeaseJobs(ctx context.Context, req agora.LeaseRequest) ([]*agora.Le
 					rows.Close()
 					return err
 				}
-				if seen[c.sub] || len(picked) == req.Max {
-					continue
-				}
-				seen[c.sub] = true
 				picked = append(picked, c)
 			}
 			rows.Close()
@@ -115,6 +108,24 @@ func (d *DB) LeaseJobs(ctx context.Context, req agora.LeaseRequest) ([]*agora.Le
 		}
 		expires := micros(tx.now.Add(req.TTL))
 		for _, c := range picked {
+			// One slot per submission, decided only among the jobs this
+			// call could take: a slot another caller holds must not hide
+			// the submission's other slots.
+			if len(out) == req.Max || seen[c.sub] {
+				continue
+			}
+			if d.dialect == Postgres {
+				// Lock only the rows actually taken, skipping any another
+				// validator's transaction holds: locking every candidate
+				// would make a concurrent caller see an empty queue.
+				var one int
+				err := tx.queryRow(ctx, `SELECT 1 FROM jobs WHERE id = ? FOR UPDATE SKIP LOCKED`, c.id).Scan(&one)
+				if errors.Is(err, sql.ErrNoRows) {
+					continue
+				} else if err != nil {
+					return err
+				}
+			}
 			res, err := tx.exec(ctx, `UPDATE jobs SET status = ?, validator = ?, attempts = attempts + 1, lease_expires_at = ?, updated_at = ? WHERE id = ? AND (status = ? OR (status = ? AND lease_expires_at <= ?))`,
 				agora.JobLeased, req.Validator, expires, now, c.id, agora.JobQueued, agora.JobLeased, now)
 			if err != nil {
@@ -127,6 +138,7 @@ func (d *DB) LeaseJobs(ctx context.Context, req agora.LeaseRequest) ([]*agora.Le
 			if err != nil {
 				return err
 			}
+			seen[c.sub] = true
 			out = append(out, lease)
 		}
 		return nil
