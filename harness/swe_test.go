@@ -53,11 +53,16 @@ func MustEvaluator(tb testing.TB, root string) *harness.Evaluator {
 		tb.Skip("harness tests need runc (apt-get install runc)")
 	}
 	state := filepath.Join("/run/agora-test", strings.ReplaceAll(tb.Name(), "/", "_"))
-	sb, err := sandbox.New(sandbox.Config{StateDir: state})
+	// A pool, as a validator would run with: the runs below take started
+	// containers.
+	sb, err := sandbox.New(sandbox.Config{StateDir: state, PoolSize: 2})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { os.RemoveAll(state) })
+	tb.Cleanup(func() {
+		sb.Close()
+		os.RemoveAll(state)
+	})
 	cache := tb.TempDir()
 	return &harness.Evaluator{
 		Sandbox:        sb,

@@ -16,16 +16,42 @@ import (
 // BenchmarkStartTeardown measures a no-op run with everything a real one
 // has: an overlay workspace over a layer, limits, seccomp, the output cap,
 // and full teardown. It reports the median as well as the mean.
+//
+// "runc" takes pooled containers. Between iterations, with the timer
+// stopped, it waits for the pool to refill: it measures what a run costs when
+// the pool keeps up, which it does whenever runs are apart by more than it
+// takes to start a container (about 60 ms here). "runc-backtoback" does not
+// wait, so a run competes for the CPU with the start of the next container,
+// and misses once runs come faster than containers start. "runc-cold" and
+// "runsc" start a container for every run.
 func BenchmarkStartTeardown(b *testing.B) {
-	for _, kind := range kinds {
-		b.Run(kind, func(b *testing.B) {
-			r := MustRuntime(b, kind)
+	for _, c := range []struct {
+		name, kind string
+		warm       bool
+	}{
+		{"runc", kindRuncPool, true},
+		{"runc-backtoback", kindRuncPool, false},
+		{"runc-cold", sandbox.RuntimeRunc, false},
+		{"runsc", sandbox.RuntimeRunsc, false},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r := MustRuntime(b, c.kind)
 			lower := b.TempDir()
 			os.MkdirAll(filepath.Join(lower, "repo"), 0o755)
 			ctx := context.Background()
+			if err := r.Warm(ctx); err != nil {
+				b.Fatal(err)
+			}
 			var samples []time.Duration
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
+				if c.warm {
+					b.StopTimer()
+					if err := r.Warm(ctx); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
 				start := time.Now()
 				ws, err := r.NewWorkspace(ctx, agora.WorkspaceSpec{Layers: []string{lower}, MaxBytes: 64 << 20})
 				if err != nil {
@@ -47,6 +73,9 @@ func BenchmarkStartTeardown(b *testing.B) {
 			b.StopTimer()
 			sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
 			b.ReportMetric(float64(samples[len(samples)/2].Microseconds())/1000, "median-ms")
+			if hits, misses, _, ok := sandbox.PoolStats(r); ok {
+				b.ReportMetric(float64(hits)/float64(hits+misses), "pool-hit-ratio")
+			}
 		})
 	}
 }

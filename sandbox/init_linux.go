@@ -26,9 +26,15 @@ import (
 // pool_linux.go (runc's --preserve-fds passes them on as 3, 4...).
 const (
 	initEnv  = "_AGORA_SANDBOX_INIT"
-	initCtl  = 3 // control socket: 'R' when ready, then the request; an error back
+	initCtl  = 3 // control socket, see initReady
 	initExe  = 4 // this binary, read-only; runc executes it as /proc/self/fd/4
 	initPath = "/proc/self/fd/4"
+
+	// What the init sends on its control socket: initReady when it waits
+	// for a request, then initExecing right before execve, and after
+	// either, if the command could not start, why not.
+	initReady   = 'R'
+	initExecing = 'X'
 )
 
 // initRequest is what a run sends the sandbox init.
@@ -50,7 +56,7 @@ func runInit() {
 	ctl := os.NewFile(initCtl, "control")
 	unix.CloseOnExec(initCtl)
 	unix.Close(initExe)
-	if _, err := ctl.Write([]byte{'R'}); err != nil {
+	if _, err := ctl.Write([]byte{initReady}); err != nil {
 		os.Exit(2)
 	}
 	var req initRequest
@@ -58,10 +64,10 @@ func runInit() {
 		// The pool closed the socket: the container is no longer wanted.
 		os.Exit(0)
 	}
-	err := execRequest(&req)
-	// Still here: the command could not start. The host runs it cold, so
+	err := execRequest(ctl, &req)
+	// Still here: the command could not start. The host runs it cold, and
 	// runc reports the failure in its own words.
-	fmt.Fprint(ctl, err)
+	fmt.Fprintf(ctl, "%v", err)
 	os.Exit(127)
 }
 
@@ -70,7 +76,7 @@ func runInit() {
 // list alone with the same setenv semantics, HOME from the user's passwd
 // entry or "/" when the list has none, chdir, a PATH lookup against that
 // environment, execve.
-func execRequest(req *initRequest) error {
+func execRequest(ctl *os.File, req *initRequest) error {
 	if len(req.Args) == 0 {
 		return fmt.Errorf("no command")
 	}
@@ -92,6 +98,9 @@ func execRequest(req *initRequest) error {
 	}
 	path, err := exec.LookPath(req.Args[0])
 	if err != nil {
+		return err
+	}
+	if _, err := ctl.Write([]byte{initExecing}); err != nil {
 		return err
 	}
 	return syscall.Exec(path, req.Args, os.Environ())

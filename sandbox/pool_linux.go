@@ -38,6 +38,12 @@ import (
 //   - limits: written straight into the container's cgroup files;
 //   - args, env and dir: sent to the init, which execs the command.
 //
+// A run the pool cannot serve runs cold, as without a pool: none ready, a
+// root of its own (RunSpec.Rootfs), a mount the host cannot add from outside
+// (below /tmp or a host directory the container mounts itself, nested in
+// another, a file), or a command the init cannot start, which cold reports in
+// runc's words.
+//
 // runc stays the container's parent for its whole life, so exit codes,
 // signals, OOM kills, the deadline (runc kill) and teardown (runc deletes the
 // container when its process exits) are the same code path as a cold run.
@@ -110,11 +116,8 @@ type warm struct {
 }
 
 func newPool(r *Runtime, size int) (*pool, error) {
-	exePath, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	exe, err := os.Open(exePath)
+	// The running binary itself, even if its file has since been replaced.
+	exe, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +125,7 @@ func newPool(r *Runtime, size int) (*pool, error) {
 	// itself must be executable by others.
 	if fi, err := exe.Stat(); err != nil || fi.Mode()&0o001 == 0 {
 		exe.Close()
-		return nil, fmt.Errorf("%s is not executable by the sandbox user", exePath)
+		return nil, fmt.Errorf("this binary is not executable by the sandbox user")
 	}
 	p := &pool{
 		r: r, size: size, exe: exe,
@@ -189,6 +192,14 @@ func (p *pool) targetOK(target string) bool {
 // container does not compete with this run for the CPU, unless this take
 // leaves the shape with nothing ready or coming.
 func (p *pool) take(tmp int64) *warm {
+	var dead []*warm
+	defer func() {
+		// Containers that died while they waited (killed from outside)
+		// are cleaned up here, outside the lock.
+		for _, w := range dead {
+			p.r.releaseWarm(w)
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || p.disabled != nil {
@@ -204,9 +215,7 @@ func (p *pool) take(tmp int64) *warm {
 		s.ready = s.ready[1:]
 		select {
 		case <-w.exited:
-			// Died while waiting (killed from outside): clean up, try
-			// the next one.
-			go p.r.releaseWarm(w)
+			dead = append(dead, w)
 			continue
 		default:
 		}
@@ -261,12 +270,13 @@ func (p *pool) fillLocked() {
 }
 
 func (p *pool) create(s *shape) {
+	// close waits for this, destroying included.
 	defer p.wg.Done()
-	w, err := p.r.startWarm(s.tmp)
+	w, err := p.r.startWarm(newID("pool"), s.tmp)
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	s.creating--
 	p.creating--
+	closed := p.closed
 	switch {
 	case err != nil:
 		p.failures++
@@ -275,8 +285,7 @@ func (p *pool) create(s *shape) {
 			p.disabled = err
 			p.r.log.Warn("pool: turned off, runs go cold", "err", err)
 		}
-	case p.closed:
-		go p.r.destroyWarm(w)
+	case closed:
 	default:
 		p.failures = 0
 		p.stats.Created++
@@ -284,6 +293,10 @@ func (p *pool) create(s *shape) {
 	}
 	p.notifyLocked()
 	p.fillLocked()
+	p.mu.Unlock()
+	if err == nil && closed {
+		p.r.destroyWarm(w)
+	}
 }
 
 func (p *pool) notifyLocked() {
@@ -366,9 +379,8 @@ func (p *pool) statsNow() poolStats {
 }
 
 // startWarm starts one pooled container and waits for its init.
-func (r *Runtime) startWarm(tmp int64) (w *warm, err error) {
-	id := newID("pool")
-	w = &warm{
+func (r *Runtime) startWarm(id string, tmp int64) (_ *warm, err error) {
+	w := &warm{
 		id: id, tmp: tmp,
 		bundle: filepath.Join(r.bundles, id),
 		dir:    filepath.Join(r.poolDir, id),
@@ -378,6 +390,7 @@ func (r *Runtime) startWarm(tmp int64) (w *warm, err error) {
 	w.logPath = filepath.Join(w.bundle, "runtime.log")
 	started := false
 	defer func() {
+		// Once runc runs, fail below cleans up after it.
 		if err != nil && !started {
 			r.releaseWarm(w)
 		}
@@ -476,7 +489,7 @@ func (r *Runtime) startWarm(tmp int64) (w *warm, err error) {
 
 	w.ctl.SetReadDeadline(time.Now().Add(poolReadyTimeout))
 	var b [1]byte
-	if _, err := io.ReadFull(w.ctl, b[:]); err != nil || b[0] != 'R' {
+	if _, err := io.ReadFull(w.ctl, b[:]); err != nil || b[0] != initReady {
 		return fail(fmt.Errorf("container init not ready: %v", err))
 	}
 	w.ctl.SetReadDeadline(time.Time{})
@@ -612,6 +625,16 @@ func (r *Runtime) stopWarm(w *warm) {
 func (r *Runtime) releaseWarm(w *warm) {
 	if _, err := os.Stat(filepath.Join(r.ociRoot, w.id)); err == nil {
 		r.delete(w.id)
+	}
+	// runc drops its state even when it could not remove a cgroup (it gives
+	// up on one that stays busy for 150 ms), and then nothing would remove
+	// it until a later process's Sweep. The paths are known here: check.
+	for _, dir := range w.cgroups {
+		if _, err := os.Stat(dir); err == nil {
+			if err := rmdirRetry(dir); err != nil {
+				r.log.Warn("pool: remove cgroup", "id", w.id, "err", err)
+			}
+		}
 	}
 	if err := removePoolDir(w.dir); err != nil {
 		r.log.Warn("pool: remove container root", "id", w.id, "err", err)

@@ -2,7 +2,9 @@
 // default, gVisor's runsc through the same code. It implements
 // agora.Sandbox. Each run gets a bundle built from the OCI runtime-spec Go
 // types, its own namespaces and cgroup, and is removed before Run returns; a
-// sweep at start removes what a crashed process left behind.
+// sweep at start removes what a crashed process left behind. With runc, runs
+// take containers that a pool started ahead of demand when one is ready, and
+// start their own otherwise; either way they are isolated the same.
 package sandbox
 
 import (
@@ -16,10 +18,6 @@ const (
 	RuntimeRunc  = "runc"
 	RuntimeRunsc = "runsc"
 )
-
-// DefaultPoolSize is how many started runc containers a Runtime keeps ready
-// per pool shape when Config.PoolSize is zero.
-const DefaultPoolSize = 2
 
 // DefaultStateDir holds bundles, workspaces, the shared root skeleton and the
 // OCI runtime's own state. It must be on a local filesystem.
@@ -42,10 +40,17 @@ type Config struct {
 	// Logger receives one structured line per run (default slog.Default()).
 	Logger *slog.Logger
 	// PoolSize is how many containers runc keeps started ahead of demand
-	// for each pool shape (default DefaultPoolSize; negative turns the pool
-	// off). A run that finds none ready runs cold, exactly as without a
-	// pool. runsc has no pool.
+	// for each pool shape, so that runs skip starting runc (default 0: no
+	// pool; 2 serves one run at a time with room to spare). A run that
+	// finds none ready runs cold, exactly as without a pool. runsc has no
+	// pool. A Runtime with a pool must be closed: its containers, and their
+	// root mounts under StateDir, stay until Close, or until the process
+	// exits and a later New on the same StateDir sweeps them.
 	PoolSize int
 }
+
+// DefaultPoolSize is the pool commands ask for: enough for one run at a
+// time with one container to spare.
+const DefaultPoolSize = 2
 
 var _ agora.Sandbox = (*Runtime)(nil)

@@ -26,8 +26,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Runtime drives an OCI runtime CLI (runc or runsc). It is safe for
-// concurrent use.
+// Runtime drives an OCI runtime CLI (runc or runsc). With runc it keeps a
+// few containers started ahead of demand (pool_linux.go), which Close
+// removes. It is safe for concurrent use.
 type Runtime struct {
 	kind     string
 	bin      string
@@ -99,12 +100,8 @@ func New(cfg Config) (*Runtime, error) {
 	if err := r.Sweep(); err != nil {
 		r.log.Warn("sweep failed", "err", err)
 	}
-	if r.kind == RuntimeRunc && cfg.PoolSize >= 0 {
-		size := cfg.PoolSize
-		if size == 0 {
-			size = DefaultPoolSize
-		}
-		if r.pool, err = newPool(r, size); err != nil {
+	if r.kind == RuntimeRunc && cfg.PoolSize > 0 {
+		if r.pool, err = newPool(r, cfg.PoolSize); err != nil {
 			r.log.Warn("no container pool, runs go cold", "err", err)
 		}
 	}
@@ -116,7 +113,7 @@ func New(cfg Config) (*Runtime, error) {
 // fill the pool on their own; Warm is for callers that want the first runs
 // fast, and for benchmarks that measure what a run costs when the pool keeps
 // up. It returns nil at once when the runtime has no pool (runsc, or
-// Config.PoolSize < 0).
+// Config.PoolSize 0).
 func (r *Runtime) Warm(ctx context.Context) error {
 	if r.pool == nil {
 		return nil
@@ -375,13 +372,6 @@ func (r *Runtime) runWarm(ctx context.Context, w *warm, s *specs.Spec, spec *ago
 	if _, err := w.ctl.Write(req); err != nil {
 		return abandon(err)
 	}
-	// The socket is close-on-exec in the init: end of file means the
-	// command started, anything else is why it did not.
-	w.ctl.SetReadDeadline(time.Now().Add(poolReadyTimeout))
-	msg, err := io.ReadAll(w.ctl)
-	if err != nil || len(msg) > 0 {
-		return abandon(fmt.Errorf("init: %q %v", msg, err))
-	}
 	go func() {
 		w.stdin.Write(spec.Stdin)
 		w.stdin.Close()
@@ -391,6 +381,18 @@ func (r *Runtime) runWarm(ctx context.Context, w *warm, s *specs.Spec, spec *ago
 	<-copied
 	if canceled {
 		return nil, true, ctx.Err()
+	}
+	// runc and the container are gone, and with them every holder of the
+	// init's end of the socket (runc keeps a copy: that is why the init says
+	// it is about to exec rather than the host waiting for the socket to
+	// close on exec). Anything but that one byte means the command never
+	// started, so nothing ran in the sandbox, and a cold run reports the
+	// failure as runc words it; unless the deadline came first, which is
+	// the verdict either way.
+	w.ctl.SetReadDeadline(time.Now().Add(time.Second))
+	if msg, _ := io.ReadAll(w.ctl); string(msg) != string(initExecing) && !timedOut {
+		r.log.Debug("pool: run goes cold", "id", w.id, "why", string(msg))
+		return nil, false, nil
 	}
 	res, err = r.result(spec, w.id, w.logPath, out, w.waitErr, timedOut, dur)
 	return res, true, err
@@ -410,15 +412,27 @@ func (r *Runtime) await(ctx context.Context, id string, pid int, done <-chan str
 		canceled = true
 	}
 	r.kill(id)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		// The runtime did not exit after its container was killed:
-		// take it down too, and let delete clean the rest.
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-done
+	// A container the runtime is still creating is not killed (runsc can
+	// take over a second to boot on a loaded host, and says the container
+	// is not running): kill again until the runtime exits.
+	retry := time.NewTicker(250 * time.Millisecond)
+	defer retry.Stop()
+	giveUp := time.NewTimer(10 * time.Second)
+	defer giveUp.Stop()
+	for {
+		select {
+		case <-done:
+			return timedOut, canceled
+		case <-retry.C:
+			r.kill(id)
+		case <-giveUp.C:
+			// The runtime did not exit after its container was killed:
+			// take it down too, and let delete clean the rest.
+			syscall.Kill(-pid, syscall.SIGKILL)
+			<-done
+			return timedOut, canceled
+		}
 	}
-	return timedOut, canceled
 }
 
 // result turns how the runtime exited into the run's result.

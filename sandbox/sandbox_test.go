@@ -13,6 +13,14 @@ import (
 	"github.com/agoranet/agora/sandbox"
 )
 
+// kindRuncPool is runc with a container pool, as the tests name it; plain
+// RuntimeRunc has none, so that every run is cold.
+const kindRuncPool = "runc-pool"
+
+// testPoolSize is the pool the tests use: what a caller running one run at a
+// time would.
+const testPoolSize = 2
+
 // MustRuntime returns a runtime of the given kind on a private state
 // directory, or skips the test when this host cannot run one.
 func MustRuntime(tb testing.TB, kind string) *sandbox.Runtime {
@@ -20,15 +28,22 @@ func MustRuntime(tb testing.TB, kind string) *sandbox.Runtime {
 	if os.Geteuid() != 0 {
 		tb.Skip("sandbox tests need root (namespaces, cgroups, overlay mounts)")
 	}
-	if _, err := exec.LookPath(kind); err != nil {
-		tb.Skipf("sandbox tests need %s on PATH (apt-get install %s)", kind, kind)
+	cfg := sandbox.Config{Runtime: kind}
+	if kind == kindRuncPool {
+		cfg = sandbox.Config{Runtime: sandbox.RuntimeRunc, PoolSize: testPoolSize}
 	}
-	state := filepath.Join("/run/agora-test", strings.ReplaceAll(tb.Name(), "/", "_"))
-	r, err := sandbox.New(sandbox.Config{Runtime: kind, StateDir: state})
+	if _, err := exec.LookPath(cfg.Runtime); err != nil {
+		tb.Skipf("sandbox tests need %s on PATH (apt-get install %s)", cfg.Runtime, cfg.Runtime)
+	}
+	cfg.StateDir = filepath.Join("/run/agora-test", strings.ReplaceAll(tb.Name(), "/", "_"))
+	r, err := sandbox.New(cfg)
 	if err != nil {
 		tb.Fatalf("new runtime: %v", err)
 	}
-	tb.Cleanup(func() { os.RemoveAll(state) })
+	tb.Cleanup(func() {
+		r.Close()
+		os.RemoveAll(cfg.StateDir)
+	})
 	return r
 }
 
@@ -48,28 +63,53 @@ func tailOf(b []byte, n int) []byte {
 	return b
 }
 
+// mustRun runs spec. On a runtime with a pool it first waits for the pool to
+// be ready and checks that the run took a pooled container, so that tests
+// written for cold runs check pooled ones the same way.
 func mustRun(tb testing.TB, r *sandbox.Runtime, spec *agora.RunSpec) *agora.RunResult {
 	tb.Helper()
-	res, err := r.Run(context.Background(), spec)
+	ctx := context.Background()
+	if err := r.Warm(ctx); err != nil {
+		tb.Fatalf("warm: %v", err)
+	}
+	hits, _, fallbacks, pooled := sandbox.PoolStats(r)
+	res, err := r.Run(ctx, spec)
 	if err != nil {
 		tb.Fatalf("run: %v", err)
+	}
+	if pooled {
+		if h, _, f, _ := sandbox.PoolStats(r); h != hits+1 || f != fallbacks {
+			tb.Fatalf("run did not use the pool: hits %d -> %d, fallbacks %d -> %d", hits, h, fallbacks, f)
+		}
 	}
 	return res
 }
 
+// kinds lists the runtimes the isolation tests run under.
+var kinds = []string{sandbox.RuntimeRunc, kindRuncPool, sandbox.RuntimeRunsc}
+
+// runcKinds are runc cold and pooled, for the tests gVisor does not need.
+var runcKinds = []string{sandbox.RuntimeRunc, kindRuncPool}
+
 func TestRunBasics(t *testing.T) {
-	r := MustRuntime(t, sandbox.RuntimeRunc)
-	res := mustRun(t, r, sh("echo out; echo err >&2; exit 7"))
-	if res.ExitCode != 7 {
-		t.Fatalf("ExitCode=%d, want 7; output %q", res.ExitCode, res.Output)
-	}
-	if got := string(res.Output); !strings.Contains(got, "out\n") || !strings.Contains(got, "err\n") {
-		t.Fatalf("Output=%q, want both streams", got)
+	for _, kind := range runcKinds {
+		t.Run(kind, func(t *testing.T) {
+			r := MustRuntime(t, kind)
+			res := mustRun(t, r, sh("echo out; echo err >&2; exit 7"))
+			if res.ExitCode != 7 {
+				t.Fatalf("ExitCode=%d, want 7; output %q", res.ExitCode, res.Output)
+			}
+			if got := string(res.Output); !strings.Contains(got, "out\n") || !strings.Contains(got, "err\n") {
+				t.Fatalf("Output=%q, want both streams", got)
+			}
+			spec := sh("head -c 3 >/tmp/in; cat /tmp/in; echo; cat")
+			spec.Stdin = []byte("abcdef")
+			if res := mustRun(t, r, spec); string(res.Output) != "abc\ndef" {
+				t.Fatalf("Output=%q, want stdin back", res.Output)
+			}
+		})
 	}
 }
-
-// kinds lists the runtimes the isolation tests run under.
-var kinds = []string{sandbox.RuntimeRunc, sandbox.RuntimeRunsc}
 
 func TestIsolation(t *testing.T) {
 	for _, kind := range kinds {
@@ -87,7 +127,7 @@ func TestIsolation(t *testing.T) {
 				{"OnlyLoopback", "awk -F: 'NR>2{gsub(/ /,\"\",$1); print $1}' /proc/net/dev", "lo\n"},
 				{"OwnPIDNamespace", "echo $$", "1\n"},
 			}
-			if kind == sandbox.RuntimeRunc {
+			if kind != sandbox.RuntimeRunsc {
 				// gVisor reports its own values for these.
 				cases = append(cases,
 					struct{ name, script, want string }{"NoNewPrivs", "grep NoNewPrivs /proc/self/status | tr -d '\\t '", "NoNewPrivs:1\n"},
@@ -134,12 +174,16 @@ conn, _ = srv.accept(); print(conn.recv(4).decode())
 }
 
 func TestNamespacesRefused(t *testing.T) {
-	r := MustRuntime(t, sandbox.RuntimeRunc)
-	// unshare(2) is denied by seccomp, and so is clone(2) with namespace
-	// flags: no user namespace, no new mount namespace.
-	res := mustRun(t, r, sh("unshare -U true 2>/dev/null && echo made || echo refused; unshare -r true 2>/dev/null && echo made || echo refused"))
-	if string(res.Output) != "refused\nrefused\n" {
-		t.Fatalf("namespaces: %q", res.Output)
+	for _, kind := range runcKinds {
+		t.Run(kind, func(t *testing.T) {
+			r := MustRuntime(t, kind)
+			// unshare(2) is denied by seccomp, and so is clone(2) with
+			// namespace flags: no user namespace, no new mount namespace.
+			res := mustRun(t, r, sh("unshare -U true 2>/dev/null && echo made || echo refused; unshare -r true 2>/dev/null && echo made || echo refused"))
+			if string(res.Output) != "refused\nrefused\n" {
+				t.Fatalf("namespaces: %q", res.Output)
+			}
+		})
 	}
 }
 
@@ -157,6 +201,20 @@ func TestLimits(t *testing.T) {
 				}
 				if d := time.Since(start); d > 8*time.Second {
 					t.Fatalf("took %v after a 1s deadline", d)
+				}
+			})
+			t.Run("DeadlineDuringStart", func(t *testing.T) {
+				// The deadline passes while the runtime is still
+				// creating the container, which then ignores a kill.
+				spec := sh("sleep 300")
+				spec.Limits.Timeout = time.Millisecond
+				start := time.Now()
+				res := mustRun(t, r, spec)
+				if !res.TimedOut {
+					t.Fatalf("TimedOut=false, exit %d", res.ExitCode)
+				}
+				if d := time.Since(start); d > 8*time.Second {
+					t.Fatalf("took %v after a 1ms deadline", d)
 				}
 			})
 			t.Run("ForkBombContained", func(t *testing.T) {
@@ -205,7 +263,12 @@ print("allocated 4 GiB")
 }
 
 func TestWorkspace(t *testing.T) {
-	r := MustRuntime(t, sandbox.RuntimeRunc)
+	for _, kind := range runcKinds {
+		t.Run(kind, func(t *testing.T) { testWorkspace(t, MustRuntime(t, kind)) })
+	}
+}
+
+func testWorkspace(t *testing.T, r *sandbox.Runtime) {
 	ctx := context.Background()
 	lower := t.TempDir()
 	os.MkdirAll(filepath.Join(lower, "repo"), 0o755)
@@ -273,20 +336,31 @@ func TestWorkspace(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	r := MustRuntime(t, sandbox.RuntimeRunc)
+	for _, kind := range runcKinds {
+		t.Run(kind, func(t *testing.T) { testErrors(t, MustRuntime(t, kind)) })
+	}
+}
+
+// testErrors checks errors; on a pooled runtime each run finds the pool
+// ready, so the errors come through a pooled container.
+func testErrors(t *testing.T, r *sandbox.Runtime) {
+	ctx := context.Background()
 	t.Run("ErrNoCommand", func(t *testing.T) {
+		r.Warm(ctx)
 		_, err := r.Run(context.Background(), &agora.RunSpec{})
 		if agora.ErrorCode(err) != agora.EINVALID {
 			t.Fatalf("err=%v", err)
 		}
 	})
 	t.Run("ErrCommandNotFound", func(t *testing.T) {
+		r.Warm(ctx)
 		_, err := r.Run(context.Background(), &agora.RunSpec{Args: []string{"/no/such/binary"}})
 		if agora.ErrorCode(err) != agora.EINVALID || !strings.Contains(agora.ErrorMessage(err), "/no/such/binary") {
 			t.Fatalf("err=%v", err)
 		}
 	})
 	t.Run("Canceled", func(t *testing.T) {
+		r.Warm(ctx)
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		_, err := r.Run(ctx, sh("sleep 60"))

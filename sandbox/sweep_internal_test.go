@@ -15,6 +15,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// testPoolSize is the pool the internal tests use.
+const testPoolSize = 2
+
+// mustInternalRuntime returns a runc runtime with a pool, on a private state
+// directory.
 func mustInternalRuntime(t *testing.T) *Runtime {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -24,18 +29,21 @@ func mustInternalRuntime(t *testing.T) *Runtime {
 		t.Skip("sandbox tests need runc (apt-get install runc)")
 	}
 	state := filepath.Join("/run/agora-test", strings.ReplaceAll(t.Name(), "/", "_"))
-	r, err := New(Config{StateDir: state})
+	r, err := New(Config{StateDir: state, PoolSize: testPoolSize})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(state) })
+	t.Cleanup(func() {
+		r.Close()
+		os.RemoveAll(state)
+	})
 	return r
 }
 
 // leftovers lists what runs left in the state directory and the cgroups.
 func leftovers(r *Runtime) []string {
 	var out []string
-	for _, d := range []string{r.bundles, r.wsDir, r.ociRoot} {
+	for _, d := range []string{r.bundles, r.wsDir, r.ociRoot, r.poolDir} {
 		entries, _ := os.ReadDir(d)
 		for _, e := range entries {
 			out = append(out, filepath.Join(d, e.Name()))
@@ -48,6 +56,15 @@ func leftovers(r *Runtime) []string {
 			// Only this process's: other test binaries run beside this one.
 			if strings.HasPrefix(e.Name(), fmt.Sprintf("agora-%d-", os.Getpid())) || strings.HasPrefix(e.Name(), "agora-4194305-") {
 				out = append(out, filepath.Join(base, e.Name()))
+			}
+		}
+	}
+	// Mounts anywhere under the state directory: workspaces, pooled roots
+	// and whatever runs mounted under those.
+	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], r.state+"/") {
+				out = append(out, "mount "+f[4])
 			}
 		}
 	}
@@ -71,6 +88,11 @@ func TestCleanupAfterRuns(t *testing.T) {
 		}
 	}
 	if err := ws.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The pool refilled after the runs: Close is what removes its
+	// containers.
+	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if l := leftovers(r); len(l) != 0 {

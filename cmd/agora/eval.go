@@ -291,10 +291,11 @@ func (c *EvalCommand) run(ctx context.Context) error {
 // evaluate runs items on c.Workers workers, writing each instance's files
 // as soon as it finishes.
 func (c *EvalCommand) evaluate(ctx context.Context, logger *slog.Logger, items []*evalItem) error {
-	sb, err := sandbox.New(sandbox.Config{Runtime: c.Runtime, StateDir: c.StateDir, Logger: logger})
+	sb, err := sandbox.New(sandbox.Config{Runtime: c.Runtime, StateDir: c.StateDir, Logger: logger, PoolSize: sandbox.DefaultPoolSize})
 	if err != nil {
 		return err
 	}
+	defer sb.Close()
 	ev := &harness.Evaluator{
 		Sandbox:     sb,
 		Checkouts:   &repocache.Cache{Dir: filepath.Join(c.CacheDir, "repos"), Source: c.RepoSource, UID: sandbox.DefaultUID, GID: sandbox.DefaultGID, Logger: logger},

@@ -19,6 +19,7 @@ func runLocalCheck(ctx context.Context, cfg localCheckConfig, t *agora.Task, pat
 	vc := &ValidatorCommand{Stderr: io.Discard, Runtime: cfg.Runtime, StateDir: cfg.StateDir, CacheDir: cfg.CacheDir,
 		EnvSpecs: cfg.EnvSpecs, RepoSource: cfg.RepoSource}
 	replayer, err := vc.replayer()
+	defer vc.Close()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -142,6 +142,7 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 		Poll: time.Second, Drain: 30 * time.Second, Runtime: c.Runtime, StateDir: c.StateDir, CacheDir: filepath.Join(dir, "cache"),
 		extraEnvs: [][]byte{demo.Envs}}
 	v, err := vc.build(val.Address(), agorahttp.NewClient(url, val))
+	defer vc.Close()
 	if err != nil {
 		return fmt.Errorf("validator: %s", message(err))
 	}

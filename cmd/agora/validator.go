@@ -45,6 +45,8 @@ type ValidatorCommand struct {
 
 	// Extra environment specs added by `agora up` (the demo's).
 	extraEnvs [][]byte
+	// closers release what build made (the sandbox's warm pool).
+	closers []func() error
 }
 
 // ParseFlags reads the validator's flags.
@@ -95,10 +97,23 @@ func (c *ValidatorCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	v, err := c.build(signer.Address(), agorahttp.NewClient(c.Coordinator, signer))
+	defer c.Close()
 	if err != nil {
 		return err
 	}
 	return v.Run(ctx)
+}
+
+// Close releases the sandbox's warm pool and anything else build made.
+func (c *ValidatorCommand) Close() error {
+	var first error
+	for _, f := range c.closers {
+		if err := f(); err != nil && first == nil {
+			first = err
+		}
+	}
+	c.closers = nil
+	return first
 }
 
 func (c *ValidatorCommand) logger() *slog.Logger {
@@ -141,10 +156,11 @@ func (c *ValidatorCommand) replayer() (*validator.HarnessReplayer, error) {
 			return nil, err
 		}
 	}
-	sb, err := sandbox.New(sandbox.Config{Runtime: c.Runtime, StateDir: c.StateDir, Logger: log})
+	sb, err := sandbox.New(sandbox.Config{Runtime: c.Runtime, StateDir: c.StateDir, Logger: log, PoolSize: sandbox.DefaultPoolSize})
 	if err != nil {
 		return nil, err
 	}
+	c.closers = append(c.closers, sb.Close)
 	checkouts := &validator.URLCheckouts{Dir: filepath.Join(cacheDir, "repos"), Source: c.RepoSource, UID: sandbox.DefaultUID, GID: sandbox.DefaultGID, Logger: log}
 	ev := &harness.Evaluator{Sandbox: sb, Checkouts: checkouts, CacheDir: cacheDir, RuntimeKind: sb.Kind(), Logger: log}
 	return &validator.HarnessReplayer{Evaluator: ev, Envs: specs, Checkouts: checkouts,
