@@ -4,7 +4,7 @@
 #   scripts/deps.sh swebench   also the packages the shipped SWE-bench
 #                              environments need (envs/swebench.yaml)
 set -euo pipefail
-pkgs=(runc runsc git patch ca-certificates nodejs npm python3 python3-pytest python3-venv python3-pip
+pkgs=(runc runsc git patch ca-certificates python3 python3-pytest python3-venv python3-pip
       python3-setuptools python3-setuptools-scm python3-wheel)
 if [ "${1:-}" = swebench ]; then
   pkgs+=(python3-urllib3 python3-idna python3-certifi python3-chardet python3-charset-normalizer
@@ -17,6 +17,11 @@ if [ "${1:-}" = swebench ]; then
          python3-typing-extensions python3-tomli)
 fi
 missing=()
+# node and npm (for the polkadot-js cross-check) may come from another
+# source than Debian, e.g. NodeSource's nodejs that bundles npm; install
+# Debian's only when the commands are missing.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
