@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/agoranet/agora"
 )
 
 // Subscribe follows the coordinator's event stream and sends each event's
@@ -49,7 +51,7 @@ func (c *Client) stream(ctx context.Context, last *string, out chan<- string) er
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return errorf("unavailable", "events: %s", resp.Status)
+		return agora.Errorf(agora.EUNAVAILABLE, "events: %s", resp.Status)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)

@@ -6,7 +6,6 @@ package http
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -117,8 +116,4 @@ func readBody(r *http.Request, max int64) ([]byte, error) {
 		return nil, agora.Errorf(agora.ETOOLARGE, "body: larger than %d bytes", max)
 	}
 	return b, nil
-}
-
-func errorf(code, format string, args ...any) error {
-	return agora.Errorf(code, "%s", fmt.Sprintf(format, args...))
 }

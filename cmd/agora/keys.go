@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"strings"
 
@@ -97,5 +96,3 @@ func envList(name string) listFlag {
 	}
 	return l
 }
-
-func fmtAddr(s *hotkey.Signer) string { return fmt.Sprint(s.Address()) }
