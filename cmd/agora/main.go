@@ -55,6 +55,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&CoordinatorCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "validator":
 		return (&ValidatorCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
+	case "chain":
+		return (&ChainCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "eval":
 		return (&EvalCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "miner":
@@ -96,6 +98,7 @@ Commands:
   validator    lease replay jobs from a coordinator, replay them in sandboxes, sign results
   eval         evaluate predictions on SWE-bench instances in sandboxes (SWE-bench v5 compatible)
   miner        work on tasks: hotkeys, tasks, claims, submissions and their verdicts
+  chain        weights as the SDK would set them; verify Merkle claim proofs offline
   version      print the version
 
 Run 'agora <command> -h' for a command's flags.

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/merkle"
+)
+
+// ChainCommand groups the chain tools: what weights would be set, and
+// offline verification of Merkle claim proofs.
+type ChainCommand struct {
+	Stdout, Stderr io.Writer
+}
+
+const chainUsage = `Usage: agora chain <command> [flags]
+
+Commands:
+  weights        convert float weights to the u16 values the Bittensor SDK emits, and print the set_weights call
+  verify-proof   check a Merkle claim proof (OpenZeppelin StandardMerkleTree) offline
+`
+
+// Run dispatches.
+func (c *ChainCommand) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(c.Stderr, chainUsage)
+		return &usageError{msg: "chain: no command given"}
+	}
+	switch args[0] {
+	case "weights":
+		return c.weights(args[1:])
+	case "verify-proof":
+		return c.verifyProof(args[1:])
+	case "-h", "--help", "help":
+		fmt.Fprint(c.Stdout, chainUsage)
+		return nil
+	}
+	return &usageError{msg: fmt.Sprintf("chain: unknown command %q (run 'agora chain -h')", args[0])}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// weights prints what a validator would set and why.
+func (c *ChainCommand) weights(args []string) error {
+	fs := flag.NewFlagSet("agora-chain-weights", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	uidsFlag := fs.String("uids", "", "comma-separated `uids`")
+	weightsFlag := fs.String("weights", "", "comma-separated float `weights`, one per uid")
+	netuid := fs.Uint("netuid", 1, "subnet `id`")
+	version := fs.String("version-key", "10.2.0", "version key: an integer, or an SDK version string")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var uids []int
+	for i, s := range splitList(*uidsFlag) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return agora.Errorf(agora.EINVALID, "--uids: item %d %q is not an integer", i, s)
+		}
+		uids = append(uids, n)
+	}
+	var ws []float64
+	for i, s := range splitList(*weightsFlag) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return agora.Errorf(agora.EINVALID, "--weights: item %d %q is not a number", i, s)
+		}
+		ws = append(ws, f)
+	}
+	if len(uids) == 0 {
+		return agora.Errorf(agora.EINVALID, "--uids: required")
+	}
+	if *netuid > 65535 {
+		return agora.Errorf(agora.EINVALID, "--netuid: at most 65535")
+	}
+	vk, err := strconv.ParseUint(*version, 10, 64)
+	if err != nil {
+		if vk, err = chain.VersionAsInt(*version); err != nil {
+			return agora.Errorf(agora.EINVALID, "--version-key: %v", err)
+		}
+	}
+	u, v, err := chain.ConvertWeights(uids, ws)
+	if err != nil {
+		return agora.Errorf(agora.EINVALID, "weights: %v", err)
+	}
+	call := chain.SetWeightsCall(uint16(*netuid), u, v, vk)
+	if *asJSON {
+		return json.NewEncoder(c.Stdout).Encode(map[string]any{"netuid": *netuid, "uids": u, "weights": v, "version_key": vk,
+			"call": "0x" + hex.EncodeToString(call)})
+	}
+	fmt.Fprintf(c.Stdout, "SubtensorModule.set_weights(netuid=%d, version_key=%d)\n", *netuid, vk)
+	fmt.Fprintf(c.Stdout, "  %-6s %-12s %s\n", "uid", "weight", "u16 (largest scaled to 65535, half to even, zeros dropped)")
+	kept := map[uint16]uint16{}
+	for i := range u {
+		kept[u[i]] = v[i]
+	}
+	for i, uid := range uids {
+		w := 0.0
+		if i < len(ws) {
+			w = ws[i]
+		}
+		val, ok := kept[uint16(uid)]
+		note := strconv.Itoa(int(val))
+		if !ok {
+			note = "dropped (0)"
+		}
+		fmt.Fprintf(c.Stdout, "  %-6d %-12.6g %s\n", uid, w, note)
+	}
+	fmt.Fprintf(c.Stdout, "call: 0x%s\n(no chain endpoint: nothing is submitted)\n", hex.EncodeToString(call))
+	return nil
+}
+
+// verifyProof checks a value's proof against a root, reading the value and
+// proof from flags or from a claim JSON file.
+func (c *ChainCommand) verifyProof(args []string) error {
+	fs := flag.NewFlagSet("agora-chain-verify-proof", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	root := fs.String("root", "", "the tree's 0x `root`")
+	types := fs.String("types", "address,uint256", "leaf `types`, comma-separated")
+	value := fs.String("value", "", "the leaf's `fields`, comma-separated")
+	proof := fs.String("proof", "", "the proof's 0x `hashes`, comma-separated")
+	file := fs.String("claim", "", "a claim JSON `file` with root, types, value and proof (instead of the flags)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	in := struct {
+		Root  string   `json:"root"`
+		Types []string `json:"types"`
+		Value []string `json:"value"`
+		Proof []string `json:"proof"`
+	}{*root, splitList(*types), splitList(*value), splitList(*proof)}
+	if *file != "" {
+		data, err := os.ReadFile(*file)
+		if err != nil {
+			return agora.Errorf(agora.EINVALID, "--claim: %v", err)
+		}
+		if err := json.Unmarshal(data, &in); err != nil {
+			return agora.Errorf(agora.EINVALID, "--claim %s: %v", *file, err)
+		}
+	}
+	r, err := merkle.ParseHash(in.Root)
+	if err != nil {
+		return agora.Errorf(agora.EINVALID, "root: %v", err)
+	}
+	var hashes []merkle.Hash
+	for i, p := range in.Proof {
+		h, err := merkle.ParseHash(p)
+		if err != nil {
+			return agora.Errorf(agora.EINVALID, "proof[%d]: %v", i, err)
+		}
+		hashes = append(hashes, h)
+	}
+	ok, err := merkle.VerifyValue(r, in.Types, in.Value, hashes)
+	if err != nil {
+		return agora.Errorf(agora.EINVALID, "value: %v", err)
+	}
+	if !ok {
+		return agora.Errorf(agora.EINVALID, "proof does NOT verify against root %s", in.Root)
+	}
+	fmt.Fprintf(c.Stdout, "proof verifies: %v is in the tree with root %s\n", in.Value, in.Root)
+	return nil
+}
