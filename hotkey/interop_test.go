@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/agoranet/agora/hotkey"
+	"github.com/agoranet/agora/internal/testingutil"
 )
 
 // polkadotVersion pins the polkadot-js packages the cross-check runs
@@ -25,75 +26,9 @@ const polkadotVersion = "14.0.3"
 
 var polkadotPackages = []string{"@polkadot/util-crypto", "@polkadot/util", "@polkadot/keyring"}
 
-// polkadotDir installs the polkadot-js packages once into a cache directory
-// ($AGORA_NPM_CACHE, else <user cache>/agora/npm) and returns it. It skips
-// the test when node or npm is missing.
+// polkadotDir returns the pinned polkadot-js packages, installed once.
 func polkadotDir(tb testing.TB) string {
-	tb.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			tb.Skipf("polkadot-js cross-check needs %s on PATH (Debian: apt-get install nodejs npm)", tool)
-		}
-	}
-	root := os.Getenv("AGORA_NPM_CACHE")
-	if root == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			tb.Skipf("no user cache dir for npm packages (set AGORA_NPM_CACHE): %v", err)
-		}
-		root = filepath.Join(cache, "agora", "npm")
-	}
-	dir := filepath.Join(root, "polkadot-"+polkadotVersion)
-
-	if polkadotInstalled(dir) {
-		return dir
-	}
-	// Install into a private directory and rename it into place, so a
-	// half-done install is never used and concurrent test processes need
-	// no lock: the first rename wins and the others discard their copy.
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	tmp, err := os.MkdirTemp(root, ".polkadot-install-*")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := os.WriteFile(filepath.Join(tmp, "package.json"), []byte(`{"private":true,"type":"module"}`+"\n"), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	args := []string{"install", "--no-audit", "--no-fund", "--loglevel=error"}
-	for _, p := range polkadotPackages {
-		args = append(args, p+"@"+polkadotVersion)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", args...)
-	cmd.Dir = tmp
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("npm %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	if !polkadotInstalled(tmp) {
-		tb.Fatalf("npm install did not leave the %s packages", polkadotVersion)
-	}
-	if err := os.Rename(tmp, dir); err != nil && !polkadotInstalled(dir) {
-		tb.Fatalf("install polkadot-js packages into %s: %v", dir, err)
-	}
-	return dir
-}
-
-func polkadotInstalled(dir string) bool {
-	for _, p := range polkadotPackages {
-		data, err := os.ReadFile(filepath.Join(dir, "node_modules", p, "package.json"))
-		if err != nil {
-			return false
-		}
-		var pkg struct{ Version string }
-		if json.Unmarshal(data, &pkg) != nil || pkg.Version != polkadotVersion {
-			return false
-		}
-	}
-	return true
+	return testingutil.NPMPackages(tb, "polkadot-"+polkadotVersion, `{"private":true,"type":"module"}`, polkadotVersion, polkadotPackages...)
 }
 
 type interopRequest struct {

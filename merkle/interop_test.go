@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agoranet/agora/internal/testingutil"
 	"github.com/agoranet/agora/merkle"
 )
 
@@ -25,67 +26,9 @@ const (
 	ozVersion = "1.0.8"
 )
 
-// ozDir installs the npm package once into a cache directory
-// ($AGORA_NPM_CACHE, else <user cache>/agora/npm) and returns it. It skips
-// the test when node or npm is missing. Same approach as hotkey's
-// polkadot-js cross-check.
+// ozDir returns the pinned @openzeppelin/merkle-tree, installed once.
 func ozDir(tb testing.TB) string {
-	tb.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			tb.Skipf("%s cross-check needs %s on PATH (Debian: apt-get install nodejs npm)", ozPackage, tool)
-		}
-	}
-	root := os.Getenv("AGORA_NPM_CACHE")
-	if root == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			tb.Skipf("no user cache dir for npm packages (set AGORA_NPM_CACHE): %v", err)
-		}
-		root = filepath.Join(cache, "agora", "npm")
-	}
-	dir := filepath.Join(root, "oz-merkle-"+ozVersion)
-	if ozInstalled(dir) {
-		return dir
-	}
-	// Install into a private directory and rename it into place, so a
-	// half-done install is never used and concurrent test processes need
-	// no lock: the first rename wins and the others discard their copy.
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	tmp, err := os.MkdirTemp(root, ".oz-merkle-install-*")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := os.WriteFile(filepath.Join(tmp, "package.json"), []byte(`{"private":true}`+"\n"), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	args := []string{"install", "--no-audit", "--no-fund", "--loglevel=error", ozPackage + "@" + ozVersion}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", args...)
-	cmd.Dir = tmp
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("npm %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	if !ozInstalled(tmp) {
-		tb.Fatalf("npm install did not leave %s@%s", ozPackage, ozVersion)
-	}
-	if err := os.Rename(tmp, dir); err != nil && !ozInstalled(dir) {
-		tb.Fatalf("install %s into %s: %v", ozPackage, dir, err)
-	}
-	return dir
-}
-
-func ozInstalled(dir string) bool {
-	data, err := os.ReadFile(filepath.Join(dir, "node_modules", ozPackage, "package.json"))
-	if err != nil {
-		return false
-	}
-	var pkg struct{ Version string }
-	return json.Unmarshal(data, &pkg) == nil && pkg.Version == ozVersion
+	return testingutil.NPMPackages(tb, "oz-merkle-"+ozVersion, `{"private":true}`, ozVersion, ozPackage)
 }
 
 type ozCase struct {
