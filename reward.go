@@ -1,6 +1,7 @@
 package agora
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -66,16 +67,24 @@ func Crownings(t *Task, subs []*Submission) []Crowning {
 	sort.Slice(acc, func(i, j int) bool { return earlier(acc[i], acc[j]) })
 	var out []Crowning
 	var best *Submission
+	// A crowning counts when its verdict confirmed it, so progress decided
+	// after an epoch closed is paid in the next one.
+	at := func(s *Submission) time.Time {
+		if !s.Verdict.DecidedAt.IsZero() {
+			return s.Verdict.DecidedAt
+		}
+		return s.CreatedAt
+	}
 	for _, s := range acc {
 		switch {
 		case best == nil:
-			out = append(out, Crowning{t.ID, s.ID, s.Miner, 1, s.CreatedAt})
+			out = append(out, Crowning{t.ID, s.ID, s.Miner, 1, at(s)})
 			best = s
 		case t.Kind == TaskMetric && Beats(t, s, best):
 			c, _ := metricOf(s, t.MetricName)
 			i, _ := metricOf(best, t.MetricName)
 			gain := math.Abs(c-i) / math.Max(math.Abs(i), 1e-12)
-			out = append(out, Crowning{t.ID, s.ID, s.Miner, gain, s.CreatedAt})
+			out = append(out, Crowning{t.ID, s.ID, s.Miner, gain, at(s)})
 			best = s
 		}
 	}
@@ -255,4 +264,28 @@ func (s *RewardSnapshot) Encode() ([]byte, string, error) {
 		return nil, "", fmt.Errorf("encode snapshot: %w", err)
 	}
 	return b, SHA256Hex(b), nil
+}
+
+// Epoch is a closed reward epoch: its snapshot, and the Merkle tree of
+// cumulative claims (leaf = the hotkey's public key as bytes32, and its
+// cumulative amount as uint256) in the OpenZeppelin standard-v1 dump.
+type Epoch struct {
+	Number       int       `json:"epoch"`
+	From         time.Time `json:"from"`
+	To           time.Time `json:"to"`
+	Snapshot     []byte    `json:"-"`
+	SnapshotHash string    `json:"snapshot_sha256"`
+	Root         string    `json:"merkle_root"`
+	Tree         []byte    `json:"-"`
+	ClosedBy     string    `json:"closed_by"`
+	ClosedAt     time.Time `json:"closed_at"`
+}
+
+// EpochService keeps closed epochs.
+type EpochService interface {
+	// CreateEpoch stores a closed epoch. ECONFLICT when its number is not
+	// the next one (another replica closed it first).
+	CreateEpoch(ctx context.Context, e *Epoch) error
+	// FindEpoch returns epoch n, or the latest for n < 0. ENOTFOUND.
+	FindEpoch(ctx context.Context, n int) (*Epoch, error)
 }

@@ -267,3 +267,9 @@ func (c *Client) ReplaySpec(ctx context.Context, hash string) ([]byte, error) {
 func (c *Client) Submit2(ctx context.Context, body []byte) error {
 	return c.call(ctx, "POST", "/api/v1/submissions", body, nil)
 }
+
+// CallJSON sends a request to any API path and decodes the reply into out;
+// for endpoints without a typed method.
+func (c *Client) CallJSON(ctx context.Context, method, path string, in, out any) error {
+	return c.call(ctx, method, path, in, out)
+}

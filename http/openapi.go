@@ -47,6 +47,11 @@ var docs = map[string]op{
 	"POST /api/v1/validator/jobs/{id}/result":     {summary: "Record a replay result; idempotent per job (201 new, 200 repeat, 409 different).", role: agora.RoleValidator, request: ResultRequest{}, response: agora.Result{}},
 	"GET /api/v1/replay-specs/{hash}":             {summary: "A frozen replay spec by SHA-256 (owners, validators).", response: agora.ReplaySpec{}},
 	"GET /api/v1/logs/{hash}":                     {summary: "A full replay log by SHA-256 (owners, validators)."},
+	"POST /api/v1/epochs/close":                   {summary: "Close the next reward epoch: snapshot and claim tree, stored whole or not at all.", role: agora.RoleOwner, response: EpochResponse{}},
+	"GET /api/v1/reward-snapshot":                 {summary: "The latest closed epoch's reward snapshot.", response: agora.RewardSnapshot{}},
+	"GET /api/v1/epochs/{n}/reward-snapshot":      {summary: "Epoch n's reward snapshot.", response: agora.RewardSnapshot{}},
+	"GET /api/v1/epochs/{n}/merkle.json":          {summary: "Epoch n's claim tree as an OpenZeppelin standard-v1 dump (leaves: bytes32 public key, uint256 cumulative amount)."},
+	"GET /api/v1/epochs/{n}/proofs/{hotkey}":      {summary: "A hotkey's claim and proof in epoch n.", response: ProofResponse{}},
 	"GET /api/v1/events":                          {summary: "Server-Sent Events: task.created, job.available, verdict. Resume with Last-Event-ID.", params: []string{"after"}},
 }
 

@@ -57,6 +57,7 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /api/v1/logs/{hash}", s.public(s.handleLog))
 
 	s.handle("GET /api/v1/events", s.handleEvents)
+	s.registerEpochRoutes()
 }
 
 // Info is the body of GET /api/v1/info.

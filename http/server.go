@@ -22,6 +22,7 @@ type Store interface {
 	agora.JobService
 	agora.EventService
 	agora.NonceService
+	agora.EpochService
 	// AllSubmissions returns a task's submissions, unpaged, for boards.
 	AllSubmissions(ctx context.Context, taskID string, statuses ...string) ([]*agora.Submission, error)
 	// Ping says whether the database answers.
@@ -79,6 +80,8 @@ type Server struct {
 	Rate     float64
 	Burst    int
 	LeaseTTL time.Duration // default lease when a validator asks for none
+	// Rewards are the reward policies epochs are closed with.
+	Rewards []agora.RewardPolicy
 	// RepoSource is the template imported SWE-bench tasks get as their
 	// repository, with {owner} and {name} filled in.
 	RepoSource string

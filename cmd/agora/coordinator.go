@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/agoranet/agora"
@@ -41,6 +43,8 @@ type CoordinatorCommand struct {
 	Burst       int
 	RepoSource  string
 	Verbose     bool
+	Rewards     listFlag
+	EpochEvery  time.Duration
 
 	// Set by Open.
 	Store  *sqldb.DB
@@ -68,6 +72,8 @@ func (c *CoordinatorCommand) ParseFlags(args []string) error {
 	fs.IntVar(&c.Burst, "burst", agorahttp.DefaultBurst, "rate limit burst per hotkey")
 	fs.StringVar(&c.RepoSource, "repo-source", "https://github.com/{owner}/{name}.git", "repository `template` for imported SWE-bench tasks")
 	fs.BoolVar(&c.Verbose, "v", false, "log every request")
+	fs.Var(&c.Rewards, "reward-policy", "reward `policy` competition:mode:budget[:carry] (mode winner_takes_all or proportional), repeatable")
+	fs.DurationVar(&c.EpochEvery, "epoch-every", 0, "close a reward epoch this often (0: only on demand, POST /api/v1/epochs/close)")
 	fs.Usage = func() {
 		fmt.Fprintf(c.Stderr, "Usage: agora coordinator [flags]\n\nRuns the coordinator API. With no flags it serves on %s with a SQLite file in %s.\n\n", DefaultCoordinatorListen, DefaultDataDir)
 		fs.PrintDefaults()
@@ -95,8 +101,34 @@ func (c *CoordinatorCommand) Validate() error {
 		return agora.Errorf(agora.EINVALID, "--max-attempts: at least 1")
 	case c.Rate <= 0 || c.Burst < 1:
 		return agora.Errorf(agora.EINVALID, "--rate and --burst must be positive")
+	case c.EpochEvery != 0 && c.EpochEvery < time.Minute:
+		return agora.Errorf(agora.EINVALID, "--epoch-every: at least 1m")
+	case c.EpochEvery != 0 && len(c.Rewards) == 0:
+		return agora.Errorf(agora.EINVALID, "--epoch-every needs at least one --reward-policy")
 	}
-	return nil
+	_, err := c.rewardPolicies()
+	return err
+}
+
+// rewardPolicies parses --reward-policy values.
+func (c *CoordinatorCommand) rewardPolicies() ([]agora.RewardPolicy, error) {
+	var out []agora.RewardPolicy
+	for _, v := range c.Rewards {
+		parts := strings.Split(v, ":")
+		if len(parts) < 3 || len(parts) > 4 || (len(parts) == 4 && parts[3] != "carry") {
+			return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: want competition:mode:budget[:carry]", v)
+		}
+		budget, err := strconv.ParseUint(parts[2], 10, 64)
+		if err != nil {
+			return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: budget %q is not a whole number of units", v, parts[2])
+		}
+		p := agora.RewardPolicy{Competition: parts[0], Mode: parts[1], Budget: budget, CarryForward: len(parts) == 4}
+		if err := p.Validate(); err != nil {
+			return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: %s", v, agora.ErrorMessage(err))
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 func envOr(name, def string) string {
@@ -144,6 +176,7 @@ func (c *CoordinatorCommand) Open(ctx context.Context) error {
 		Roles: agorahttp.Roles{Owners: c.Owners, Validators: c.Validators, Miners: c.Miners},
 		Rate:  c.Rate, Burst: c.Burst, LeaseTTL: c.LeaseTTL, RepoSource: c.RepoSource, Logger: log,
 	}
+	c.Server.Rewards, _ = c.rewardPolicies()
 	c.Store.OnEvent = c.Server.Notify
 	if err := c.Server.Open(); err != nil {
 		c.Store.Close()
@@ -195,10 +228,21 @@ func (c *CoordinatorCommand) sweep(ctx context.Context, log *slog.Logger) {
 	every := min(c.LeaseTTL/4, 5*time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var epochs <-chan time.Time
+	if c.EpochEvery > 0 {
+		et := time.NewTicker(c.EpochEvery)
+		defer et.Stop()
+		epochs = et.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-epochs:
+			// Replicas race to close; the loser gets ECONFLICT, harmless.
+			if _, err := c.Server.CloseEpoch(ctx, "schedule"); err != nil && agora.ErrorCode(err) != agora.ECONFLICT && ctx.Err() == nil {
+				log.Warn("scheduled epoch close failed", "err", agora.ErrorMessage(err))
+			}
 		case <-t.C:
 			if n, err := c.Store.ExpireLeases(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("lease sweep", "err", err)

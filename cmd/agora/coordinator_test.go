@@ -257,6 +257,9 @@ func TestCoordinatorFlags(t *testing.T) {
 		{"LeaseTTL", []string{"--lease-ttl", "10ms"}, "--lease-ttl"},
 		{"Attempts", []string{"--max-attempts", "0"}, "--max-attempts"},
 		{"Stray", []string{"extra"}, "unexpected argument"},
+		{"RewardPolicy", []string{"--reward-policy", "c1:lottery:5"}, "--reward-policy"},
+		{"RewardBudget", []string{"--reward-policy", "c1:proportional:lots"}, "budget"},
+		{"EpochWithoutPolicy", []string{"--epoch-every", "1h"}, "--reward-policy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer

@@ -1,0 +1,199 @@
+package http
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/hotkey"
+	"github.com/agoranet/agora/merkle"
+)
+
+// ClaimLeafTypes is the claim tree's leaf encoding: the hotkey's public key
+// and its cumulative amount, for an OpenZeppelin MerkleProof verifier.
+var ClaimLeafTypes = []string{"bytes32", "uint256"}
+
+func (s *Server) registerEpochRoutes() {
+	s.handle("POST /api/v1/epochs/close", s.signed(agora.RoleOwner, DefaultMaxBody, s.handleCloseEpoch))
+	s.handle("GET /api/v1/reward-snapshot", s.public(s.handleSnapshot))
+	s.handle("GET /api/v1/epochs/{n}/reward-snapshot", s.public(s.handleSnapshot))
+	s.handle("GET /api/v1/epochs/{n}/merkle.json", s.public(s.handleEpochTree))
+	s.handle("GET /api/v1/epochs/{n}/proofs/{hotkey}", s.public(s.handleProof))
+}
+
+// EpochResponse is the body of POST /api/v1/epochs/close.
+type EpochResponse struct {
+	*agora.Epoch
+	Snapshot json.RawMessage `json:"snapshot"`
+}
+
+// ProofResponse is a claimant's proof in an epoch's claim tree.
+type ProofResponse struct {
+	Epoch  int      `json:"epoch"`
+	Hotkey string   `json:"hotkey"`
+	Types  []string `json:"leaf_encoding"`
+	Value  []string `json:"value"`
+	Proof  []string `json:"proof"`
+	Root   string   `json:"root"`
+}
+
+// handleCloseEpoch freezes the next epoch: the crownings since the last
+// one, shared by the configured policies, and the tree of cumulative
+// claims. The epoch is stored whole or not at all.
+func (s *Server) handleCloseEpoch(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	resp, err := s.CloseEpoch(r.Context(), who)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, resp)
+	return nil
+}
+
+// CloseEpoch closes the next epoch on behalf of who (an owner, or the
+// schedule). ECONFLICT when another replica closed it first.
+func (s *Server) CloseEpoch(ctx context.Context, who string) (*EpochResponse, error) {
+	if len(s.Rewards) == 0 {
+		return nil, agora.Errorf(agora.EINVALID, "no reward policies are configured (agora coordinator --reward-policy)")
+	}
+	in := agora.EpochInput{Epoch: 1, From: time.Unix(0, 0).UTC(), To: s.Now().UTC(), Policies: s.Rewards, Crownings: map[string][]agora.Crowning{}}
+	if prev, err := s.Store.FindEpoch(ctx, -1); err == nil {
+		var snap agora.RewardSnapshot
+		if err := json.Unmarshal(prev.Snapshot, &snap); err != nil {
+			return nil, err
+		}
+		in.Epoch, in.From, in.Previous = prev.Number+1, prev.To, &snap
+	} else if agora.ErrorCode(err) != agora.ENOTFOUND {
+		return nil, err
+	}
+	for _, pol := range s.Rewards {
+		comp := pol.Competition
+		f := agora.TaskFilter{Competition: &comp, Limit: 1000}
+		for {
+			tasks, total, err := s.Store.FindTasks(ctx, f)
+			if err != nil {
+				return nil, err
+			}
+			for _, t := range tasks {
+				subs, err := s.Store.AllSubmissions(ctx, t.ID, agora.SubmissionAccepted)
+				if err != nil {
+					return nil, err
+				}
+				in.Crownings[comp] = append(in.Crownings[comp], agora.Crownings(t, subs)...)
+			}
+			f.Offset += len(tasks)
+			if len(tasks) == 0 || f.Offset >= total {
+				break
+			}
+		}
+	}
+	snap, err := agora.ComputeSnapshot(in)
+	if err != nil {
+		return nil, err
+	}
+	data, hash, err := snap.Encode()
+	if err != nil {
+		return nil, err
+	}
+	e := &agora.Epoch{Number: snap.Epoch, From: snap.From, To: snap.To, Snapshot: data, SnapshotHash: hash, ClosedBy: who}
+	var values [][]string
+	for _, p := range snap.Payouts {
+		if p.Cumulative == 0 {
+			continue
+		}
+		pub, err := hotkey.SS58Decode(p.Hotkey)
+		if err != nil {
+			return nil, agora.Errorf(agora.EINVALID, "payout to %q: not an SS58 hotkey: %v", p.Hotkey, err)
+		}
+		values = append(values, []string{"0x" + hex.EncodeToString(pub[:]), strconv.FormatUint(p.Cumulative, 10)})
+	}
+	if len(values) > 0 {
+		tree, err := merkle.New(ClaimLeafTypes, values)
+		if err != nil {
+			return nil, err
+		}
+		e.Root, e.Tree = tree.Root().String(), tree.Dump()
+	} else {
+		e.Tree = []byte("{}")
+	}
+	if err := s.Store.CreateEpoch(ctx, e); err != nil {
+		return nil, err
+	}
+	s.Logger.Info("epoch closed", "epoch", e.Number, "payouts", len(snap.Payouts), "root", e.Root, "by", who)
+	return &EpochResponse{Epoch: e, Snapshot: data}, nil
+}
+
+// epoch reads {n} (or the latest when there is none).
+func (s *Server) epoch(r *http.Request) (*agora.Epoch, error) {
+	n := -1
+	if v := r.PathValue("n"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			return nil, agora.Errorf(agora.EINVALID, "epoch: %q is not a positive integer", v)
+		}
+	}
+	return s.Store.FindEpoch(r.Context(), n)
+}
+
+func (s *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.epoch(r)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(e.Snapshot)
+	return nil
+}
+
+func (s *Server) handleEpochTree(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.epoch(r)
+	if err != nil {
+		return err
+	}
+	if e.Root == "" {
+		return agora.Errorf(agora.ENOTFOUND, "epoch %d has no claims", e.Number)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(e.Tree)
+	return nil
+}
+
+func (s *Server) handleProof(w http.ResponseWriter, r *http.Request) error {
+	e, err := s.epoch(r)
+	if err != nil {
+		return err
+	}
+	hk := r.PathValue("hotkey")
+	pub, err := hotkey.SS58Decode(hk)
+	if err != nil {
+		return agora.Errorf(agora.EINVALID, "hotkey: %q is not an SS58 address: %v", hk, err)
+	}
+	if e.Root == "" {
+		return agora.Errorf(agora.ENOTFOUND, "epoch %d has no claims", e.Number)
+	}
+	tree, err := merkle.Load(e.Tree)
+	if err != nil {
+		return err
+	}
+	key := "0x" + hex.EncodeToString(pub[:])
+	for i := 0; i < tree.Len(); i++ {
+		v, _ := tree.Value(i)
+		if v.Value[0] != key {
+			continue
+		}
+		proof, err := tree.Proof(i)
+		if err != nil {
+			return err
+		}
+		resp := ProofResponse{Epoch: e.Number, Hotkey: hk, Types: ClaimLeafTypes, Value: v.Value, Root: e.Root, Proof: []string{}}
+		for _, h := range proof {
+			resp.Proof = append(resp.Proof, h.String())
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return nil
+	}
+	return agora.Errorf(agora.ENOTFOUND, "hotkey %s has no claim in epoch %d", hk, e.Number)
+}

@@ -1,0 +1,97 @@
+package http_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/agoranet/agora"
+	agorahttp "github.com/agoranet/agora/http"
+	"github.com/agoranet/agora/internal/testingutil"
+	"github.com/agoranet/agora/merkle"
+)
+
+func TestEpochs(t *testing.T) {
+	for _, d := range testingutil.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := MustOpenServer(t, d, func(s *agorahttp.Server) {
+				s.Rewards = []agora.RewardPolicy{{Competition: "c1", Mode: agora.RewardProportional, Budget: 1000}}
+			})
+			if status, body := raw(t, e, "GET", "/api/v1/reward-snapshot", nil, nil); status != 404 {
+				t.Fatalf("snapshot before any epoch: %d %s", status, body)
+			}
+			task := testingutil.MetricTask("bench", agora.Minimize)
+			task.Competition = "c1"
+			if _, err := e.owner.CreateTask(ctx, task); err != nil {
+				t.Fatal(err)
+			}
+			// m1 scores 2.0 first, then m2 halves it: gains 1 and 0.5.
+			for _, x := range []struct {
+				c *agorahttp.Client
+				v float64
+			}{{e.m1, 2.0}, {e.m2, 1.0}} {
+				s, err := x.c.Submit(ctx, agorahttp.SubmitRequest{TaskID: "bench", Patch: fmt.Sprint(x.v)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				leases, err := e.v1.Scan(ctx, agorahttp.ScanRequest{})
+				if err != nil || len(leases) != 1 || leases[0].Submission.ID != s.ID {
+					t.Fatalf("lease: %v %v", err, leases)
+				}
+				if _, err := e.v1.PostResult(ctx, leases[0].Job.ID, agorahttp.ResultRequest{Status: agora.ResultAccepted, ObservedMetrics: map[string]float64{"loss": x.v}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var resp agorahttp.EpochResponse
+			if err := e.m1.CallJSON(ctx, "POST", "/api/v1/epochs/close", nil, &resp); agora.ErrorCode(err) != agora.EFORBIDDEN {
+				t.Fatalf("a miner closed an epoch: %v", err)
+			}
+			if err := e.owner.CallJSON(ctx, "POST", "/api/v1/epochs/close", nil, &resp); err != nil {
+				t.Fatal(err)
+			}
+			var snap agora.RewardSnapshot
+			json.Unmarshal(resp.Snapshot, &snap)
+			amounts := map[string]uint64{}
+			for _, p := range snap.Payouts {
+				amounts[p.Hotkey] = p.Amount
+			}
+			if resp.Number != 1 || amounts[e.k.m1.Address()] != 667 || amounts[e.k.m2.Address()] != 333 {
+				t.Fatalf("epoch 1: %d %+v", resp.Number, snap.Payouts)
+			}
+			// The served snapshot is the stored bytes.
+			if status, body := raw(t, e, "GET", "/api/v1/epochs/1/reward-snapshot", nil, nil); status != 200 || agora.SHA256Hex([]byte(body)) != resp.SnapshotHash {
+				t.Fatalf("snapshot by epoch: %d", status)
+			}
+			// Epoch 2 has no new progress: nothing earned, claims stay cumulative.
+			var resp2 agorahttp.EpochResponse
+			if err := e.owner.CallJSON(ctx, "POST", "/api/v1/epochs/close", nil, &resp2); err != nil || resp2.Number != 2 {
+				t.Fatalf("epoch 2: %v %d", err, resp2.Number)
+			}
+			var proof agorahttp.ProofResponse
+			if err := e.anon.CallJSON(ctx, "GET", "/api/v1/epochs/2/proofs/"+e.k.m2.Address(), nil, &proof); err != nil {
+				t.Fatal(err)
+			}
+			root, _ := merkle.ParseHash(proof.Root)
+			var hs []merkle.Hash
+			for _, p := range proof.Proof {
+				h, _ := merkle.ParseHash(p)
+				hs = append(hs, h)
+			}
+			pub := e.k.m2.PublicKey()
+			if ok, err := merkle.VerifyValue(root, proof.Types, proof.Value, hs); !ok || err != nil || proof.Value[1] != "333" ||
+				proof.Value[0] != fmt.Sprintf("0x%x", pub[:]) {
+				t.Fatalf("proof does not verify: %v %+v", err, proof)
+			}
+			for path, code := range map[string]string{
+				"/api/v1/epochs/3/proofs/" + e.k.m2.Address():       agora.ENOTFOUND, // not closed
+				"/api/v1/epochs/1/proofs/" + e.k.stranger.Address(): agora.ENOTFOUND, // no claim
+				"/api/v1/epochs/x/reward-snapshot":                  agora.EINVALID,
+				"/api/v1/epochs/1/proofs/not-an-address":            agora.EINVALID,
+			} {
+				if err := e.anon.CallJSON(ctx, "GET", path, nil, nil); agora.ErrorCode(err) != code {
+					t.Errorf("%s: %v, want %s", path, err, code)
+				}
+			}
+		})
+	}
+}
