@@ -2,6 +2,7 @@ package agora
 
 import (
 	"context"
+	"net"
 	"time"
 )
 
@@ -71,6 +72,20 @@ type RunSpec struct {
 	// Rootfs, if set, is a root filesystem directory used read-only instead
 	// of the host's system directories.
 	Rootfs string
+	// Services are host-side servers the run can reach, and its only way
+	// out: for each one the runtime opens a TCP listener on 127.0.0.1:Port
+	// inside the run's own network namespace, calls Serve with it on its own
+	// goroutine, and closes the listener when the run ends. Only runc
+	// supports them; other runtimes return EUNAVAILABLE.
+	Services []Service
+}
+
+// Service is a host-side server reachable from inside one run.
+type Service struct {
+	// Port is the TCP port on the run's loopback (1-65535).
+	Port int
+	// Serve accepts on l until l is closed (e.g. http.Server.Serve).
+	Serve func(l net.Listener)
 }
 
 // Limits bound a run. A zero field takes the default from DefaultLimits.
