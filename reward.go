@@ -26,6 +26,10 @@ type RewardPolicy struct {
 	// Budget is the competition's share of an epoch, in integer units
 	// (e.g. rao), so amounts add up exactly.
 	Budget uint64 `json:"budget"`
+	// Weight, instead of a fixed Budget, gives the competition this share
+	// of the epoch's budget (EpochInput.Budget) relative to the other
+	// weighted competitions.
+	Weight float64 `json:"weight,omitempty"`
 	// CarryForward keeps a budget nobody earned for the next epoch
 	// instead of letting it lapse.
 	CarryForward bool `json:"carry_forward,omitempty"`
@@ -40,6 +44,10 @@ func (p *RewardPolicy) Validate() error {
 		return Errorf(EINVALID, "mode: must be %s or %s", RewardWinnerTakesAll, RewardProportional)
 	case p.Budget > MaxRewardBudget:
 		return Errorf(EINVALID, "budget: at most %d units", uint64(MaxRewardBudget))
+	case math.IsNaN(p.Weight) || math.IsInf(p.Weight, 0) || p.Weight < 0:
+		return Errorf(EINVALID, "weight: must be a finite number >= 0")
+	case p.Weight > 0 && p.Budget > 0:
+		return Errorf(EINVALID, "budget and weight: set one, not both")
 	}
 	return nil
 }
@@ -110,11 +118,15 @@ type CompetitionReward struct {
 // RewardSnapshot is an epoch's frozen outcome: per-hotkey amounts and the
 // inputs they came from.
 type RewardSnapshot struct {
-	Epoch        int                 `json:"epoch"`
-	From         time.Time           `json:"from"`
-	To           time.Time           `json:"to"`
+	Epoch int       `json:"epoch"`
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to"`
+	// Budget is the epoch budget shared among weighted competitions.
+	Budget       uint64              `json:"budget,omitempty"`
 	Competitions []CompetitionReward `json:"competitions"`
 	Payouts      []Payout            `json:"payouts"`
+	// WeightPolicy is how validators turn this epoch into chain weights.
+	WeightPolicy *WeightPolicy `json:"weight_policy,omitempty"`
 }
 
 // EpochInput is what an epoch's snapshot is computed from.
@@ -122,6 +134,11 @@ type EpochInput struct {
 	Epoch    int
 	From, To time.Time
 	Policies []RewardPolicy
+	// Budget is shared among the policies that set a Weight, in
+	// proportion to their weights.
+	Budget uint64
+	// WeightPolicy, if set, is validated and frozen into the snapshot.
+	WeightPolicy *WeightPolicy
 	// Crownings by competition, all time; only those in [From, To) pay.
 	Crownings map[string][]Crowning
 	// Previous is the last epoch's snapshot, for carried budgets and
@@ -139,7 +156,18 @@ func ComputeSnapshot(in EpochInput) (*RewardSnapshot, error) {
 	if !in.From.Before(in.To) {
 		return nil, Errorf(EINVALID, "epoch %d: from %s is not before to %s", in.Epoch, in.From, in.To)
 	}
-	snap := &RewardSnapshot{Epoch: in.Epoch, From: in.From.UTC(), To: in.To.UTC(), Competitions: []CompetitionReward{}, Payouts: []Payout{}}
+	snap := &RewardSnapshot{Epoch: in.Epoch, From: in.From.UTC(), To: in.To.UTC(), Budget: in.Budget, Competitions: []CompetitionReward{}, Payouts: []Payout{}}
+	if in.Budget > MaxRewardBudget {
+		return nil, Errorf(EINVALID, "epoch budget: at most %d units", uint64(MaxRewardBudget))
+	}
+	if in.WeightPolicy != nil {
+		if err := in.WeightPolicy.Validate(); err != nil {
+			return nil, err
+		}
+		wp := *in.WeightPolicy
+		wp.Targets = append([]WeightTarget(nil), wp.Targets...)
+		snap.WeightPolicy = &wp
+	}
 	carriedIn := map[string]uint64{}
 	cumulative := map[string]uint64{}
 	if p := in.Previous; p != nil {
@@ -156,12 +184,27 @@ func ComputeSnapshot(in EpochInput) (*RewardSnapshot, error) {
 	policies := append([]RewardPolicy(nil), in.Policies...)
 	sort.Slice(policies, func(i, j int) bool { return policies[i].Competition < policies[j].Competition })
 	earned := map[string]uint64{}
+	weights := map[string]float64{}
 	for i, pol := range policies {
 		if err := pol.Validate(); err != nil {
 			return nil, Errorf(EINVALID, "policies[%d]: %s", i, ErrorMessage(err))
 		}
 		if i > 0 && policies[i-1].Competition == pol.Competition {
 			return nil, Errorf(EINVALID, "policies: competition %q appears twice", pol.Competition)
+		}
+		if pol.Weight > 0 {
+			weights[pol.Competition] = pol.Weight
+		}
+	}
+	if len(weights) > 0 && in.Budget == 0 {
+		return nil, Errorf(EINVALID, "policies: weighted competitions need an epoch budget")
+	}
+	// Weighted competitions share the epoch budget exactly, like payouts.
+	weighted := split(in.Budget, weights)
+	for i, pol := range policies {
+		if pol.Weight > 0 {
+			pol.Budget = weighted[pol.Competition]
+			policies[i] = pol
 		}
 		var crowned []Crowning
 		for _, c := range in.Crownings[pol.Competition] {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/agoranet/agora"
@@ -13,9 +14,36 @@ import (
 	"github.com/agoranet/agora/merkle"
 )
 
-// ClaimLeafTypes is the claim tree's leaf encoding: the hotkey's public key
-// and its cumulative amount, for an OpenZeppelin MerkleProof verifier.
-var ClaimLeafTypes = []string{"bytes32", "uint256"}
+// Claim tree leaf encodings: a claimant and its cumulative amount, for an
+// OpenZeppelin MerkleProof verifier. The claimant is the hotkey's 32-byte
+// public key, or, for contracts keyed by EVM address, its first 20 bytes:
+// the SS58-to-H160 mapping Bittensor's EVM examples use.
+var (
+	ClaimLeafBytes32 = []string{"bytes32", "uint256"}
+	ClaimLeafAddress = []string{"address", "uint256"}
+)
+
+// ParseClaimLeaf reads "bytes32,uint256" or "address,uint256".
+func ParseClaimLeaf(s string) ([]string, error) {
+	for _, l := range [][]string{ClaimLeafBytes32, ClaimLeafAddress} {
+		if s == strings.Join(l, ",") {
+			return l, nil
+		}
+	}
+	return nil, agora.Errorf(agora.EINVALID, "leaf types %q: want bytes32,uint256 or address,uint256", s)
+}
+
+// claimant is a hotkey's first leaf field under the given encoding.
+func claimant(types []string, hk string) (string, error) {
+	pub, err := hotkey.SS58Decode(hk)
+	if err != nil {
+		return "", agora.Errorf(agora.EINVALID, "hotkey: %q is not an SS58 address: %v", hk, err)
+	}
+	if len(types) > 0 && types[0] == "address" {
+		return "0x" + hex.EncodeToString(pub[:20]), nil
+	}
+	return "0x" + hex.EncodeToString(pub[:]), nil
+}
 
 func (s *Server) registerEpochRoutes() {
 	s.handle("POST /api/v1/epochs/close", s.signed(agora.RoleOwner, DefaultMaxBody, s.handleCloseEpoch))
@@ -23,6 +51,7 @@ func (s *Server) registerEpochRoutes() {
 	s.handle("GET /api/v1/epochs/{n}/reward-snapshot", s.public(s.handleSnapshot))
 	s.handle("GET /api/v1/epochs/{n}/merkle.json", s.public(s.handleEpochTree))
 	s.handle("GET /api/v1/epochs/{n}/proofs/{hotkey}", s.public(s.handleProof))
+	s.handle("GET /api/v1/epochs/{n}/multiproof", s.public(s.handleMultiProof))
 }
 
 // EpochResponse is the body of POST /api/v1/epochs/close.
@@ -39,6 +68,18 @@ type ProofResponse struct {
 	Value  []string `json:"value"`
 	Proof  []string `json:"proof"`
 	Root   string   `json:"root"`
+}
+
+// MultiProofResponse proves several claims at once, in the layout of
+// Solidity MerkleProof.multiProofVerify (leaves in tree order).
+type MultiProofResponse struct {
+	Epoch      int        `json:"epoch"`
+	Hotkeys    []string   `json:"hotkeys"`
+	Types      []string   `json:"leaf_encoding"`
+	Leaves     [][]string `json:"leaves"`
+	Proof      []string   `json:"proof"`
+	ProofFlags []bool     `json:"proofFlags"`
+	Root       string     `json:"root"`
 }
 
 // handleCloseEpoch freezes the next epoch: the crownings since the last
@@ -59,7 +100,12 @@ func (s *Server) CloseEpoch(ctx context.Context, who string) (*EpochResponse, er
 	if len(s.Rewards) == 0 {
 		return nil, agora.Errorf(agora.EINVALID, "no reward policies are configured (agora coordinator --reward-policy)")
 	}
-	in := agora.EpochInput{Epoch: 1, From: time.Unix(0, 0).UTC(), To: s.Now().UTC(), Policies: s.Rewards, Crownings: map[string][]agora.Crowning{}}
+	in := agora.EpochInput{Epoch: 1, From: time.Unix(0, 0).UTC(), To: s.Now().UTC(), Policies: s.Rewards, Crownings: map[string][]agora.Crowning{},
+		Budget: s.EpochBudget, WeightPolicy: s.WeightPolicy}
+	leaf := s.ClaimLeaf
+	if leaf == nil {
+		leaf = ClaimLeafBytes32
+	}
 	if prev, err := s.Store.FindEpoch(ctx, -1); err == nil {
 		var snap agora.RewardSnapshot
 		if err := json.Unmarshal(prev.Snapshot, &snap); err != nil {
@@ -104,14 +150,14 @@ func (s *Server) CloseEpoch(ctx context.Context, who string) (*EpochResponse, er
 		if p.Cumulative == 0 {
 			continue
 		}
-		pub, err := hotkey.SS58Decode(p.Hotkey)
+		key, err := claimant(leaf, p.Hotkey)
 		if err != nil {
-			return nil, agora.Errorf(agora.EINVALID, "payout to %q: not an SS58 hotkey: %v", p.Hotkey, err)
+			return nil, agora.Errorf(agora.EINVALID, "payout to %q: %s", p.Hotkey, agora.ErrorMessage(err))
 		}
-		values = append(values, []string{"0x" + hex.EncodeToString(pub[:]), strconv.FormatUint(p.Cumulative, 10)})
+		values = append(values, []string{key, strconv.FormatUint(p.Cumulative, 10)})
 	}
 	if len(values) > 0 {
-		tree, err := merkle.New(ClaimLeafTypes, values)
+		tree, err := merkle.New(leaf, values)
 		if err != nil {
 			return nil, err
 		}
@@ -161,39 +207,100 @@ func (s *Server) handleEpochTree(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) handleProof(w http.ResponseWriter, r *http.Request) error {
+// claimTree loads an epoch's claim tree and indexes it by claimant.
+func (s *Server) claimTree(r *http.Request) (*agora.Epoch, *merkle.Tree, map[string]int, error) {
 	e, err := s.epoch(r)
 	if err != nil {
-		return err
-	}
-	hk := r.PathValue("hotkey")
-	pub, err := hotkey.SS58Decode(hk)
-	if err != nil {
-		return agora.Errorf(agora.EINVALID, "hotkey: %q is not an SS58 address: %v", hk, err)
+		return nil, nil, nil, err
 	}
 	if e.Root == "" {
-		return agora.Errorf(agora.ENOTFOUND, "epoch %d has no claims", e.Number)
+		return nil, nil, nil, agora.Errorf(agora.ENOTFOUND, "epoch %d has no claims", e.Number)
 	}
 	tree, err := merkle.Load(e.Tree)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	key := "0x" + hex.EncodeToString(pub[:])
+	index := make(map[string]int, tree.Len())
 	for i := 0; i < tree.Len(); i++ {
 		v, _ := tree.Value(i)
-		if v.Value[0] != key {
-			continue
-		}
-		proof, err := tree.Proof(i)
-		if err != nil {
-			return err
-		}
-		resp := ProofResponse{Epoch: e.Number, Hotkey: hk, Types: ClaimLeafTypes, Value: v.Value, Root: e.Root, Proof: []string{}}
-		for _, h := range proof {
-			resp.Proof = append(resp.Proof, h.String())
-		}
-		writeJSON(w, http.StatusOK, resp)
-		return nil
+		index[strings.ToLower(v.Value[0])] = i
 	}
-	return agora.Errorf(agora.ENOTFOUND, "hotkey %s has no claim in epoch %d", hk, e.Number)
+	return e, tree, index, nil
+}
+
+func (s *Server) handleProof(w http.ResponseWriter, r *http.Request) error {
+	hk := r.PathValue("hotkey")
+	if _, err := hotkey.SS58Decode(hk); err != nil {
+		return agora.Errorf(agora.EINVALID, "hotkey: %q is not an SS58 address: %v", hk, err)
+	}
+	e, tree, index, err := s.claimTree(r)
+	if err != nil {
+		return err
+	}
+	key, err := claimant(tree.Types(), hk)
+	if err != nil {
+		return err
+	}
+	i, ok := index[key]
+	if !ok {
+		return agora.Errorf(agora.ENOTFOUND, "hotkey %s has no claim in epoch %d", hk, e.Number)
+	}
+	v, _ := tree.Value(i)
+	proof, err := tree.Proof(i)
+	if err != nil {
+		return err
+	}
+	resp := ProofResponse{Epoch: e.Number, Hotkey: hk, Types: tree.Types(), Value: v.Value, Root: e.Root, Proof: []string{}}
+	for _, h := range proof {
+		resp.Proof = append(resp.Proof, h.String())
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// MaxMultiProofHotkeys bounds one multiproof request.
+const MaxMultiProofHotkeys = 1024
+
+// handleMultiProof proves the claims of ?hotkey=A&hotkey=B... together.
+func (s *Server) handleMultiProof(w http.ResponseWriter, r *http.Request) error {
+	hks := r.URL.Query()["hotkey"]
+	switch {
+	case len(hks) == 0:
+		return agora.Errorf(agora.EINVALID, "hotkey: at least one ?hotkey= is required")
+	case len(hks) > MaxMultiProofHotkeys:
+		return agora.Errorf(agora.EINVALID, "hotkey: at most %d per multiproof", MaxMultiProofHotkeys)
+	}
+	for i, hk := range hks {
+		if _, err := hotkey.SS58Decode(hk); err != nil {
+			return agora.Errorf(agora.EINVALID, "hotkey[%d]: %q is not an SS58 address: %v", i, hk, err)
+		}
+	}
+	e, tree, index, err := s.claimTree(r)
+	if err != nil {
+		return err
+	}
+	seen := map[int]bool{}
+	var idx []int
+	for i, hk := range hks {
+		key, _ := claimant(tree.Types(), hk)
+		j, ok := index[key]
+		if !ok {
+			return agora.Errorf(agora.ENOTFOUND, "hotkey[%d] %s has no claim in epoch %d", i, hk, e.Number)
+		}
+		if seen[j] {
+			return agora.Errorf(agora.EINVALID, "hotkey[%d] %s: asked for twice", i, hk)
+		}
+		seen[j] = true
+		idx = append(idx, j)
+	}
+	mp, err := tree.MultiProof(idx)
+	if err != nil {
+		return err
+	}
+	resp := MultiProofResponse{Epoch: e.Number, Hotkeys: hks, Types: tree.Types(), Leaves: mp.Leaves, ProofFlags: mp.ProofFlags, Root: e.Root, Proof: []string{}}
+	for _, h := range mp.Proof {
+		resp.Proof = append(resp.Proof, h.String())
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
 }

@@ -20,28 +20,7 @@ func TestEpochs(t *testing.T) {
 			if status, body := raw(t, e, "GET", "/api/v1/reward-snapshot", nil, nil); status != 404 {
 				t.Fatalf("snapshot before any epoch: %d %s", status, body)
 			}
-			task := testingutil.MetricTask("bench", agora.Minimize)
-			task.Competition = "c1"
-			if _, err := e.owner.CreateTask(ctx, task); err != nil {
-				t.Fatal(err)
-			}
-			// m1 scores 2.0 first, then m2 halves it: gains 1 and 0.5.
-			for _, x := range []struct {
-				c *agorahttp.Client
-				v float64
-			}{{e.m1, 2.0}, {e.m2, 1.0}} {
-				s, err := x.c.Submit(ctx, agorahttp.SubmitRequest{TaskID: "bench", Patch: fmt.Sprint(x.v)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				leases, err := e.v1.Scan(ctx, agorahttp.ScanRequest{})
-				if err != nil || len(leases) != 1 || leases[0].Submission.ID != s.ID {
-					t.Fatalf("lease: %v %v", err, leases)
-				}
-				if _, err := e.v1.PostResult(ctx, leases[0].Job.ID, agorahttp.ResultRequest{Status: agora.ResultAccepted, ObservedMetrics: map[string]float64{"loss": x.v}}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			scoreTwo(t, e)
 			var resp agorahttp.EpochResponse
 			if err := e.m1.CallJSON(ctx, "POST", "/api/v1/epochs/close", nil, &resp); agora.ErrorCode(err) != agora.EFORBIDDEN {
 				t.Fatalf("a miner closed an epoch: %v", err)
@@ -93,5 +72,97 @@ func TestEpochs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// scoreTwo has m1 score 2.0 on a c1 metric task, then m2 halve it: gains 1
+// and 0.5.
+func scoreTwo(t *testing.T, e *env) {
+	t.Helper()
+	task := testingutil.MetricTask("bench", agora.Minimize)
+	task.Competition = "c1"
+	if _, err := e.owner.CreateTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	// m1 scores 2.0 first, then m2 halves it: gains 1 and 0.5.
+	for _, x := range []struct {
+		c *agorahttp.Client
+		v float64
+	}{{e.m1, 2.0}, {e.m2, 1.0}} {
+		s, err := x.c.Submit(ctx, agorahttp.SubmitRequest{TaskID: "bench", Patch: fmt.Sprint(x.v)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases, err := e.v1.Scan(ctx, agorahttp.ScanRequest{})
+		if err != nil || len(leases) != 1 || leases[0].Submission.ID != s.ID {
+			t.Fatalf("lease: %v %v", err, leases)
+		}
+		if _, err := e.v1.PostResult(ctx, leases[0].Job.ID, agorahttp.ResultRequest{Status: agora.ResultAccepted, ObservedMetrics: map[string]float64{"loss": x.v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestEpochClaimLeafAndMultiProof(t *testing.T) {
+	wp := &agora.WeightPolicy{}
+	for _, s := range []string{"uid:0=0.25", "miners=0.75"} {
+		wt, _ := agora.ParseWeightTarget(s)
+		wp.Targets = append(wp.Targets, wt)
+	}
+	e := MustOpenServer(t, "sqlite", func(s *agorahttp.Server) {
+		s.Rewards = []agora.RewardPolicy{{Competition: "c1", Mode: agora.RewardProportional, Weight: 1}, {Competition: "c2", Mode: agora.RewardWinnerTakesAll, Weight: 1}}
+		s.EpochBudget = 3000
+		s.WeightPolicy = wp
+		s.ClaimLeaf = agorahttp.ClaimLeafAddress
+	})
+	scoreTwo(t, e)
+	var resp agorahttp.EpochResponse
+	if err := e.owner.CallJSON(ctx, "POST", "/api/v1/epochs/close", nil, &resp); err != nil {
+		t.Fatal(err)
+	}
+	var snap agora.RewardSnapshot
+	json.Unmarshal(resp.Snapshot, &snap)
+	// c1 gets half of 3000 (c2 has nobody to pay), shared 2:1.
+	if snap.Budget != 3000 || snap.WeightPolicy == nil || len(snap.WeightPolicy.Targets) != 2 || len(snap.Payouts) != 2 ||
+		snap.Payouts[0].Amount+snap.Payouts[1].Amount != 1500 {
+		t.Fatalf("snapshot: %s", resp.Snapshot)
+	}
+	var one agorahttp.ProofResponse
+	if err := e.anon.CallJSON(ctx, "GET", "/api/v1/epochs/1/proofs/"+e.k.m1.Address(), nil, &one); err != nil {
+		t.Fatal(err)
+	}
+	pub := e.k.m1.PublicKey()
+	if one.Types[0] != "address" || one.Value[0] != fmt.Sprintf("0x%x", pub[:20]) || one.Value[1] != "1000" {
+		t.Fatalf("address leaf: %+v", one)
+	}
+	var mp agorahttp.MultiProofResponse
+	path := "/api/v1/epochs/1/multiproof?hotkey=" + e.k.m1.Address() + "&hotkey=" + e.k.m2.Address()
+	if err := e.anon.CallJSON(ctx, "GET", path, nil, &mp); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := merkle.ParseHash(mp.Root)
+	m := merkle.MultiProof{Leaves: mp.Leaves, ProofFlags: mp.ProofFlags}
+	for _, p := range mp.Proof {
+		h, _ := merkle.ParseHash(p)
+		m.Proof = append(m.Proof, h)
+	}
+	if ok, err := merkle.VerifyMultiProofValues(root, mp.Types, m); !ok || err != nil || len(mp.Leaves) != 2 {
+		t.Fatalf("multiproof does not verify: %v %+v", err, mp)
+	}
+	// A tampered amount no longer verifies.
+	m.Leaves[0] = []string{m.Leaves[0][0], "999999"}
+	if ok, _ := merkle.VerifyMultiProofValues(root, mp.Types, m); ok {
+		t.Fatal("tampered multiproof verifies")
+	}
+	for path, code := range map[string]string{
+		"/api/v1/epochs/1/multiproof": agora.EINVALID,
+		"/api/v1/epochs/1/multiproof?hotkey=" + e.k.m1.Address() + "&hotkey=" + e.k.m1.Address():       agora.EINVALID,
+		"/api/v1/epochs/1/multiproof?hotkey=" + e.k.m1.Address() + "&hotkey=" + e.k.stranger.Address(): agora.ENOTFOUND,
+		"/api/v1/epochs/1/multiproof?hotkey=nope":                                                      agora.EINVALID,
+		"/api/v1/epochs/2/multiproof?hotkey=" + e.k.m1.Address():                                       agora.ENOTFOUND,
+	} {
+		if err := e.anon.CallJSON(ctx, "GET", path, nil, nil); agora.ErrorCode(err) != code {
+			t.Errorf("%s: %v, want %s", path, err, code)
+		}
 	}
 }

@@ -52,6 +52,7 @@ var docs = map[string]op{
 	"GET /api/v1/epochs/{n}/reward-snapshot":      {summary: "Epoch n's reward snapshot.", response: agora.RewardSnapshot{}},
 	"GET /api/v1/epochs/{n}/merkle.json":          {summary: "Epoch n's claim tree as an OpenZeppelin standard-v1 dump (leaves: bytes32 public key, uint256 cumulative amount)."},
 	"GET /api/v1/epochs/{n}/proofs/{hotkey}":      {summary: "A hotkey's claim and proof in epoch n.", response: ProofResponse{}},
+	"GET /api/v1/epochs/{n}/multiproof":           {summary: "A multiproof of the claims of ?hotkey=A&hotkey=B... in epoch n (leaves in tree order, for MerkleProof.multiProofVerify).", response: MultiProofResponse{}},
 	"GET /api/v1/events":                          {summary: "Server-Sent Events: task.created, job.available, verdict. Resume with Last-Event-ID.", params: []string{"after"}},
 }
 

@@ -82,6 +82,13 @@ type Server struct {
 	LeaseTTL time.Duration // default lease when a validator asks for none
 	// Rewards are the reward policies epochs are closed with.
 	Rewards []agora.RewardPolicy
+	// EpochBudget is shared among the weighted reward policies.
+	EpochBudget uint64
+	// WeightPolicy, if set, is frozen into every reward snapshot.
+	WeightPolicy *agora.WeightPolicy
+	// ClaimLeaf is the claim tree's leaf encoding (default
+	// ClaimLeafBytes32).
+	ClaimLeaf []string
 	// RepoSource is the template imported SWE-bench tasks get as their
 	// repository, with {owner} and {name} filled in.
 	RepoSource string

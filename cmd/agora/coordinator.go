@@ -45,6 +45,9 @@ type CoordinatorCommand struct {
 	Verbose     bool
 	Rewards     listFlag
 	EpochEvery  time.Duration
+	EpochBudget uint64
+	Weights     listFlag
+	ClaimLeaf   string
 
 	// Set by Open.
 	Store  *sqldb.DB
@@ -72,7 +75,10 @@ func (c *CoordinatorCommand) ParseFlags(args []string) error {
 	fs.IntVar(&c.Burst, "burst", agorahttp.DefaultBurst, "rate limit burst per hotkey")
 	fs.StringVar(&c.RepoSource, "repo-source", "https://github.com/{owner}/{name}.git", "repository `template` for imported SWE-bench tasks")
 	fs.BoolVar(&c.Verbose, "v", false, "log every request")
-	fs.Var(&c.Rewards, "reward-policy", "reward `policy` competition:mode:budget[:carry] (mode winner_takes_all or proportional), repeatable")
+	fs.Var(&c.Rewards, "reward-policy", "reward `policy` competition:mode:budget[:carry] (mode winner_takes_all or proportional; budget a whole number of units, or w=WEIGHT for a share of --epoch-budget), repeatable")
+	fs.Uint64Var(&c.EpochBudget, "epoch-budget", 0, "`units` per epoch shared among --reward-policy competitions given as w=WEIGHT")
+	fs.Var(&c.Weights, "weight-target", "validator weight `target` uid:N=SHARE, hotkey:SS58=SHARE or miners=SHARE, repeatable; shares sum to 1; frozen into each reward snapshot")
+	fs.StringVar(&c.ClaimLeaf, "claim-leaf", strings.Join(agorahttp.ClaimLeafBytes32, ","), "claim tree leaf `types`: bytes32,uint256 (hotkey public key) or address,uint256 (its first 20 bytes, the Bittensor EVM mapping)")
 	fs.DurationVar(&c.EpochEvery, "epoch-every", 0, "close a reward epoch this often (0: only on demand, POST /api/v1/epochs/close)")
 	fs.Usage = func() {
 		fmt.Fprintf(c.Stderr, "Usage: agora coordinator [flags]\n\nRuns the coordinator API. With no flags it serves on %s with a SQLite file in %s.\n\n", DefaultCoordinatorListen, DefaultDataDir)
@@ -106,8 +112,35 @@ func (c *CoordinatorCommand) Validate() error {
 	case c.EpochEvery != 0 && len(c.Rewards) == 0:
 		return agora.Errorf(agora.EINVALID, "--epoch-every needs at least one --reward-policy")
 	}
-	_, err := c.rewardPolicies()
-	return err
+	if _, err := c.rewardPolicies(); err != nil {
+		return err
+	}
+	if _, err := c.weightPolicy(); err != nil {
+		return err
+	}
+	if _, err := agorahttp.ParseClaimLeaf(c.ClaimLeaf); err != nil {
+		return agora.Errorf(agora.EINVALID, "--claim-leaf: %s", agora.ErrorMessage(err))
+	}
+	return nil
+}
+
+// weightPolicy parses --weight-target values; nil when there are none.
+func (c *CoordinatorCommand) weightPolicy() (*agora.WeightPolicy, error) {
+	if len(c.Weights) == 0 {
+		return nil, nil
+	}
+	p := &agora.WeightPolicy{}
+	for _, v := range c.Weights {
+		t, err := agora.ParseWeightTarget(v)
+		if err != nil {
+			return nil, agora.Errorf(agora.EINVALID, "--weight-target: %s", agora.ErrorMessage(err))
+		}
+		p.Targets = append(p.Targets, t)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, agora.Errorf(agora.EINVALID, "--weight-target: %s", agora.ErrorMessage(err))
+	}
+	return p, nil
 }
 
 // rewardPolicies parses --reward-policy values.
@@ -118,11 +151,23 @@ func (c *CoordinatorCommand) rewardPolicies() ([]agora.RewardPolicy, error) {
 		if len(parts) < 3 || len(parts) > 4 || (len(parts) == 4 && parts[3] != "carry") {
 			return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: want competition:mode:budget[:carry]", v)
 		}
-		budget, err := strconv.ParseUint(parts[2], 10, 64)
-		if err != nil {
-			return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: budget %q is not a whole number of units", v, parts[2])
+		p := agora.RewardPolicy{Competition: parts[0], Mode: parts[1], CarryForward: len(parts) == 4}
+		if w, ok := strings.CutPrefix(parts[2], "w="); ok {
+			weight, err := strconv.ParseFloat(w, 64)
+			if err != nil || weight <= 0 {
+				return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: weight %q is not a positive number", v, w)
+			}
+			if c.EpochBudget == 0 {
+				return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: a weight needs --epoch-budget", v)
+			}
+			p.Weight = weight
+		} else {
+			budget, err := strconv.ParseUint(parts[2], 10, 64)
+			if err != nil {
+				return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: budget %q is not a whole number of units (or w=WEIGHT)", v, parts[2])
+			}
+			p.Budget = budget
 		}
-		p := agora.RewardPolicy{Competition: parts[0], Mode: parts[1], Budget: budget, CarryForward: len(parts) == 4}
 		if err := p.Validate(); err != nil {
 			return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: %s", v, agora.ErrorMessage(err))
 		}
@@ -177,6 +222,9 @@ func (c *CoordinatorCommand) Open(ctx context.Context) error {
 		Rate:  c.Rate, Burst: c.Burst, LeaseTTL: c.LeaseTTL, RepoSource: c.RepoSource, Logger: log,
 	}
 	c.Server.Rewards, _ = c.rewardPolicies()
+	c.Server.EpochBudget = c.EpochBudget
+	c.Server.WeightPolicy, _ = c.weightPolicy()
+	c.Server.ClaimLeaf, _ = agorahttp.ParseClaimLeaf(c.ClaimLeaf)
 	c.Store.OnEvent = c.Server.Notify
 	if err := c.Server.Open(); err != nil {
 		c.Store.Close()

@@ -260,6 +260,11 @@ func TestCoordinatorFlags(t *testing.T) {
 		{"RewardPolicy", []string{"--reward-policy", "c1:lottery:5"}, "--reward-policy"},
 		{"RewardBudget", []string{"--reward-policy", "c1:proportional:lots"}, "budget"},
 		{"EpochWithoutPolicy", []string{"--epoch-every", "1h"}, "--reward-policy"},
+		{"WeightWithoutBudget", []string{"--reward-policy", "c1:proportional:w=2"}, "--epoch-budget"},
+		{"BadWeight", []string{"--epoch-budget", "9", "--reward-policy", "c1:proportional:w=-1"}, "weight"},
+		{"SharesNotOne", []string{"--weight-target", "uid:0=0.5", "--weight-target", "miners=0.4"}, "shares sum to 0.9"},
+		{"BadTarget", []string{"--weight-target", "validators=1"}, "--weight-target"},
+		{"ClaimLeaf", []string{"--claim-leaf", "string,uint256"}, "--claim-leaf"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -276,6 +281,19 @@ func TestCoordinatorFlags(t *testing.T) {
 		}
 		if c.Listen != DefaultCoordinatorListen || c.LeaseTTL != agora.DefaultLeaseTTL {
 			t.Fatalf("defaults: %+v", c)
+		}
+	})
+	t.Run("Weighted", func(t *testing.T) {
+		c := &CoordinatorCommand{Stdout: io.Discard, Stderr: io.Discard}
+		err := c.ParseFlags([]string{"--epoch-budget", "1000", "--reward-policy", "c1:proportional:w=2:carry", "--reward-policy", "c2:winner_takes_all:50",
+			"--weight-target", "uid:0=0.5", "--weight-target", "miners=0.5", "--claim-leaf", "address,uint256"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, _ := c.rewardPolicies()
+		wp, _ := c.weightPolicy()
+		if len(ps) != 2 || ps[0].Weight != 2 || !ps[0].CarryForward || ps[1].Budget != 50 || len(wp.Targets) != 2 {
+			t.Fatalf("parsed %+v %+v", ps, wp)
 		}
 	})
 }
