@@ -79,12 +79,14 @@ type Result struct {
 	Notes           string             `json:"notes,omitempty"`
 	// LogExcerpt is a bounded head and tail of the replay log; the whole
 	// log is kept by content hash.
-	LogExcerpt string    `json:"log_excerpt,omitempty"`
-	LogSHA256  string    `json:"log_sha256,omitempty"`
-	LogBytes   int64     `json:"log_bytes,omitempty"`
-	DurationMS int64     `json:"duration_ms,omitempty"`
-	Peer       bool      `json:"peer,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
+	LogExcerpt string `json:"log_excerpt,omitempty"`
+	LogSHA256  string `json:"log_sha256,omitempty"`
+	LogBytes   int64  `json:"log_bytes,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
+	Peer       bool   `json:"peer,omitempty"`
+	// Agent reports the agent run of a league job.
+	Agent     *AgentReport `json:"agent,omitempty"`
+	CreatedAt time.Time    `json:"created_at"`
 }
 
 // Result bounds.
@@ -117,6 +119,16 @@ func (r *Result) Validate() error {
 	}
 	if len(r.Notes) > 20000 || len(r.Reason) > 2000 {
 		return bad("notes", "notes at most 20000 and reason at most 2000 characters")
+	}
+	if a := r.Agent; a != nil {
+		switch {
+		case len(a.Patch) > MaxAgentBytes:
+			return bad("agent.patch", "at most %d bytes", MaxAgentBytes)
+		case len(a.Error) > 4000 || len(a.ErrorKind) > 40:
+			return bad("agent.error", "at most 4000 characters")
+		case a.InferenceMicroUSD < 0 || a.EmbeddingMicroUSD < 0 || a.Calls < 0 || a.Refused < 0 || a.DurationMS < 0:
+			return bad("agent", "spend, calls and duration must not be negative")
+		}
 	}
 	return nil
 }
@@ -281,6 +293,7 @@ const (
 	EventTaskCreated  = "task.created"
 	EventJobAvailable = "job.available"
 	EventVerdict      = "verdict"
+	EventAgent        = "agent" // an agent version was uploaded or changed stage
 )
 
 // Event is one entry of the coordinator's event log.

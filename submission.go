@@ -74,6 +74,9 @@ type Submission struct {
 	ClaimedMetrics map[string]float64 `json:"claimed_metrics,omitempty"`
 	ProposedIdea   string             `json:"proposed_idea,omitempty"`
 	ImplementedID  string             `json:"implemented_submission_id,omitempty"`
+	// AgentID marks a league job: the agent version whose run on the task
+	// this is. The coordinator creates these; miners cannot.
+	AgentID string `json:"agent_id,omitempty"`
 	*Artifact
 	ReplaySpecHash string    `json:"replay_spec_hash"`
 	Status         string    `json:"status"`
@@ -159,6 +162,8 @@ type ReplaySpec struct {
 	Artifact          *Artifact `json:"artifact,omitempty"`
 
 	SWE *SWESpec `json:"swe,omitempty"`
+	// Agent makes the job an agent run: the patch comes from the agent.
+	Agent *AgentRun `json:"agent,omitempty"`
 
 	MetricContract
 	ValidatorEnv map[string]string `json:"validator_benchmark_env,omitempty"`

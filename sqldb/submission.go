@@ -169,49 +169,61 @@ func (d *DB) CreateSubmission(ctx context.Context, s *agora.Submission) (bool, e
 				return err
 			}
 		}
-		s.ID = agora.NewID(tx.now)
-		s.BaseRef = t.BaseRef
-		if s.Patch != "" {
-			s.PatchSHA256 = agora.SHA256Hex([]byte(s.Patch))
-		}
-		spec, specHash, err := agora.NewReplaySpec(t, s).Encode()
-		if err != nil {
-			return err
-		}
-		if _, err := putBlob(ctx, tx, spec); err != nil {
-			return err
-		}
-		s.ReplaySpecHash, s.Status, s.Verdict = specHash, agora.SubmissionPending, nil
-		s.CreatedAt, s.UpdatedAt = tx.now, tx.now
-		body, err := json.Marshal(s)
-		if err != nil {
-			return err
-		}
-		var key any
-		if s.ClientKey != "" {
-			key = s.ClientKey
-		}
-		var claim any
-		if s.ClaimID != "" {
-			claim = s.ClaimID
-		}
-		if _, err := tx.exec(ctx, `INSERT INTO submissions (id, task_id, claim_id, miner, client_key, request_hash, status, spec_hash, body, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			s.ID, t.ID, claim, s.Miner, key, hash, s.Status, specHash, string(body), micros(tx.now), micros(tx.now)); err != nil {
-			return err
-		}
 		created = true
-		if t.CompetitionMode == agora.ModePeerEvaluation {
-			return nil // miners evaluate these, not validators
-		}
-		for slot := 0; slot < t.Quorum; slot++ {
-			if _, err := tx.exec(ctx, `INSERT INTO jobs (id, submission_id, task_id, slot, status, max_attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				agora.NewID(tx.now), s.ID, t.ID, slot, agora.JobQueued, d.MaxAttempts, micros(tx.now), micros(tx.now)); err != nil {
-				return err
-			}
-		}
-		return addEvent(ctx, tx, agora.EventJobAvailable, map[string]any{"submission_id": s.ID, "task_id": t.ID, "jobs": t.Quorum})
+		return insertSubmission(ctx, tx, t, s, hash, nil)
 	})
 	return created, err
+}
+
+// insertSubmission stores a new submission, its replay spec (with run, for
+// a league job) and its jobs.
+func insertSubmission(ctx context.Context, tx *Tx, t *agora.Task, s *agora.Submission, hash string, run *agora.AgentRun) error {
+	s.ID = agora.NewID(tx.now)
+	s.BaseRef = t.BaseRef
+	if s.Patch != "" {
+		s.PatchSHA256 = agora.SHA256Hex([]byte(s.Patch))
+	}
+	rs := agora.NewReplaySpec(t, s)
+	rs.Agent = run
+	spec, specHash, err := rs.Encode()
+	if err != nil {
+		return err
+	}
+	if _, err := putBlob(ctx, tx, spec); err != nil {
+		return err
+	}
+	s.ReplaySpecHash, s.Status, s.Verdict = specHash, agora.SubmissionPending, nil
+	s.CreatedAt, s.UpdatedAt = tx.now, tx.now
+	body, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	var key any
+	if s.ClientKey != "" {
+		key = s.ClientKey
+	}
+	var claim any
+	if s.ClaimID != "" {
+		claim = s.ClaimID
+	}
+	var agent any
+	if s.AgentID != "" {
+		agent = s.AgentID
+	}
+	if _, err := tx.exec(ctx, `INSERT INTO submissions (id, task_id, claim_id, miner, client_key, request_hash, status, spec_hash, body, agent_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, t.ID, claim, s.Miner, key, hash, s.Status, specHash, string(body), agent, micros(tx.now), micros(tx.now)); err != nil {
+		return err
+	}
+	if t.CompetitionMode == agora.ModePeerEvaluation {
+		return nil // miners evaluate these, not validators
+	}
+	for slot := 0; slot < t.Quorum; slot++ {
+		if _, err := tx.exec(ctx, `INSERT INTO jobs (id, submission_id, task_id, slot, status, max_attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			agora.NewID(tx.now), s.ID, t.ID, slot, agora.JobQueued, tx.d.MaxAttempts, micros(tx.now), micros(tx.now)); err != nil {
+			return err
+		}
+	}
+	return addEvent(ctx, tx, agora.EventJobAvailable, map[string]any{"submission_id": s.ID, "task_id": t.ID, "jobs": t.Quorum})
 }
 
 // useClaim checks the submission's claim and marks it submitted.
