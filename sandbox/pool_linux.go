@@ -39,10 +39,10 @@ import (
 //   - args, env and dir: sent to the init, which execs the command.
 //
 // A run the pool cannot serve runs cold, as without a pool: none ready, a
-// root of its own (RunSpec.Rootfs), a mount the host cannot add from outside
-// (below /tmp or a host directory the container mounts itself, nested in
-// another, a file), or a command the init cannot start, which cold reports in
-// runc's words.
+// root of its own (RunSpec.Rootfs), services (RunSpec.Services), a mount
+// the host cannot add from outside (below /tmp or a host directory the
+// container mounts itself, nested in another, a file), or a command the init
+// cannot start, which cold reports in runc's words.
 //
 // runc stays the container's parent for its whole life, so exit codes,
 // signals, OOM kills, the deadline (runc kill) and teardown (runc deletes the
@@ -141,11 +141,12 @@ func newPool(r *Runtime, size int) (*pool, error) {
 }
 
 // eligible reports whether a run can use a pooled container: the default
-// root, and mounts the host can add from outside, which are directories at
-// plain directories of the skeleton, not below one of the container's own
-// mounts, and not nested in each other.
+// root, no services (their network namespace must exist before runc makes
+// the container, services_linux.go), and mounts the host can add from
+// outside, which are directories at plain directories of the skeleton, not
+// below one of the container's own mounts, and not nested in each other.
 func (p *pool) eligible(spec *agora.RunSpec) bool {
-	if spec.Rootfs != "" {
+	if spec.Rootfs != "" || len(spec.Services) > 0 {
 		return false
 	}
 	for i, m := range spec.Mounts {

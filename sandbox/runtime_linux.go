@@ -245,6 +245,11 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 	if err != nil {
 		return nil, err
 	}
+	if len(spec.Services) > 0 && r.kind != RuntimeRunc {
+		// gVisor's netstack, not the host kernel, serves the run's
+		// loopback: it would never see a listener the host opens.
+		return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: services need runc, not %s", r.kind)
+	}
 	if r.pool != nil && r.pool.eligible(spec) {
 		if w := r.pool.take(lim.Tmp); w != nil {
 			res, ok, err := r.runWarm(ctx, w, s, spec, lim)
@@ -254,6 +259,16 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 			}
 			r.pool.fellBack()
 		}
+	}
+	if len(spec.Services) > 0 {
+		// Only cold runs have services (pool.eligible): the namespace
+		// must exist before runc makes the container.
+		sn, err := openServices(spec.Services)
+		if err != nil {
+			return nil, err
+		}
+		defer sn.close()
+		joinNetwork(s, sn.path)
 	}
 	return r.runCold(ctx, id, s, spec, lim)
 }

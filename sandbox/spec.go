@@ -48,6 +48,9 @@ func buildSpec(in specInput) (*specs.Spec, error) {
 			return nil, agora.Errorf(agora.EINVALID, "sandbox: environment entry %q has no '='", e)
 		}
 	}
+	if err := checkServices(r.Services); err != nil {
+		return nil, err
+	}
 	l := in.Limits
 
 	mounts := []specs.Mount{
@@ -132,6 +135,35 @@ func buildSpec(in specInput) (*specs.Spec, error) {
 		},
 	}
 	return s, nil
+}
+
+// checkServices checks a run's services before any of them is opened.
+func checkServices(svcs []agora.Service) error {
+	ports := map[int]int{}
+	for i, s := range svcs {
+		if s.Port < 1 || s.Port > 65535 {
+			return agora.Errorf(agora.EINVALID, "sandbox: services[%d].port: %d out of range (1-65535)", i, s.Port)
+		}
+		if j, dup := ports[s.Port]; dup {
+			return agora.Errorf(agora.EINVALID, "sandbox: services[%d].port: %d already used by services[%d]", i, s.Port, j)
+		}
+		ports[s.Port] = i
+		if s.Serve == nil {
+			return agora.Errorf(agora.EINVALID, "sandbox: services[%d].serve: nil", i)
+		}
+	}
+	return nil
+}
+
+// joinNetwork makes the run join the network namespace at path instead of
+// getting a new one. Nothing else of the spec changes: the run is as
+// isolated as any, only its loopback has the services on it.
+func joinNetwork(s *specs.Spec, path string) {
+	for i, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.NetworkNamespace {
+			s.Linux.Namespaces[i].Path = path
+		}
+	}
 }
 
 // cgroupLimits are the cgroup settings of a run's limits.
