@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"regexp"
 	"time"
 )
 
@@ -26,6 +27,8 @@ const (
 	DefaultAgentBudgetMicroUS = 2_000_000 // 2 USD, per run and per kind
 	MaxLeagueProblems         = 5000
 )
+
+var competitionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,119}$`)
 
 // League is a competition between agents over a competition's swe tasks:
 // a screening stage on a few problems, then the rest. Each agent version
@@ -96,8 +99,8 @@ func (l *League) Validate() error {
 	}
 	finite := func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 	switch {
-	case l.Competition == "" || !slugRE.MatchString(l.Competition):
-		return bad("competition", "%q must be 3-120 of a-z 0-9 . _ -", l.Competition)
+	case !competitionRE.MatchString(l.Competition):
+		return bad("competition", "%q must be 1-120 of a-z 0-9 . _ - (it names the league in URLs)", l.Competition)
 	case len(l.ScreeningTasks) == 0:
 		return bad("screening_tasks", "at least one task")
 	case len(l.ScreeningTasks) > MaxLeagueProblems:

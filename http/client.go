@@ -273,3 +273,43 @@ func (c *Client) Submit2(ctx context.Context, body []byte) error {
 func (c *Client) CallJSON(ctx context.Context, method, path string, in, out any) error {
 	return c.call(ctx, method, path, in, out)
 }
+
+// PutLeague creates or reconfigures the league of a competition (owner).
+func (c *Client) PutLeague(ctx context.Context, l *agora.League) (*agora.League, error) {
+	var out agora.League
+	return &out, c.call(ctx, "PUT", "/api/v1/leagues/"+url.PathEscape(l.Competition), l, &out)
+}
+
+// League returns a league with its standings.
+func (c *Client) League(ctx context.Context, competition string) (*LeagueResponse, error) {
+	var out LeagueResponse
+	return &out, c.call(ctx, "GET", "/api/v1/leagues/"+url.PathEscape(competition), nil, &out)
+}
+
+// UploadAgent publishes an agent version (miner).
+func (c *Client) UploadAgent(ctx context.Context, competition string, req AgentUploadRequest) (*agora.Agent, error) {
+	var out agora.Agent
+	return &out, c.call(ctx, "POST", "/api/v1/leagues/"+url.PathEscape(competition)+"/agents", req, &out)
+}
+
+// Agent returns an agent version.
+func (c *Client) Agent(ctx context.Context, id string) (*agora.Agent, error) {
+	var out agora.Agent
+	return &out, c.call(ctx, "GET", "/api/v1/agents/"+url.PathEscape(id), nil, &out)
+}
+
+// Agents lists agent versions (competition, miner_hotkey, status).
+func (c *Client) Agents(ctx context.Context, query url.Values) ([]*agora.Agent, int, error) {
+	var out struct {
+		Agents []*agora.Agent `json:"agents"`
+		Total  int            `json:"total"`
+	}
+	err := c.call(ctx, "GET", "/api/v1/agents?"+query.Encode(), nil, &out)
+	return out.Agents, out.Total, err
+}
+
+// AgentCode returns league agent code by SHA-256 (validator).
+func (c *Client) AgentCode(ctx context.Context, sha256Hex string) ([]byte, error) {
+	var out []byte
+	return out, c.call(ctx, "GET", "/api/v1/validator/agent-code/"+url.PathEscape(sha256Hex), nil, &out)
+}

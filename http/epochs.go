@@ -117,6 +117,15 @@ func (s *Server) CloseEpoch(ctx context.Context, who string) (*EpochResponse, er
 	}
 	for _, pol := range s.Rewards {
 		comp := pol.Competition
+		// A league pays the version holding its crown.
+		crowns, isLeague, err := s.leagueCrownings(ctx, comp, in.To)
+		if err != nil {
+			return nil, err
+		}
+		if isLeague {
+			in.Crownings[comp] = crowns
+			continue
+		}
 		f := agora.TaskFilter{Competition: &comp, Limit: 1000}
 		for {
 			tasks, total, err := s.Store.FindTasks(ctx, f)

@@ -52,6 +52,13 @@ var docs = map[string]op{
 	"GET /api/v1/epochs/{n}/reward-snapshot":      {summary: "Epoch n's reward snapshot.", response: agora.RewardSnapshot{}},
 	"GET /api/v1/epochs/{n}/merkle.json":          {summary: "Epoch n's claim tree as an OpenZeppelin standard-v1 dump (leaves: bytes32 public key, uint256 cumulative amount)."},
 	"GET /api/v1/epochs/{n}/proofs/{hotkey}":      {summary: "A hotkey's claim and proof in epoch n.", response: ProofResponse{}},
+	"PUT /api/v1/leagues/{competition}":           {summary: "Create or reconfigure a competition's agent league (screening tasks, minimum, margin, budgets); the crown is kept.", role: agora.RoleOwner, request: agora.League{}, response: agora.League{}},
+	"GET /api/v1/leagues/{competition}":           {summary: "A league, its crown and standings.", response: LeagueResponse{}},
+	"POST /api/v1/leagues/{competition}/agents":   {summary: "Upload an agent version: code, its sha256 and version, signed by the hotkey over hotkey:sha256:version. 409 while the previous version is under evaluation or for a stale version; 422 when the static checks fail.", role: agora.RoleMiner, request: AgentUploadRequest{}, response: agora.Agent{}},
+	"GET /api/v1/agents":                          {summary: "List agent versions.", params: []string{"competition", "miner_hotkey", "status", "limit", "offset"}},
+	"GET /api/v1/agents/{id}":                     {summary: "An agent version, its stage and scores.", response: agora.Agent{}},
+	"GET /api/v1/agents/{id}/code":                {summary: "An agent's code: public once its evaluation ends (unless the league keeps code private); before, its miner, owners and validators."},
+	"GET /api/v1/validator/agent-code/{sha256}":   {summary: "Agent code by SHA-256, for the validator running it.", role: agora.RoleValidator},
 	"GET /api/v1/epochs/{n}/multiproof":           {summary: "A multiproof of the claims of ?hotkey=A&hotkey=B... in epoch n (leaves in tree order, for MerkleProof.multiProofVerify).", response: MultiProofResponse{}},
 	"GET /api/v1/events":                          {summary: "Server-Sent Events: task.created, job.available, verdict. Resume with Last-Event-ID.", params: []string{"after"}},
 }

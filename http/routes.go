@@ -58,6 +58,7 @@ func (s *Server) registerRoutes() {
 
 	s.handle("GET /api/v1/events", s.handleEvents)
 	s.registerEpochRoutes()
+	s.registerLeagueRoutes()
 }
 
 // Info is the body of GET /api/v1/info.
@@ -149,11 +150,7 @@ func (s *Server) handleImportTasks(w http.ResponseWriter, r *http.Request, who s
 			Kind:  agora.TaskSWE, Repository: strings.NewReplacer("{owner}", owner, "{name}", name).Replace(s.RepoSource),
 			BaseRef: in.BaseCommit, Environment: in.Repo, Visibility: q.Get("visibility"), Competition: q.Get("competition"),
 			Source: "swe-bench", Quorum: quorum, CreatedBy: who,
-			SWE: &agora.SWESpec{InstanceID: in.InstanceID, ProblemStatement: in.ProblemStatement, Version: in.Version,
-				TestPatch: in.TestPatch, GoldPatch: in.Patch, FailToPass: in.FailToPass, PassToPass: in.PassToPass, LogParser: in.LogParser},
-		}
-		if in.HintsText != nil {
-			t.SWE.HintsText = *in.HintsText
+			SWE: in.SWESpec(),
 		}
 		tasks = append(tasks, t)
 	}
@@ -602,6 +599,8 @@ type ResultRequest struct {
 	Log        string `json:"log,omitempty"`
 	ReplayLog  string `json:"replay_log,omitempty"`
 	DurationMS int64  `json:"duration_ms,omitempty"`
+	// Agent reports the agent run of a league job.
+	Agent *agora.AgentReport `json:"agent,omitempty"`
 }
 
 func (s *Server) handleResult(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
@@ -615,7 +614,7 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request, who string
 	}
 	res, created, err := s.Store.RecordResult(r.Context(), &agora.Result{
 		JobID: r.PathValue("id"), SubmissionID: req.SubmissionID, Validator: who, Status: req.Status, Tests: req.Tests,
-		ObservedMetrics: req.ObservedMetrics, Reason: req.Reason, Notes: req.Notes, DurationMS: req.DurationMS}, []byte(log))
+		ObservedMetrics: req.ObservedMetrics, Reason: req.Reason, Notes: req.Notes, DurationMS: req.DurationMS, Agent: req.Agent}, []byte(log))
 	if err != nil {
 		return err
 	}
@@ -623,6 +622,14 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request, who string
 	if created {
 		status = http.StatusCreated
 		s.Logger.Info("result", "job", res.JobID, "submission", res.SubmissionID, "validator", who, "status", res.Status)
+		// A league job's verdict may finish its agent's stage. A failure
+		// here is retried by the coordinator's timer (AdvanceAgents), so
+		// the result itself stands.
+		if sub, err := s.Store.FindSubmissionByID(r.Context(), res.SubmissionID); err == nil && sub.AgentID != "" {
+			if err := s.AdvanceAgent(r.Context(), sub.AgentID); err != nil {
+				s.Logger.Warn("agent advance failed; will retry", "agent", sub.AgentID, "err", err)
+			}
+		}
 	}
 	writeJSON(w, status, res)
 	return nil

@@ -23,6 +23,7 @@ type Store interface {
 	agora.EventService
 	agora.NonceService
 	agora.EpochService
+	agora.LeagueService
 	// AllSubmissions returns a task's submissions, unpaged, for boards.
 	AllSubmissions(ctx context.Context, taskID string, statuses ...string) ([]*agora.Submission, error)
 	// Ping says whether the database answers.

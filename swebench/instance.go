@@ -446,3 +446,13 @@ func InstanceIDs(instances []Instance) []string {
 	sort.Strings(ids)
 	return ids
 }
+
+// SWESpec is the instance as a swe task's grading record.
+func (in *Instance) SWESpec() *agora.SWESpec {
+	s := &agora.SWESpec{InstanceID: in.InstanceID, ProblemStatement: in.ProblemStatement, Version: in.Version,
+		TestPatch: in.TestPatch, GoldPatch: in.Patch, FailToPass: in.FailToPass, PassToPass: in.PassToPass, LogParser: in.LogParser}
+	if in.HintsText != nil {
+		s.HintsText = *in.HintsText
+	}
+	return s
+}

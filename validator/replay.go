@@ -16,6 +16,7 @@ import (
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/harness"
 	"github.com/agoranet/agora/metric"
+	"github.com/agoranet/agora/proxy"
 	"github.com/agoranet/agora/repocache"
 	"github.com/agoranet/agora/swebench"
 )
@@ -37,6 +38,19 @@ type HarnessReplayer struct {
 	Checkouts *URLCheckouts
 	// Artifacts fetches artifacts; nil refuses specs that carry one.
 	Artifacts ArtifactFetcher
+	// Agents fetches league agents' code; nil refuses agent runs.
+	Agents AgentSource
+	// Proxy meters agent runs' inference and embeddings; nil runs agents
+	// with no way out at all.
+	Proxy  *proxy.Proxy
+	Logger *slog.Logger
+}
+
+func (h *HarnessReplayer) logger() *slog.Logger {
+	if h.Logger == nil {
+		return slog.Default().With("component", "replayer")
+	}
+	return h.Logger
 }
 
 // Replay runs spec and returns the result and the full log. It never
@@ -86,7 +100,15 @@ func (h *HarnessReplayer) replaySWE(ctx context.Context, spec *agora.ReplaySpec)
 		TestPatch: spec.SWE.TestPatch, FailToPass: spec.SWE.FailToPass, PassToPass: spec.SWE.PassToPass,
 		ProblemStatement: spec.SWE.ProblemStatement, LogParser: spec.SWE.LogParser,
 	}
-	res := h.Evaluator.EvaluateSWE(ctx, inst, env, spec.Patch, harness.SWEOptions{
+	if spec.Agent != nil {
+		return h.replayAgent(ctx, spec, inst, env)
+	}
+	return h.gradeSWE(ctx, spec, inst, env, spec.Patch)
+}
+
+// gradeSWE grades a patch on an instance with SWE-bench semantics.
+func (h *HarnessReplayer) gradeSWE(ctx context.Context, spec *agora.ReplaySpec, inst *swebench.Instance, env *harness.Env, patch string) (*agora.Result, []byte) {
+	res := h.Evaluator.EvaluateSWE(ctx, inst, env, patch, harness.SWEOptions{
 		MaxPatchBytes: spec.MaxPatchBytes, Allowed: spec.AllowedPatchPaths,
 		Timeout: time.Duration(spec.TimeBudgetSeconds) * time.Second,
 	})

@@ -297,6 +297,11 @@ func (c *CoordinatorCommand) sweep(ctx context.Context, log *slog.Logger) {
 			} else if n > 0 {
 				log.Info("leases expired, jobs back in the queue", "jobs", n)
 			}
+			// Picks up league stages whose last verdict came from a failed
+			// job or from a replica that crashed before advancing.
+			if err := c.Server.AdvanceAgents(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("league sweep", "err", agora.ErrorMessage(err))
+			}
 		}
 	}
 }

@@ -61,6 +61,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&EvalCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "miner":
 		return (&MinerCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
+	case "proxy":
+		return (&ProxyCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "version":
 		fmt.Fprintf(m.Stdout, "agora %s %s\n", agora.Version, agora.Commit)
 		return nil
@@ -99,6 +101,7 @@ Commands:
   eval         evaluate predictions on SWE-bench instances in sandboxes (SWE-bench v5 compatible)
   miner        work on tasks: hotkeys, tasks, claims, submissions and their verdicts
   chain        weights as the SDK would set them; verify Merkle claim proofs offline
+  proxy        the metered inference and embedding proxy for agents, standalone
   version      print the version
 
 Run 'agora <command> -h' for a command's flags.

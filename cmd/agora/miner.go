@@ -46,7 +46,8 @@ Commands:
   claim           claim a task before working on it
   submit          submit a git working tree (or a patch file) for a task
   status          show a submission's status and verdict; --follow waits for it
-  check           replay a patch on this machine as a validator would (not yet available)
+  check           replay a patch on this machine as a validator would
+  agent           league agents: upload, status, and test locally as a validator runs them
 
 Signing commands (claim, submit) and keys show use, in this order: one of
 --hotkey-file, --mnemonic, --seed, --key-uri (or $AGORA_MINER_HOTKEY_FILE,
@@ -77,6 +78,8 @@ func (c *MinerCommand) Run(ctx context.Context, args []string) error {
 		return (&MinerStatusCommand{minerIO: mio}).Run(ctx, args[1:])
 	case "check":
 		return (&MinerCheckCommand{minerIO: mio}).Run(ctx, args[1:])
+	case "agent":
+		return (&MinerAgentCommand{minerIO: mio}).Run(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.Stdout, minerUsage)
 		return nil

@@ -120,8 +120,7 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 		Slug: "calc-mean", Title: "calc: mean() truncates", Kind: agora.TaskSWE, Competition: "demo",
 		Repository: filepath.Join(dir, "mirrors", "agora+calc", "repo"), BaseRef: in.BaseCommit, Environment: in.Repo,
 		TimeBudgetSeconds: 300, Source: "demo",
-		SWE: &agora.SWESpec{InstanceID: in.InstanceID, ProblemStatement: in.ProblemStatement, Version: in.Version,
-			TestPatch: in.TestPatch, GoldPatch: in.Patch, FailToPass: in.FailToPass, PassToPass: in.PassToPass, LogParser: in.LogParser},
+		SWE: in.SWESpec(),
 	})
 	if err != nil {
 		return err

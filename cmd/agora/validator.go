@@ -42,6 +42,10 @@ type ValidatorCommand struct {
 	RepoSource    string
 	MetricsListen string
 	Verbose       bool
+	// Proxy configures the inference proxy served inside league agent
+	// runs; ProxyLedger is where its spend is kept.
+	Proxy       proxyFlags
+	ProxyLedger string
 
 	// Extra environment specs added by `agora up` (the demo's).
 	extraEnvs [][]byte
@@ -66,6 +70,8 @@ func (c *ValidatorCommand) ParseFlags(args []string) error {
 	fs.StringVar(&c.RepoSource, "repo-source", "", "repository location `template` overriding swe tasks' URLs, e.g. mirrors/{owner}+{name}/repo")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "serve Prometheus /metrics on this `address`")
 	fs.BoolVar(&c.Verbose, "v", false, "debug logging")
+	c.Proxy.register(fs)
+	fs.StringVar(&c.ProxyLedger, "proxy-ledger", "", "SQLite `file` keeping every agent run's proxy spend (default CACHE-DIR/proxy-ledger.db)")
 	fs.Usage = func() {
 		fmt.Fprint(c.Stderr, "Usage: agora validator --coordinator URL --hotkey-file FILE [flags]\n\nLeases replay jobs, replays each in a sandbox, and posts signed results.\n\n")
 		fs.PrintDefaults()
@@ -83,6 +89,10 @@ func (c *ValidatorCommand) ParseFlags(args []string) error {
 		return agora.Errorf(agora.EINVALID, "--lease-ttl: at least 3s")
 	case !strings.HasPrefix(c.Coordinator, "http://") && !strings.HasPrefix(c.Coordinator, "https://"):
 		return agora.Errorf(agora.EINVALID, "--coordinator: %q is not an http(s) URL", c.Coordinator)
+	}
+	if c.Proxy.set() {
+		_, err := c.Proxy.Config()
+		return err
 	}
 	return nil
 }
@@ -174,8 +184,24 @@ func (c *ValidatorCommand) build(address string, client *agorahttp.Client) (*val
 	if err != nil {
 		return nil, err
 	}
+	api := &coordinatorAPI{c: client}
+	replayer.Agents = api
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	if c.Proxy.set() {
+		ledger := c.ProxyLedger
+		if ledger == "" {
+			ledger = filepath.Join(expandHome(c.CacheDir), "proxy-ledger.db")
+		}
+		p, closeLedger, err := c.Proxy.open(context.Background(), ledger, reg, log)
+		if err != nil {
+			return nil, err
+		}
+		c.closers = append(c.closers, closeLedger)
+		replayer.Proxy = p
+	} else {
+		log.Warn("no --upstream: league agents run with no inference proxy (their calls fail)")
+	}
 	if c.MetricsListen != "" {
 		ln, err := net.Listen("tcp", c.MetricsListen)
 		if err != nil {
@@ -187,7 +213,7 @@ func (c *ValidatorCommand) build(address string, client *agorahttp.Client) (*val
 	prog := newJobProgress(c.Stderr)
 	log.Info("validator", "hotkey", address, "coordinator", c.Coordinator, "runtime", c.Runtime, "concurrency", c.Concurrency)
 	return &validator.Validator{
-		Coordinator: &coordinatorAPI{c: client},
+		Coordinator: api,
 		Replayer:    replayer,
 		Concurrency: c.Concurrency, LeaseTTL: c.LeaseTTL, Poll: c.Poll, Drain: c.Drain,
 		Logger: log, Registry: reg, OnJob: prog.event,
@@ -214,8 +240,13 @@ func (a *coordinatorAPI) Release(ctx context.Context, jobID string) error {
 func (a *coordinatorAPI) Report(ctx context.Context, jobID string, r *agora.Result, log []byte) error {
 	_, err := a.c.PostResult(ctx, jobID, agorahttp.ResultRequest{
 		SubmissionID: r.SubmissionID, Status: r.Status, Tests: r.Tests, ObservedMetrics: r.ObservedMetrics,
-		Reason: r.Reason, Notes: r.Notes, Log: string(log), DurationMS: r.DurationMS})
+		Reason: r.Reason, Notes: r.Notes, Log: string(log), DurationMS: r.DurationMS, Agent: r.Agent})
 	return err
+}
+
+// AgentCode fetches league agent code for the replayer.
+func (a *coordinatorAPI) AgentCode(ctx context.Context, sha256Hex string) ([]byte, error) {
+	return a.c.AgentCode(ctx, sha256Hex)
 }
 
 func (a *coordinatorAPI) Wakeups(ctx context.Context) <-chan struct{} {

@@ -1,0 +1,407 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// Request bodies come from untrusted agents. The parsers below accept a
+// known set of fields, check the types of the ones the proxy acts on, and
+// re-encode the body the upstream sees, so what is forwarded is exactly
+// what was checked: a duplicated key or odd casing cannot make the proxy
+// and the upstream read different values.
+
+// chatFields are the chat-completion fields forwarded upstream. Anything
+// else is refused, because some fields change what a call costs in ways
+// the price table does not cover (service_tier, audio, web_search_options)
+// or keep data at the provider (store, metadata).
+var chatFields = fieldSet(
+	"messages", "model", "stream", "stream_options", "max_tokens", "max_completion_tokens", "n",
+	"temperature", "top_p", "top_k", "min_p", "repetition_penalty", "presence_penalty", "frequency_penalty",
+	"stop", "seed", "logit_bias", "logprobs", "top_logprobs", "response_format",
+	"tools", "tool_choice", "parallel_tool_calls", "functions", "function_call", "user", "reasoning_effort",
+)
+
+// embeddingFields are the embedding fields forwarded upstream.
+var embeddingFields = fieldSet("input", "model", "encoding_format", "dimensions", "user")
+
+func fieldSet(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// maxModelName bounds a model name; longer ones are not models.
+const maxModelName = 256
+
+// chatRequest is a checked chat-completion request.
+type chatRequest struct {
+	fields      map[string]json.RawMessage // forwarded, after the proxy's edits
+	model       string
+	stream      bool
+	clientUsage bool  // the run asked for the usage chunk itself
+	maxTokens   int64 // the cap the upstream is held to
+	runID       string
+}
+
+// embeddingRequest is a checked embedding request.
+type embeddingRequest struct {
+	fields map[string]json.RawMessage
+	model  string
+	runID  string
+	ridges bool // answer with the bare vector
+}
+
+// badRequest is a 400 naming the field at fault.
+func badRequest(param, format string, args ...any) *apiError {
+	msg := fmt.Sprintf(format, args...)
+	if param != "" {
+		msg = param + ": " + msg
+	}
+	return &apiError{status: http.StatusBadRequest, typ: "invalid_request_error", msg: msg, param: param}
+}
+
+// decodeObject decodes a JSON object into its raw fields.
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, badRequest("body", "a JSON object is required")
+	}
+	if trimmed[0] != '{' {
+		return nil, badRequest("body", "expected a JSON object")
+	}
+	var obj map[string]json.RawMessage
+	if err := decodeStrict(body, &obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// decodeStrict decodes one JSON value into v, refusing trailing data, and
+// turns decoder errors into 400s that name the field.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			return badRequest(te.Field, "expected %s, got JSON %s", jsonType(te.Type.Kind().String()), te.Value)
+		case errors.As(err, &te):
+			return badRequest("body", "expected a JSON object, got JSON %s", te.Value)
+		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+			return badRequest("body", "invalid JSON: it ends in the middle of a value")
+		case errors.As(err, &se):
+			return badRequest("body", "invalid JSON at byte %d", se.Offset)
+		}
+		return badRequest("body", "invalid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("body", "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// jsonType names a Go kind the way a JSON user thinks of it.
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	case "float64", "float32", "int", "int64", "int32":
+		return "a number"
+	}
+	return kind
+}
+
+// checkFields refuses any field not in allowed, naming the first in order.
+func checkFields(obj map[string]json.RawMessage, allowed, extra map[string]bool) error {
+	var bad []string
+	for k := range obj {
+		if !allowed[k] && !extra[k] {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	return badRequest(truncate(bad[0], 64), "field not allowed by the proxy")
+}
+
+// stringField reads a required or optional string field.
+func stringField(obj map[string]json.RawMessage, name string, required bool) (string, error) {
+	raw, ok := obj[name]
+	if !ok || isNull(raw) {
+		if required {
+			return "", badRequest(name, "required")
+		}
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", badRequest(name, "expected a string")
+	}
+	if required && s == "" {
+		return "", badRequest(name, "required")
+	}
+	return s, nil
+}
+
+// modelField reads the model name.
+func modelField(obj map[string]json.RawMessage) (string, error) {
+	m, err := stringField(obj, "model", true)
+	if err == nil && len(m) > maxModelName {
+		err = badRequest("model", "longer than %d bytes", maxModelName)
+	}
+	return m, err
+}
+
+// boolField reads an optional boolean.
+func boolField(obj map[string]json.RawMessage, name string) (bool, error) {
+	raw, ok := obj[name]
+	if !ok || isNull(raw) {
+		return false, nil
+	}
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return false, badRequest(name, "expected a boolean")
+	}
+	return b, nil
+}
+
+// intField reads an optional positive integer.
+func intField(obj map[string]json.RawMessage, name string) (int64, bool, error) {
+	raw, ok := obj[name]
+	if !ok || isNull(raw) {
+		return 0, false, nil
+	}
+	var n int64
+	if err := json.Unmarshal(raw, &n); err != nil || n < 1 {
+		return 0, false, badRequest(name, "expected a positive integer")
+	}
+	return n, true, nil
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// kindOf is the first byte of a raw JSON value: '[' array, '{' object,
+// '"' string.
+func kindOf(raw json.RawMessage) byte {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 {
+		return 0
+	}
+	return t[0]
+}
+
+func rawJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// parseChat checks an OpenAI chat-completion body and applies the proxy's
+// policy: max_tokens (or max_completion_tokens) capped at maxTokens, n at
+// most 1, and on a stream the usage chunk always requested so the call
+// can be charged.
+func parseChat(body []byte, maxTokens int64, extra map[string]bool) (*chatRequest, error) {
+	obj, err := decodeObject(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFields(obj, chatFields, extra); err != nil {
+		return nil, err
+	}
+	c := &chatRequest{fields: obj}
+	if c.model, err = modelField(obj); err != nil {
+		return nil, err
+	}
+	switch msgs := obj["messages"]; {
+	case msgs == nil:
+		return nil, badRequest("messages", "required")
+	case kindOf(msgs) != '[':
+		return nil, badRequest("messages", "expected an array")
+	case string(bytes.Join(bytes.Fields(msgs), nil)) == "[]":
+		return nil, badRequest("messages", "at least one message is required")
+	}
+	if n, ok, err := intField(obj, "n"); err != nil {
+		return nil, err
+	} else if ok && n != 1 {
+		// n completions cost n times max_tokens; the overshoot bound
+		// assumes one.
+		return nil, badRequest("n", "at most 1 completion per call")
+	}
+	if c.stream, err = boolField(obj, "stream"); err != nil {
+		return nil, err
+	}
+	if so, ok := obj["stream_options"]; ok && !isNull(so) {
+		var opts map[string]json.RawMessage
+		if kindOf(so) != '{' || json.Unmarshal(so, &opts) != nil {
+			return nil, badRequest("stream_options", "expected an object")
+		}
+		if c.clientUsage, err = boolField(opts, "include_usage"); err != nil {
+			return nil, badRequest("stream_options.include_usage", "expected a boolean")
+		}
+	}
+	delete(obj, "stream_options")
+	if c.stream {
+		obj["stream_options"] = json.RawMessage(`{"include_usage":true}`)
+	}
+	// Newer OpenAI models take max_completion_tokens and refuse
+	// max_tokens, so cap whichever the run used, and set max_tokens only
+	// when it used neither.
+	capped := false
+	for _, name := range []string{"max_tokens", "max_completion_tokens"} {
+		n, ok, err := intField(obj, name)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			capped = true
+			n = min(n, maxTokens)
+			obj[name] = rawJSON(n)
+			if c.maxTokens == 0 || n < c.maxTokens {
+				c.maxTokens = n
+			}
+		}
+	}
+	if !capped {
+		obj["max_tokens"] = rawJSON(maxTokens)
+		c.maxTokens = maxTokens
+	}
+	return c, nil
+}
+
+// parseEmbedding checks an OpenAI embedding body.
+func parseEmbedding(body []byte, extra map[string]bool) (*embeddingRequest, error) {
+	obj, err := decodeObject(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFields(obj, embeddingFields, extra); err != nil {
+		return nil, err
+	}
+	e := &embeddingRequest{fields: obj}
+	if e.model, err = modelField(obj); err != nil {
+		return nil, err
+	}
+	switch in := obj["input"]; {
+	case in == nil || isNull(in):
+		return nil, badRequest("input", "required")
+	case kindOf(in) != '"' && kindOf(in) != '[':
+		return nil, badRequest("input", "expected a string or an array")
+	case string(bytes.Join(bytes.Fields(in), nil)) == "[]":
+		return nil, badRequest("input", "at least one input is required")
+	}
+	return e, nil
+}
+
+// ridgesInference is Ridges' POST /agents/inference body.
+type ridgesInference struct {
+	RunID       string          `json:"run_id"`
+	Model       string          `json:"model"`
+	Temperature *float64        `json:"temperature"`
+	Messages    []ridgesMessage `json:"messages"`
+}
+
+type ridgesMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// parseRidgesInference checks a Ridges inference body and builds the chat
+// request it stands for. defaultModel is used when the body names none.
+func parseRidgesInference(body []byte, maxTokens int64, defaultModel string) (*chatRequest, error) {
+	if _, err := decodeObject(body); err != nil {
+		return nil, err
+	}
+	var in ridgesInference
+	if err := decodeStrict(body, &in); err != nil {
+		return nil, err
+	}
+	if in.Model == "" {
+		in.Model = defaultModel
+	}
+	switch {
+	case in.Model == "":
+		return nil, badRequest("model", "required")
+	case len(in.Model) > maxModelName:
+		return nil, badRequest("model", "longer than %d bytes", maxModelName)
+	case len(in.Messages) == 0:
+		return nil, badRequest("messages", "at least one message is required")
+	}
+	for i, m := range in.Messages {
+		if m.Role == "" {
+			return nil, badRequest(fmt.Sprintf("messages[%d].role", i), "required")
+		}
+	}
+	obj := map[string]json.RawMessage{
+		"model":      rawJSON(in.Model),
+		"messages":   rawJSON(in.Messages),
+		"max_tokens": rawJSON(maxTokens),
+		"stream":     json.RawMessage("false"),
+	}
+	if in.Temperature != nil {
+		obj["temperature"] = rawJSON(*in.Temperature)
+	}
+	return &chatRequest{fields: obj, model: in.Model, maxTokens: maxTokens, runID: in.RunID}, nil
+}
+
+// ridgesEmbedding is Ridges' POST /agents/embedding body.
+type ridgesEmbedding struct {
+	RunID string `json:"run_id"`
+	Input string `json:"input"`
+}
+
+// parseRidgesEmbedding checks a Ridges embedding body; the model is the
+// proxy's configured one, since the form names none.
+func parseRidgesEmbedding(body []byte, model string) (*embeddingRequest, error) {
+	if _, err := decodeObject(body); err != nil {
+		return nil, err
+	}
+	var in ridgesEmbedding
+	if err := decodeStrict(body, &in); err != nil {
+		return nil, err
+	}
+	if in.Input == "" {
+		return nil, badRequest("input", "required")
+	}
+	obj := map[string]json.RawMessage{"model": rawJSON(model), "input": rawJSON(in.Input)}
+	return &embeddingRequest{fields: obj, model: model, runID: in.RunID, ridges: true}, nil
+}
+
+// encodeFields is the body forwarded upstream. HTML escaping is off so the
+// upstream sees the run's text as sent, and its length stays an upper
+// bound on the prompt's tokens.
+func encodeFields(obj map[string]json.RawMessage) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(obj); err != nil {
+		// Every value came out of a successful decode.
+		panic(fmt.Sprintf("proxy: re-encoding a checked body: %v", err))
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// truncate shortens s to at most n bytes for messages; a UTF-8 sequence
+// cut in two is dropped rather than sent half.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
