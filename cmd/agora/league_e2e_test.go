@@ -190,3 +190,47 @@ func decodeJSONOutput(out string, v any) error {
 	}
 	return json.NewDecoder(strings.NewReader(out[i:])).Decode(v)
 }
+
+// TestMinerAgentTest runs `agora miner agent test` on the demo instance:
+// the same agent run and grading as a validator, on the miner's upstream.
+func TestMinerAgentTest(t *testing.T) {
+	needSandbox(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := demo.Install(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	gold, _, _ := swebench.ParsePredictions("gold", demo.Predictions("gold"))
+	up := fakeopenai.Start()
+	t.Cleanup(up.Close)
+	up.SetHandle(func(r fakeopenai.Request) fakeopenai.Reply {
+		return fakeopenai.Reply{Content: "```diff\n" + *gold[0].ModelPatch + "```", Usage: &fakeopenai.Usage{PromptTokens: 10, CompletionTokens: 20}}
+	})
+	run := func(file string) (string, error) {
+		var out, errOut strings.Builder
+		err := (&Main{Stdout: &out, Stderr: &errOut}).Run(ctx, []string{"miner", "agent", "test", filepath.Join("..", "..", "examples", "agents", file),
+			"--instances", filepath.Join(dir, "instances.jsonl"), "--repo-source", filepath.Join(dir, "mirrors", "{owner}+{name}", "repo"),
+			"--env-specs", filepath.Join(dir, "envs.yaml"), "--cache-dir", filepath.Join(dir, "cache"),
+			"--upstream", "fake=" + up.URL, "--price", "agora-test-model=3,15", "--json"})
+		if err != nil {
+			t.Logf("%s stderr:\n%s", file, errOut.String())
+		}
+		return out.String(), err
+	}
+	out, err := run("llm_agent.py")
+	if err != nil {
+		t.Fatalf("llm agent: %v\n%s", err, out)
+	}
+	var rep struct {
+		Resolved, Problems int
+		Results            []struct {
+			Agent *agora.AgentReport `json:"agent"`
+		}
+	}
+	if err := decodeJSONOutput(out, &rep); err != nil || rep.Resolved != 1 || rep.Problems != 1 || rep.Results[0].Agent.InferenceMicroUSD != 10*3+20*15 {
+		t.Fatalf("llm agent: %v %s", err, out)
+	}
+	if out, err := run("noop_agent.py"); agora.ErrorCode(err) != agora.EINVALID || !strings.Contains(out, `"resolved": 0`) {
+		t.Fatalf("noop agent: %v %s", err, out)
+	}
+}
