@@ -1,8 +1,8 @@
-// Package chain holds the pure encoding side of Bittensor's weight-setting
-// path: converting float weights to the u16 values the chain stores, a
-// minimal SCALE encoder, and the SubtensorModule set_weights /
-// commit_weights / reveal_weights calls and commit hash. Nothing here talks
-// to the network.
+// Package chain is Agora's side of Bittensor's weight-setting path:
+// converting float weights to the u16 values the chain stores, a minimal
+// SCALE codec, the SubtensorModule set_weights / commit_weights /
+// reveal_weights calls and commit hash, signed v4 extrinsics, and Client,
+// a small subtensor JSON-RPC client (RPCClient; chaintest has a fake node).
 package chain
 
 import (
