@@ -137,6 +137,8 @@ type Violation struct {
 	Message string `json:"message"`
 }
 
+// String is the violation as Check's error message words it: line,
+// message, rule.
 func (v Violation) String() string {
 	if v.Line > 0 {
 		return fmt.Sprintf("line %d: %s (rule %s)", v.Line, v.Message, v.Rule)

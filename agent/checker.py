@@ -210,7 +210,8 @@ class Checker(ast.NodeVisitor):
 
     def visit_Subscript(self, node):
         idx = node.slice
-        if isinstance(idx, ast.Index):  # Python < 3.9
+        index = getattr(ast, "Index", None)  # wraps the slice before 3.9
+        if index is not None and isinstance(idx, index):
             idx = idx.value
         if isinstance(idx, ast.Constant) and isinstance(idx.value, str) and idx.value in SMUGGLED_NAMES:
             self.add(node, "exec", "subscript [%r] reaches a refused name" % idx.value)

@@ -42,7 +42,9 @@ type Entry struct {
 // Rule configures Crown. Zero fields take the defaults.
 type Rule struct {
 	// Margin is the relative gain required over the incumbent's stored
-	// score: 0 means DefaultMargin; a negative value means no margin.
+	// score: 0 (or NaN, ±Inf) means DefaultMargin; a negative value means
+	// no margin. agora.League validates its margin to [0, 10] and defaults
+	// 0 the same way.
 	Margin float64
 	// Bootstrap additionally requires a paired bootstrap over the
 	// problems both agents were evaluated on to find the gain
@@ -60,7 +62,7 @@ type Rule struct {
 
 func (r Rule) withDefaults() Rule {
 	switch {
-	case r.Margin == 0:
+	case r.Margin == 0 || math.IsNaN(r.Margin) || math.IsInf(r.Margin, 0):
 		r.Margin = DefaultMargin
 	case r.Margin < 0:
 		r.Margin = 0
@@ -88,9 +90,9 @@ type Decision struct {
 	NearCopy bool
 	// Bar is the score the challenger needed: incumbent × (1 + margin).
 	Bar float64
-	// Shared and PValue describe the bootstrap when it ran: the number of
-	// problems both were evaluated on, and the one-sided p-value of "the
-	// challenger is no better on them".
+	// Bootstrapped is set when the bootstrap ran; Shared is then the
+	// number of problems both were evaluated on, and PValue the one-sided
+	// p-value of "the challenger is no better on them".
 	Bootstrapped bool
 	Shared       int
 	PValue       float64
@@ -100,7 +102,8 @@ type Decision struct {
 // when there is none).
 //
 // A challenger that resolved nothing (score 0) is never crowned. Without
-// an incumbent any other challenger is. Otherwise, with m the rule's margin, the challenger must satisfy
+// an incumbent any other challenger is. Otherwise, with m the rule's
+// margin, the challenger must satisfy
 //
 //	challenger.Score >= incumbent.Score × (1 + m)
 //
@@ -111,9 +114,9 @@ type Decision struct {
 // at 0.5 the bar is 0.5075: 0.505 (1% better) stays out, 0.51 (2% better)
 // takes the crown.
 //
-// A tie, equal scores (which can pass the bar only when the margin is 0
-// or the incumbent scored 0), goes to the older agent: the challenger
-// wins it only if it was created first (then by smaller ID). This fixes
+// A tie, equal scores (which can reach the bar only when the margin is
+// 0), goes to the older agent: the challenger wins it only if it was
+// created first (then by smaller ID). This fixes
 // Ridges' dead 1.5% rule: the bar is the stored incumbent's score, not
 // the current maximum.
 //
@@ -129,8 +132,7 @@ type Decision struct {
 // near-copy (of SimilarTo, the incumbent or an earlier agent) and held to
 // a margin of at least DefaultMargin even when the rule's margin is lower
 // or off: a copy cannot take the crown on a gain under the margin, and so
-// never on a tie.
-// A near-copy that clears the margin (and the bootstrap, when on) is
+// never on a tie. A near-copy that clears the margin (and the bootstrap, when on) is
 // crowned, with the flag in the reason: improving someone's agent by the
 // margin is the contribution the league pays for, the flag keeps the
 // lineage visible, and refusing it would let whoever uploads an idea first
@@ -216,6 +218,8 @@ func Crown(incumbent *Entry, challenger Entry, rule Rule) Decision {
 
 func validScore(s float64) bool { return !math.IsNaN(s) && s >= 0 && s <= 1 }
 
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
 func orUnknown(s string) string {
 	if s == "" {
 		return "an earlier agent"
@@ -253,7 +257,7 @@ func olderThan(a, b Entry) bool {
 func pairedDiffs(inc, ch map[string]float64) []float64 {
 	ids := make([]string, 0, len(ch))
 	for id, v := range ch {
-		if w, ok := inc[id]; ok && !math.IsNaN(v) && !math.IsNaN(w) {
+		if w, ok := inc[id]; ok && finite(v) && finite(w) {
 			ids = append(ids, id)
 		}
 	}

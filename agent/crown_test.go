@@ -53,6 +53,7 @@ func TestCrown(t *testing.T) {
 		{"near_copy_no_tie", &inc, copyOf(entry("c", -1, 0.5), 0.99), agent.Rule{Margin: -1}, false, true, "short of the bar"},
 		{"similar_under_bound", &inc, copyOf(entry("c", 1, 0.51), 0.9), agent.Rule{}, true, false, "takes the crown"},
 		{"copy_bound_custom", &inc, copyOf(entry("c", 1, 0.51), 0.85), agent.Rule{CopyBound: 0.8}, true, true, "near-copy"},
+		{"nan_margin_is_default", &inc, entry("c", 1, 0.505), agent.Rule{Margin: math.NaN()}, false, false, "short of the bar"},
 		{"invalid_score", &inc, entry("c", 1, math.NaN()), agent.Rule{}, false, false, "no valid score"},
 		{"invalid_incumbent", ptr(entry("inc", 0, 2)), entry("c", 1, 0.5), agent.Rule{}, false, false, "no valid stored score"},
 	}

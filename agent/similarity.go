@@ -58,17 +58,19 @@ func (f *Fingerprint) Similarity(g *Fingerprint) float64 {
 }
 
 // Similarity is the normalized-token similarity of two agent files, in
-// [0, 1]: 1 for files that differ only in formatting, comments,
-// docstrings, identifier names and literal values; near 0 for unrelated
-// code. It is deterministic, runs in time linear in the input (O(n·KGram²)
+// [0, 1]: 1, or nearly, for files that differ only in formatting,
+// comments, docstrings, identifier names and literal values; near 0 for
+// unrelated code. It is deterministic, runs in time linear in the input (O(n·KGram²)
 // for n tokens) and accepts any bytes.
 //
 // Method:
 //
-//  1. Tokenize in Go (see tokenize): comments, docstrings, indentation and
-//     line breaks inside brackets vanish; every string literal is one
-//     <str> token and every number one <num> token; keywords and
-//     operators are kept.
+//  1. Tokenize in Go: comments, docstrings (string-only statements),
+//     indentation, and line breaks inside brackets or after a block
+//     header's ':' vanish; ';' counts as a line break; a comma before a
+//     closing bracket is dropped; every string literal (any prefix or
+//     quoting, f-strings included) is one <str> token and every number
+//     one <num> token; keywords and operators are kept.
 //  2. Hash every run of KGram consecutive tokens. Identifiers are renamed
 //     canonically by first occurrence within that run (the first distinct
 //     identifier is #0, the next #1, ...). Renaming per run rather than

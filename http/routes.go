@@ -236,7 +236,7 @@ func (s *Server) handleTaskAction(w http.ResponseWriter, r *http.Request, who st
 	id, action := r.PathValue("id"), r.PathValue("action")
 	switch action {
 	case "claim":
-		if !s.Roles.has(agora.RoleMiner, who) {
+		if !s.hasRole(agora.RoleMiner, who) {
 			return agora.Errorf(agora.EFORBIDDEN, "%s is not a registered miner", who)
 		}
 		var req ClaimRequest
@@ -258,7 +258,7 @@ func (s *Server) handleTaskAction(w http.ResponseWriter, r *http.Request, who st
 		writeJSON(w, http.StatusCreated, c)
 		return nil
 	case "pause", "resume", "close":
-		if !s.Roles.has(agora.RoleOwner, who) {
+		if !s.hasRole(agora.RoleOwner, who) {
 			return agora.Errorf(agora.EFORBIDDEN, "%s is not an owner", who)
 		}
 		state := map[string]string{"pause": agora.TaskPaused, "resume": agora.TaskLive, "close": agora.TaskClosed}[action]

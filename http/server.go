@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agoranet/agora"
@@ -68,6 +69,30 @@ func (r Roles) has(role, who string) bool {
 	return false
 }
 
+// SetPermittedValidators replaces the hotkeys that are validators because
+// the metagraph gives them a validator permit (in addition to the static
+// allowlist). Safe to call while serving.
+func (s *Server) SetPermittedValidators(hotkeys []string) {
+	m := make(map[string]bool, len(hotkeys))
+	for _, h := range hotkeys {
+		m[h] = true
+	}
+	s.permitted.Store(&m)
+}
+
+// hasRole is Roles.has plus the metagraph's validator permits.
+func (s *Server) hasRole(role, who string) bool {
+	if s.Roles.has(role, who) {
+		return true
+	}
+	if role == agora.RoleValidator {
+		if m := s.permitted.Load(); m != nil {
+			return (*m)[who]
+		}
+	}
+	return false
+}
+
 // Server serves the coordinator API. Set the fields, then Open.
 type Server struct {
 	Addr     string // listen address; ":0" picks a port
@@ -90,6 +115,10 @@ type Server struct {
 	// ClaimLeaf is the claim tree's leaf encoding (default
 	// ClaimLeafBytes32).
 	ClaimLeaf []string
+
+	// permitted are hotkeys with a validator permit on the subnet, set by
+	// SetPermittedValidators; they are validators besides Roles.Validators.
+	permitted atomic.Pointer[map[string]bool]
 	// RepoSource is the template imported SWE-bench tasks get as their
 	// repository, with {owner} and {name} filled in.
 	RepoSource string
@@ -280,7 +309,7 @@ func (s *Server) signed(role string, max int64, h signedHandler) http.HandlerFun
 			writeError(w, r, s.Logger, agora.Errorf(agora.ERATELIMIT, "rate limit: at most %.0f requests per second per hotkey", s.Rate))
 			return
 		}
-		if role != "" && !s.Roles.has(role, who) {
+		if role != "" && !s.hasRole(role, who) {
 			writeError(w, r, s.Logger, agora.Errorf(agora.EFORBIDDEN, "%s is not a registered %s", who, role))
 			return
 		}
@@ -312,7 +341,7 @@ func (s *Server) public(h func(w http.ResponseWriter, r *http.Request) error) ht
 // privileged reports whether the caller may see grading data.
 func (s *Server) privileged(r *http.Request) bool {
 	who := agora.HotkeyFromContext(r.Context())
-	return who != "" && (s.Roles.has(agora.RoleOwner, who) || s.Roles.has(agora.RoleValidator, who))
+	return who != "" && (s.hasRole(agora.RoleOwner, who) || s.hasRole(agora.RoleValidator, who))
 }
 
 // limiter is a token bucket per hotkey.

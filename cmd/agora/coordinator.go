@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/sqldb"
@@ -48,6 +49,9 @@ type CoordinatorCommand struct {
 	EpochBudget uint64
 	Weights     listFlag
 	ClaimLeaf   string
+	Chain       string
+	Netuid      uint
+	PermitsEach time.Duration
 
 	// Set by Open.
 	Store  *sqldb.DB
@@ -78,6 +82,9 @@ func (c *CoordinatorCommand) ParseFlags(args []string) error {
 	fs.Var(&c.Rewards, "reward-policy", "reward `policy` competition:mode:budget[:carry] (mode winner_takes_all or proportional; budget a whole number of units, or w=WEIGHT for a share of --epoch-budget), repeatable")
 	fs.Uint64Var(&c.EpochBudget, "epoch-budget", 0, "`units` per epoch shared among --reward-policy competitions given as w=WEIGHT")
 	fs.Var(&c.Weights, "weight-target", "validator weight `target` uid:N=SHARE, hotkey:SS58=SHARE or miners=SHARE, repeatable; shares sum to 1; frozen into each reward snapshot")
+	fs.StringVar(&c.Chain, "chain", os.Getenv("AGORA_CHAIN"), "subtensor node JSON-RPC `URL`: hotkeys with a validator permit on --netuid become validators too [$AGORA_CHAIN]")
+	fs.UintVar(&c.Netuid, "netuid", 1, "subnet `id` whose metagraph --chain reads")
+	fs.DurationVar(&c.PermitsEach, "permits-every", 5*time.Minute, "how often to re-read validator permits from --chain")
 	fs.StringVar(&c.ClaimLeaf, "claim-leaf", strings.Join(agorahttp.ClaimLeafBytes32, ","), "claim tree leaf `types`: bytes32,uint256 (hotkey public key) or address,uint256 (its first 20 bytes, the Bittensor EVM mapping)")
 	fs.DurationVar(&c.EpochEvery, "epoch-every", 0, "close a reward epoch this often (0: only on demand, POST /api/v1/epochs/close)")
 	fs.Usage = func() {
@@ -111,6 +118,15 @@ func (c *CoordinatorCommand) Validate() error {
 		return agora.Errorf(agora.EINVALID, "--epoch-every: at least 1m")
 	case c.EpochEvery != 0 && len(c.Rewards) == 0:
 		return agora.Errorf(agora.EINVALID, "--epoch-every needs at least one --reward-policy")
+	case c.Netuid > 65535:
+		return agora.Errorf(agora.EINVALID, "--netuid: at most 65535")
+	case c.Chain != "" && c.PermitsEach < 10*time.Second:
+		return agora.Errorf(agora.EINVALID, "--permits-every: at least 10s")
+	}
+	if c.Chain != "" {
+		if _, err := chain.New(c.Chain, chain.Options{}); err != nil {
+			return agora.Errorf(agora.EINVALID, "--chain: %s", agora.ErrorMessage(err))
+		}
 	}
 	if _, err := c.rewardPolicies(); err != nil {
 		return err
@@ -235,8 +251,8 @@ func (c *CoordinatorCommand) Open(ctx context.Context) error {
 	if len(c.Owners) == 0 {
 		log.Warn("no owners configured: nobody can post tasks (use --owner)")
 	}
-	if len(c.Validators) == 0 {
-		log.Warn("no validators configured: submissions will wait for a verdict (use --validator)")
+	if len(c.Validators) == 0 && c.Chain == "" {
+		log.Warn("no validators configured: submissions will wait for a verdict (use --validator or --chain)")
 	}
 	sweepCtx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan struct{})
@@ -276,6 +292,15 @@ func (c *CoordinatorCommand) sweep(ctx context.Context, log *slog.Logger) {
 	every := min(c.LeaseTTL/4, 5*time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var permits <-chan time.Time
+	var chainClient chain.Client
+	if c.Chain != "" {
+		chainClient, _ = chain.New(c.Chain, chain.Options{})
+		c.refreshPermits(ctx, chainClient, log)
+		pt := time.NewTicker(c.PermitsEach)
+		defer pt.Stop()
+		permits = pt.C
+	}
 	var epochs <-chan time.Time
 	if c.EpochEvery > 0 {
 		et := time.NewTicker(c.EpochEvery)
@@ -286,6 +311,8 @@ func (c *CoordinatorCommand) sweep(ctx context.Context, log *slog.Logger) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-permits:
+			c.refreshPermits(ctx, chainClient, log)
 		case <-epochs:
 			// Replicas race to close; the loser gets ECONFLICT, harmless.
 			if _, err := c.Server.CloseEpoch(ctx, "schedule"); err != nil && agora.ErrorCode(err) != agora.ECONFLICT && ctx.Err() == nil {
@@ -304,6 +331,24 @@ func (c *CoordinatorCommand) sweep(ctx context.Context, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// refreshPermits makes the metagraph's permitted validators validators. A
+// chain that is down keeps the last list (logged), so a node outage does
+// not lock validators out.
+func (c *CoordinatorCommand) refreshPermits(ctx context.Context, cl chain.Client, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	neurons, err := cl.Metagraph(ctx, uint16(c.Netuid))
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("validator permits not refreshed; keeping the last list", "chain", redactDSN(c.Chain), "netuid", c.Netuid, "err", agora.ErrorMessage(err))
+		}
+		return
+	}
+	permitted := chain.Permitted(neurons)
+	c.Server.SetPermittedValidators(permitted)
+	log.Info("validator permits", "netuid", c.Netuid, "neurons", len(neurons), "permitted", len(permitted))
 }
 
 // Close stops the server gracefully, then the sweeper and the store.

@@ -10,14 +10,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/artifact"
+	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/envs"
 	"github.com/agoranet/agora/harness"
+	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/sandbox"
 	"github.com/agoranet/agora/validator"
@@ -46,6 +49,13 @@ type ValidatorCommand struct {
 	// runs; ProxyLedger is where its spend is kept.
 	Proxy       proxyFlags
 	ProxyLedger string
+	// Chain, when set, is a subtensor node's JSON-RPC URL: weights are set
+	// there on the subnet's tempo. Without it they are only logged.
+	Chain        string
+	Netuid       uint
+	VersionKey   string
+	CommitReveal string
+	WeightsEvery time.Duration
 
 	// Extra environment specs added by `agora up` (the demo's).
 	extraEnvs [][]byte
@@ -71,6 +81,11 @@ func (c *ValidatorCommand) ParseFlags(args []string) error {
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "serve Prometheus /metrics on this `address`")
 	fs.BoolVar(&c.Verbose, "v", false, "debug logging")
 	c.Proxy.register(fs)
+	fs.StringVar(&c.Chain, "chain", os.Getenv("AGORA_CHAIN"), "subtensor node JSON-RPC `URL` to set weights on (none: log what would be set) [$AGORA_CHAIN]")
+	fs.UintVar(&c.Netuid, "netuid", 1, "subnet `id`")
+	fs.StringVar(&c.VersionKey, "version-key", "0", "weights version key: an integer, or an SDK version string such as 10.2.0")
+	fs.StringVar(&c.CommitReveal, "commit-reveal", validator.CommitRevealAuto, "weights by commit-reveal v2: auto (as the subnet says), on or off")
+	fs.DurationVar(&c.WeightsEvery, "weights-every", 10*time.Minute, "without --chain, how often to log the weights that would be set")
 	fs.StringVar(&c.ProxyLedger, "proxy-ledger", "", "SQLite `file` keeping every agent run's proxy spend (default CACHE-DIR/proxy-ledger.db)")
 	fs.Usage = func() {
 		fmt.Fprint(c.Stderr, "Usage: agora validator --coordinator URL --hotkey-file FILE [flags]\n\nLeases replay jobs, replays each in a sandbox, and posts signed results.\n\n")
@@ -90,11 +105,53 @@ func (c *ValidatorCommand) ParseFlags(args []string) error {
 	case !strings.HasPrefix(c.Coordinator, "http://") && !strings.HasPrefix(c.Coordinator, "https://"):
 		return agora.Errorf(agora.EINVALID, "--coordinator: %q is not an http(s) URL", c.Coordinator)
 	}
+	switch {
+	case c.Netuid > 65535:
+		return agora.Errorf(agora.EINVALID, "--netuid: at most 65535")
+	case c.CommitReveal != validator.CommitRevealAuto && c.CommitReveal != validator.CommitRevealOn && c.CommitReveal != validator.CommitRevealOff:
+		return agora.Errorf(agora.EINVALID, "--commit-reveal: auto, on or off")
+	case c.WeightsEvery < time.Second:
+		return agora.Errorf(agora.EINVALID, "--weights-every: at least 1s")
+	}
+	if _, err := c.versionKey(); err != nil {
+		return err
+	}
 	if c.Proxy.set() {
 		_, err := c.Proxy.Config()
 		return err
 	}
 	return nil
+}
+
+// versionKey reads --version-key.
+func (c *ValidatorCommand) versionKey() (uint64, error) {
+	if vk, err := strconv.ParseUint(c.VersionKey, 10, 64); err == nil {
+		return vk, nil
+	}
+	vk, err := chain.VersionAsInt(c.VersionKey)
+	if err != nil {
+		return 0, agora.Errorf(agora.EINVALID, "--version-key: %v", err)
+	}
+	return vk, nil
+}
+
+// weightSetter sets weights from the coordinator's snapshots on --chain,
+// or logs them when there is none.
+func (c *ValidatorCommand) weightSetter(signer *hotkey.Signer, api *coordinatorAPI) (*validator.WeightSetter, error) {
+	vk, err := c.versionKey()
+	if err != nil {
+		return nil, err
+	}
+	w := &validator.WeightSetter{Signer: signer, Netuid: uint16(c.Netuid), VersionKey: vk, CommitReveal: c.CommitReveal,
+		Snapshots: api, Every: c.WeightsEvery, Logger: c.logger().With("component", "weights")}
+	if c.Chain != "" {
+		cl, err := chain.New(c.Chain, chain.Options{})
+		if err != nil {
+			return nil, agora.Errorf(agora.EINVALID, "--chain: %s", agora.ErrorMessage(err))
+		}
+		w.Chain = cl
+	}
+	return w, nil
 }
 
 // Run parses flags and validates until SIGINT/SIGTERM.
@@ -106,11 +163,17 @@ func (c *ValidatorCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	v, err := c.build(signer.Address(), agorahttp.NewClient(c.Coordinator, signer))
+	client := agorahttp.NewClient(c.Coordinator, signer)
+	v, err := c.build(signer.Address(), client)
 	defer c.Close()
 	if err != nil {
 		return err
 	}
+	w, err := c.weightSetter(signer, &coordinatorAPI{c: client})
+	if err != nil {
+		return err
+	}
+	go w.Run(ctx)
 	return v.Run(ctx)
 }
 
@@ -242,6 +305,15 @@ func (a *coordinatorAPI) Report(ctx context.Context, jobID string, r *agora.Resu
 		SubmissionID: r.SubmissionID, Status: r.Status, Tests: r.Tests, ObservedMetrics: r.ObservedMetrics,
 		Reason: r.Reason, Notes: r.Notes, Log: string(log), DurationMS: r.DurationMS, Agent: r.Agent})
 	return err
+}
+
+// LatestSnapshot is the last closed epoch's reward snapshot.
+func (a *coordinatorAPI) LatestSnapshot(ctx context.Context) (*agora.RewardSnapshot, error) {
+	var snap agora.RewardSnapshot
+	if err := a.c.CallJSON(ctx, "GET", "/api/v1/reward-snapshot", nil, &snap); err != nil {
+		return nil, err
+	}
+	return &snap, nil
 }
 
 // AgentCode fetches league agent code for the replayer.
