@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/chaintest"
 	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/internal/testingutil"
@@ -328,5 +330,43 @@ func TestCoordinatorZeroConfig(t *testing.T) {
 	defer c2.Close()
 	if c2.Signer.Address() != addr {
 		t.Fatal("the coordinator's address changed across restarts")
+	}
+}
+
+// TestCoordinatorChainPermits: a hotkey with a validator permit in the
+// metagraph may lease jobs without being on --validator; one without may
+// not, and a node going down keeps the last list.
+func TestCoordinatorChainPermits(t *testing.T) {
+	node := chaintest.New(t)
+	bob, dave := devKey(t, "//Bob"), devKey(t, "//Dave")
+	node.SetNeurons(1, []chain.NeuronInfoLite{
+		{Hotkey: bob.PublicKey(), Coldkey: bob.PublicKey(), UID: 0, Netuid: 1, ValidatorPermit: true},
+		{Hotkey: dave.PublicKey(), Coldkey: dave.PublicKey(), UID: 1, Netuid: 1},
+	})
+	c := &CoordinatorCommand{Stdout: io.Discard, Stderr: io.Discard}
+	if err := c.ParseFlags([]string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--chain", node.URL(), "--netuid", "1", "--permits-every", "10s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitReady(t, c.Server.URL())
+	scan := func(s *hotkey.Signer) error {
+		_, err := agorahttp.NewClient(c.Server.URL(), s).Scan(context.Background(), agorahttp.ScanRequest{})
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for scan(bob) != nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := scan(bob); err != nil {
+		t.Fatalf("permitted validator refused: %v", err)
+	}
+	if err := scan(dave); agora.ErrorCode(err) != agora.EFORBIDDEN {
+		t.Fatalf("a neuron without a permit leased: %v", err)
+	}
+	if err := (&CoordinatorCommand{Stdout: io.Discard, Stderr: io.Discard}).ParseFlags([]string{"--chain", "ftp://x"}); err == nil || !strings.Contains(message(err), "--chain") {
+		t.Fatalf("bad --chain: %v", err)
 	}
 }
