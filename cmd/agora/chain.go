@@ -10,9 +10,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/chain"
+	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/merkle"
 )
 
@@ -25,7 +27,8 @@ type ChainCommand struct {
 const chainUsage = `Usage: agora chain <command> [flags]
 
 Commands:
-  weights        convert float weights to the u16 values the Bittensor SDK emits, and print the set_weights call
+  weights        the weights a validator would set: from a reward snapshot's weight policy resolved through
+                 the metagraph (--snapshot or --coordinator, with --chain), or from --uids/--weights
   verify-proof   check a Merkle claim proof (OpenZeppelin StandardMerkleTree) offline
 `
 
@@ -66,8 +69,28 @@ func (c *ChainCommand) weights(args []string) error {
 	netuid := fs.Uint("netuid", 1, "subnet `id`")
 	version := fs.String("version-key", "10.2.0", "version key: an integer, or an SDK version string")
 	asJSON := fs.Bool("json", false, "print JSON")
+	snapFile := fs.String("snapshot", "", "a reward snapshot JSON `file` (GET /api/v1/reward-snapshot) whose weight policy to resolve")
+	coord := fs.String("coordinator", "", "take the latest reward snapshot from this coordinator `URL`")
+	chainURL := fs.String("chain", os.Getenv("AGORA_CHAIN"), "subtensor node JSON-RPC `URL` for the metagraph [$AGORA_CHAIN]")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var why []string
+	if *snapFile != "" || *coord != "" {
+		if *uidsFlag != "" || *weightsFlag != "" {
+			return agora.Errorf(agora.EINVALID, "--uids/--weights: not with --snapshot or --coordinator")
+		}
+		resolved, notes, err := c.resolveSnapshot(*snapFile, *coord, *chainURL, uint16(min(*netuid, 65535)))
+		if err != nil {
+			return err
+		}
+		var us, ws []string
+		for _, r := range resolved {
+			us, ws = append(us, strconv.Itoa(int(r.UID))), append(ws, strconv.FormatFloat(r.Weight, 'g', -1, 64))
+			why = append(why, fmt.Sprintf("uid %d: %s", r.UID, r.Why))
+		}
+		*uidsFlag, *weightsFlag = strings.Join(us, ","), strings.Join(ws, ",")
+		why = append(why, notes...)
 	}
 	var uids []int
 	for i, s := range splitList(*uidsFlag) {
@@ -104,7 +127,7 @@ func (c *ChainCommand) weights(args []string) error {
 	call := chain.SetWeightsCall(uint16(*netuid), u, v, vk)
 	if *asJSON {
 		return json.NewEncoder(c.Stdout).Encode(map[string]any{"netuid": *netuid, "uids": u, "weights": v, "version_key": vk,
-			"call": "0x" + hex.EncodeToString(call)})
+			"call": "0x" + hex.EncodeToString(call), "why": why})
 	}
 	fmt.Fprintf(c.Stdout, "SubtensorModule.set_weights(netuid=%d, version_key=%d)\n", *netuid, vk)
 	fmt.Fprintf(c.Stdout, "  %-6s %-12s %s\n", "uid", "weight", "u16 (largest scaled to 65535, half to even, zeros dropped)")
@@ -124,8 +147,58 @@ func (c *ChainCommand) weights(args []string) error {
 		}
 		fmt.Fprintf(c.Stdout, "  %-6d %-12.6g %s\n", uid, w, note)
 	}
-	fmt.Fprintf(c.Stdout, "call: 0x%s\n(no chain endpoint: nothing is submitted)\n", hex.EncodeToString(call))
+	for _, w := range why {
+		fmt.Fprintf(c.Stdout, "  why: %s\n", w)
+	}
+	fmt.Fprintf(c.Stdout, "call: 0x%s\n(nothing is submitted: 'agora validator --chain URL' sets weights on the subnet's tempo)\n", hex.EncodeToString(call))
 	return nil
+}
+
+// resolveSnapshot resolves a snapshot's weight policy through the
+// metagraph (uid targets alone resolve without one).
+func (c *ChainCommand) resolveSnapshot(file, coord, chainURL string, netuid uint16) ([]agora.ResolvedWeight, []string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var data []byte
+	var err error
+	if file != "" {
+		if data, err = os.ReadFile(file); err != nil {
+			return nil, nil, agora.Errorf(agora.EINVALID, "--snapshot: %v", err)
+		}
+	} else if err := agorahttp.NewClient(coord, nil).CallJSON(ctx, "GET", "/api/v1/reward-snapshot", nil, &data); err != nil {
+		return nil, nil, err
+	}
+	var snap agora.RewardSnapshot
+	if err := json.Unmarshal(data, &snap); err != nil {
+		return nil, nil, agora.Errorf(agora.EINVALID, "snapshot: %v", err)
+	}
+	pol := snap.WeightPolicy
+	if pol == nil {
+		pol = &agora.WeightPolicy{Targets: []agora.WeightTarget{{Kind: agora.TargetMiners, Share: 1}}}
+	}
+	uidOf := func(string) (uint16, bool) { return 0, false }
+	if chainURL != "" {
+		cl, err := chain.New(chainURL, chain.Options{})
+		if err != nil {
+			return nil, nil, agora.Errorf(agora.EINVALID, "--chain: %s", agora.ErrorMessage(err))
+		}
+		neurons, err := cl.Metagraph(ctx, netuid)
+		if err != nil {
+			return nil, nil, err
+		}
+		m := map[string]uint16{}
+		for _, n := range neurons {
+			m[n.Hotkey] = n.UID
+		}
+		uidOf = func(hk string) (uint16, bool) { u, ok := m[hk]; return u, ok }
+	} else {
+		for _, t := range pol.Targets {
+			if t.Kind != agora.TargetUID {
+				return nil, nil, agora.Errorf(agora.EINVALID, "--chain: needed to resolve %s to a uid through the metagraph", t)
+			}
+		}
+	}
+	return pol.Resolve(snap.Payouts, uidOf)
 }
 
 // verifyProof checks a value's proof against a root, reading the value and

@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/chain/chaintest"
 	"github.com/agoranet/agora/merkle"
 )
 
@@ -55,5 +61,41 @@ func TestChainVerifyProof(t *testing.T) {
 	}
 	if err := run(values[1][0] + ",2500000000000000001"); err == nil || !strings.Contains(message(err), "does NOT verify") {
 		t.Fatalf("a wrong amount verified: %v", err)
+	}
+}
+
+// TestChainWeightsFromSnapshot resolves a snapshot's weight policy through
+// a fake node's metagraph and prints why each uid gets its weight.
+func TestChainWeightsFromSnapshot(t *testing.T) {
+	node := chaintest.New(t)
+	alice, contract := devKey(t, "//Alice"), devKey(t, "//Contract")
+	node.SetNeurons(1, []chain.NeuronInfoLite{
+		{Hotkey: contract.PublicKey(), Coldkey: contract.PublicKey(), UID: 4, Netuid: 1},
+		{Hotkey: alice.PublicKey(), Coldkey: alice.PublicKey(), UID: 9, Netuid: 1},
+	})
+	snap := fmt.Sprintf(`{"epoch":2,"payouts":[{"hotkey":%q,"amount":5,"cumulative":5}],
+		"weight_policy":{"targets":[{"kind":"uid","uid":0,"share":0.5},{"kind":"hotkey","hotkey":%q,"share":0.25},{"kind":"miners","share":0.25}]}}`,
+		alice.Address(), contract.Address())
+	file := filepath.Join(t.TempDir(), "snapshot.json")
+	os.WriteFile(file, []byte(snap), 0o644)
+	var out strings.Builder
+	err := (&Main{Stdout: &out, Stderr: &out}).Run(context.Background(), []string{"chain", "weights", "--snapshot", file, "--chain", node.URL(), "--json"})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	var got struct {
+		UIDs    []uint16 `json:"uids"`
+		Weights []uint16 `json:"weights"`
+		Why     []string `json:"why"`
+	}
+	json.Unmarshal([]byte(out.String()), &got)
+	if fmt.Sprint(got.UIDs) != "[0 4 9]" || fmt.Sprint(got.Weights) != "[65535 32768 32768]" || len(got.Why) != 3 {
+		t.Fatalf("got %+v", got)
+	}
+	// Without a chain, a hotkey target cannot be resolved: a clear error.
+	out.Reset()
+	err = (&Main{Stdout: &out, Stderr: &out}).Run(context.Background(), []string{"chain", "weights", "--snapshot", file})
+	if err == nil || !strings.Contains(message(err), "--chain") {
+		t.Fatalf("no chain: %v", err)
 	}
 }
