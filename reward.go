@@ -201,10 +201,12 @@ func ComputeSnapshot(in EpochInput) (*RewardSnapshot, error) {
 	}
 	// Weighted competitions share the epoch budget exactly, like payouts.
 	weighted := split(in.Budget, weights)
-	for i, pol := range policies {
+	for _, pol := range policies {
+		// The policy is recorded as given, so a snapshot's inputs can be
+		// fed back in; a weighted competition's budget shows in Available.
+		budget := pol.Budget
 		if pol.Weight > 0 {
-			pol.Budget = weighted[pol.Competition]
-			policies[i] = pol
+			budget = weighted[pol.Competition]
 		}
 		var crowned []Crowning
 		for _, c := range in.Crownings[pol.Competition] {
@@ -218,7 +220,7 @@ func ComputeSnapshot(in EpochInput) (*RewardSnapshot, error) {
 			}
 			return crowned[i].SubmissionID < crowned[j].SubmissionID
 		})
-		cr := CompetitionReward{Policy: pol, Available: pol.Budget + carriedIn[pol.Competition], Crownings: crowned}
+		cr := CompetitionReward{Policy: pol, Available: budget + carriedIn[pol.Competition], Crownings: crowned}
 		if cr.Crownings == nil {
 			cr.Crownings = []Crowning{}
 		}
