@@ -1,10 +1,12 @@
 package merkle
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
+	"math/bits"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -109,16 +111,18 @@ func (e *ValueError) Error() string {
 
 func (e *ValueError) Unwrap() error { return e.Err }
 
-// encode returns abi.encode(types, value) (the standard, not packed,
-// encoding of a tuple of the fields).
-func encode(types []abiType, value []string) ([]byte, error) {
+// appendEncode appends abi.encode(types, value) (the standard, not
+// packed, encoding of a tuple of the fields) to dst.
+func appendEncode(dst []byte, types []abiType, value []string) ([]byte, error) {
 	if len(value) != len(types) {
 		return nil, fmt.Errorf("has %d fields, the leaf encoding has %d", len(value), len(types))
 	}
-	head := make([]byte, 32*len(types))
-	var tail []byte
+	// The head of fixed-size slots comes first; dynamic fields append
+	// their data after it and point at it with an offset from start.
+	start, headLen := len(dst), 32*len(types)
+	dst = append(dst, make([]byte, headLen)...)
 	for i, t := range types {
-		slot := head[32*i : 32*i+32]
+		slot := dst[start+32*i : start+32*i+32]
 		s := value[i]
 		fail := func(err error) error {
 			return &ValueError{Index: -1, Field: i, Type: t.name, Value: s, Err: err}
@@ -137,6 +141,9 @@ func encode(types []abiType, value []string) ([]byte, error) {
 				return nil, fail(errors.New(`bool must be "true" or "false"`))
 			}
 		case kindAddress:
+			if decodeHexInto(slot[12:], s) {
+				continue
+			}
 			b, err := decodeHex(s)
 			if err != nil {
 				return nil, fail(err)
@@ -146,6 +153,9 @@ func encode(types []abiType, value []string) ([]byte, error) {
 			}
 			copy(slot[12:], b)
 		case kindFixedBytes:
+			if decodeHexInto(slot[:t.size], s) {
+				continue
+			}
 			b, err := decodeHex(s)
 			if err != nil {
 				return nil, fail(err)
@@ -167,17 +177,17 @@ func encode(types []abiType, value []string) ([]byte, error) {
 					return nil, fail(err)
 				}
 			}
-			putUint(slot, uint64(len(head)+len(tail)))
+			putUint(slot, uint64(len(dst)-start))
 			var n [32]byte
 			putUint(n[:], uint64(len(b)))
-			tail = append(tail, n[:]...)
-			tail = append(tail, b...)
+			dst = append(dst, n[:]...)
+			dst = append(dst, b...)
 			if r := len(b) % 32; r != 0 {
-				tail = append(tail, make([]byte, 32-r)...)
+				dst = append(dst, make([]byte, 32-r)...)
 			}
 		}
 	}
-	return append(head, tail...), nil
+	return dst, nil
 }
 
 func putUint(slot []byte, v uint64) {
@@ -185,6 +195,42 @@ func putUint(slot []byte, v uint64) {
 		slot[31-i] = byte(v >> (8 * i))
 	}
 }
+
+// decodeHexInto decodes s, 0x and exactly 2*len(dst) hex digits, into
+// dst without allocating. It reports false, with dst unspecified, for
+// anything else, which decodeHex then explains.
+func decodeHexInto(dst []byte, s string) bool {
+	if len(s) != 2+2*len(dst) || s[0] != '0' || s[1] != 'x' {
+		return false
+	}
+	for i := range dst {
+		hi, lo := unhex(s[2+2*i]), unhex(s[3+2*i])
+		if hi > 0xf || lo > 0xf {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+// unhex returns the value of a hex digit, or 0xff.
+func unhex(c byte) byte { return hexValues[c] }
+
+var hexValues = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = byte(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			t[c] = byte(c - 'A' + 10)
+		default:
+			t[c] = 0xff
+		}
+	}
+	return t
+}()
 
 // decodeHex decodes 0x-prefixed hex with an even number of digits.
 func decodeHex(s string) ([]byte, error) {
@@ -210,6 +256,16 @@ var (
 // leading '-' for intN) or 0x-hex, as a 32-byte big-endian two's
 // complement word.
 func encodeInt(slot []byte, t abiType, s string) error {
+	// Fast path for the common case, a decimal uint that fits: no
+	// big.Int. Anything else, errors included, takes the general path.
+	if t.kind == kindUint && s != "" && isDigits(s, false) {
+		if w, ok := parseDecimal256(s); ok && bitLen256(w) <= t.size {
+			for i, limb := range w {
+				binary.BigEndian.PutUint64(slot[24-8*i:], limb)
+			}
+			return nil
+		}
+	}
 	neg := false
 	digits := s
 	if t.kind == kindInt && strings.HasPrefix(digits, "-") {
@@ -250,6 +306,50 @@ func encodeInt(slot []byte, t abiType, s string) error {
 	}
 	v.FillBytes(slot)
 	return nil
+}
+
+// pow10 holds 10^0 to 10^19.
+var pow10 = func() (p [20]uint64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// parseDecimal256 parses decimal digits (checked by the caller) into a
+// 256-bit word, least significant limb first, and reports false if the
+// number does not fit. It takes 19 digits at a time.
+func parseDecimal256(s string) (w [4]uint64, ok bool) {
+	for s != "" {
+		k := min(len(s), 19)
+		var chunk uint64
+		for i := range k {
+			chunk = chunk*10 + uint64(s[i]-'0')
+		}
+		s = s[k:]
+		carry := chunk
+		for j := range w {
+			hi, lo := bits.Mul64(w[j], pow10[k])
+			var c uint64
+			w[j], c = bits.Add64(lo, carry, 0)
+			carry = hi + c
+		}
+		if carry != 0 {
+			return w, false
+		}
+	}
+	return w, true
+}
+
+// bitLen256 is the bit length of a 256-bit word.
+func bitLen256(w [4]uint64) int {
+	for j := 3; j >= 0; j-- {
+		if w[j] != 0 {
+			return 64*j + bits.Len64(w[j])
+		}
+	}
+	return 0
 }
 
 func isDigits(s string, hexDigits bool) bool {

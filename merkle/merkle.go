@@ -18,7 +18,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
+	"math/bits"
 	"slices"
+	"sync"
 
 	"golang.org/x/crypto/sha3"
 )
@@ -72,22 +76,73 @@ func truncate(s string) string {
 	return s
 }
 
-func keccak(parts ...[]byte) (h Hash) {
+// hasher computes keccak256 digests with one reused sponge and scratch
+// space, so hashing allocates nothing: no new state per digest and no
+// copy of it as hash.Hash.Sum makes. A hasher is not safe for concurrent
+// use; tree building keeps one, the package-level functions borrow one
+// from hashers.
+type hasher struct {
+	d   hash.Hash
+	r   io.Reader // d's squeeze (the sponge's Read), when it has one
+	buf [64]byte  // input of node and the outer leaf hash
+	out Hash
+	enc []byte // ABI encoding of the leaf being hashed
+}
+
+var hashers = sync.Pool{New: func() any { return newHasher() }}
+
+func newHasher() *hasher {
 	d := sha3.NewLegacyKeccak256()
-	for _, p := range parts {
-		d.Write(p)
+	r, _ := d.(io.Reader)
+	return &hasher{d: d, r: r}
+}
+
+// sum returns keccak256(b). b escapes (it goes through an interface), so
+// callers pass the hasher's own buffers, never a local array.
+func (k *hasher) sum(b []byte) Hash {
+	k.d.Reset()
+	k.d.Write(b)
+	if k.r != nil {
+		k.r.Read(k.out[:])
+	} else {
+		k.d.Sum(k.out[:0])
 	}
-	d.Sum(h[:0])
-	return h
+	return k.out
+}
+
+// node is NodeHash.
+func (k *hasher) node(a, b *Hash) Hash {
+	if bytes.Compare(a[:], b[:]) > 0 {
+		a, b = b, a
+	}
+	copy(k.buf[:32], a[:])
+	copy(k.buf[32:], b[:])
+	return k.sum(k.buf[:])
+}
+
+// leaf is leafHash.
+func (k *hasher) leaf(ts []abiType, value []string) (Hash, error) {
+	var err error
+	k.enc, err = appendEncode(k.enc[:0], ts, value)
+	if err != nil {
+		var ve *ValueError
+		if errors.As(err, &ve) {
+			return Hash{}, err
+		}
+		return Hash{}, fmt.Errorf("merkle: value %w", err)
+	}
+	inner := k.sum(k.enc)
+	copy(k.buf[:32], inner[:])
+	return k.sum(k.buf[:32]), nil
 }
 
 // NodeHash hashes two sibling nodes: keccak256 of the pair, smaller first
 // (OpenZeppelin Hashes.commutativeKeccak256).
 func NodeHash(a, b Hash) Hash {
-	if bytes.Compare(a[:], b[:]) > 0 {
-		a, b = b, a
-	}
-	return keccak(a[:], b[:])
+	k := hashers.Get().(*hasher)
+	h := k.node(&a, &b)
+	hashers.Put(k)
+	return h
 }
 
 // LeafHash returns keccak256(keccak256(abi.encode(types, value))).
@@ -101,16 +156,12 @@ func LeafHash(types []string, value []string) (Hash, error) {
 }
 
 func leafHash(ts []abiType, value []string) (Hash, error) {
-	enc, err := encode(ts, value)
-	if err != nil {
-		var ve *ValueError
-		if errors.As(err, &ve) {
-			return Hash{}, err
-		}
-		return Hash{}, fmt.Errorf("merkle: value %w", err)
+	k := hashers.Get().(*hasher)
+	h, err := k.leaf(ts, value)
+	if cap(k.enc) <= 1<<12 { // don't keep a huge dynamic value's buffer
+		hashers.Put(k)
 	}
-	inner := keccak(enc)
-	return keccak(inner[:]), nil
+	return h, err
 }
 
 // Options configures tree construction.
@@ -159,27 +210,42 @@ func NewWithOptions(types []string, values [][]string, opts Options) (*Tree, err
 		hash  Hash
 		index int
 	}
+	k := newHasher()
 	hs := make([]hashed, len(values))
 	for i, v := range values {
-		h, err := leafHash(ts, v)
+		h, err := k.leaf(ts, v)
 		if err != nil {
 			return nil, withIndex(err, i)
 		}
 		hs[i] = hashed{h, i}
 	}
 	if opts.SortLeaves {
-		// JavaScript's sort is stable, so equal leaves keep input order.
-		slices.SortStableFunc(hs, func(a, b hashed) int { return bytes.Compare(a.hash[:], b.hash[:]) })
+		// JavaScript's sort is stable, so equal leaves keep input order:
+		// ties go by input index, which makes an unstable sort stable.
+		slices.SortFunc(hs, func(a, b hashed) int {
+			if c := bytes.Compare(a.hash[:], b.hash[:]); c != 0 {
+				return c
+			}
+			return a.index - b.index
+		})
 	}
 	n := len(hs)
 	tree := make([]Hash, 2*n-1)
 	t := &Tree{types: slices.Clone(types), abi: ts, tree: tree, values: make([]IndexedValue, n)}
+	// The values are copied into one backing array, each with its
+	// capacity capped so that appending to one cannot touch the next.
+	flat := make([]string, 0, n*len(ts))
+	for i, v := range values {
+		o := len(flat)
+		flat = append(flat, v...)
+		t.values[i].Value = flat[o:len(flat):len(flat)]
+	}
 	for i, h := range hs {
 		tree[len(tree)-1-i] = h.hash
-		t.values[h.index] = IndexedValue{Value: slices.Clone(values[h.index]), TreeIndex: len(tree) - 1 - i}
+		t.values[h.index].TreeIndex = len(tree) - 1 - i
 	}
 	for i := len(tree) - 1 - n; i >= 0; i-- {
-		tree[i] = NodeHash(tree[2*i+1], tree[2*i+2])
+		tree[i] = k.node(&tree[2*i+1], &tree[2*i+2])
 	}
 	t.index()
 	return t, nil
@@ -248,12 +314,46 @@ func (t *Tree) Proof(i int) ([]Hash, error) {
 	if i < 0 || i >= len(t.values) {
 		return nil, fmt.Errorf("merkle: value index %d out of bounds [0,%d)", i, len(t.values))
 	}
-	proof := []Hash{}
-	for j := t.values[i].TreeIndex; j > 0; j = (j - 1) / 2 {
+	ti := t.values[i].TreeIndex
+	proof := make([]Hash, 0, depth(ti))
+	for j := ti; j > 0; j = (j - 1) / 2 {
 		proof = append(proof, t.tree[sibling(j)])
 	}
 	return proof, nil
 }
+
+// Proofs returns the proof of every value, in input order: Proofs()[i]
+// equals Proof(i). The proofs share one backing array, so producing all
+// of them takes a few allocations rather than several per value; each has
+// its capacity capped, so appending to one cannot touch another.
+func (t *Tree) Proofs() [][]Hash {
+	n := len(t.values)
+	// Sorted leaf l (tree index len-1-l) belongs to value owner[l].
+	owner := make([]int, n)
+	total := 0
+	for i, v := range t.values {
+		owner[len(t.tree)-1-v.TreeIndex] = i
+		total += depth(v.TreeIndex)
+	}
+	buf := make([]Hash, total)
+	proofs := make([][]Hash, n)
+	// Walk the leaves in tree order, not input order: neighbouring
+	// leaves share most of their paths, so the tree is read in cache.
+	off := 0
+	for l := range n {
+		ti := len(t.tree) - 1 - l
+		p := buf[off : off+depth(ti) : off+depth(ti)]
+		off += len(p)
+		for k, j := 0, ti; j > 0; k, j = k+1, (j-1)/2 {
+			p[k] = t.tree[sibling(j)]
+		}
+		proofs[owner[l]] = p
+	}
+	return proofs
+}
+
+// depth is the number of edges from the root to tree index j.
+func depth(j int) int { return bits.Len(uint(j+1)) - 1 }
 
 func sibling(j int) int {
 	if j%2 == 1 {
@@ -314,9 +414,11 @@ func (t *Tree) MultiProof(indices []int) (MultiProof, error) {
 
 // ProcessProof returns the root implied by a leaf and its proof.
 func ProcessProof(leaf Hash, proof []Hash) Hash {
-	for _, p := range proof {
-		leaf = NodeHash(leaf, p)
+	k := hashers.Get().(*hasher)
+	for i := range proof {
+		leaf = k.node(&leaf, &proof[i])
 	}
+	hashers.Put(k)
 	return leaf
 }
 

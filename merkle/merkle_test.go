@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -175,6 +177,40 @@ func TestEncodings(t *testing.T) {
 	}
 	if !bytes.Contains(tree.Dump(), []byte(`"value":["-1",true,"0x"`)) {
 		t.Fatalf("bool not dumped as a JSON boolean: %s", tree.Dump())
+	}
+}
+
+// TestDecimalUints checks decimal uintN values, which take a fast path,
+// against the same numbers in hex, which do not: at and past each
+// width's limit, with leading zeros, and at random.
+func TestDecimalUints(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for size := 8; size <= 256; size += 8 {
+		ty := []string{fmt.Sprintf("uint%d", size)}
+		limit := new(big.Int).Lsh(big.NewInt(1), uint(size))
+		max := new(big.Int).Sub(limit, big.NewInt(1))
+		nums := []*big.Int{big.NewInt(0), big.NewInt(1), max, new(big.Int).Rsh(max, 1)}
+		for range 20 {
+			b := make([]byte, size/8)
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+			nums = append(nums, new(big.Int).Rsh(new(big.Int).SetBytes(b), uint(rng.IntN(size))))
+		}
+		for _, v := range nums {
+			for _, dec := range []string{v.String(), "000" + v.String()} {
+				got, err := merkle.LeafHash(ty, []string{dec})
+				want, err2 := merkle.LeafHash(ty, []string{fmt.Sprintf("0x%x", v)})
+				if err != nil || err2 != nil || got != want {
+					t.Fatalf("%s %s: %s, %v; hex gives %s, %v", ty[0], dec, got, err, want, err2)
+				}
+			}
+		}
+		for _, v := range []*big.Int{limit, new(big.Int).Lsh(limit, 70), new(big.Int).Exp(big.NewInt(10), big.NewInt(80), nil)} {
+			if _, err := merkle.LeafHash(ty, []string{v.String()}); err == nil || !strings.Contains(err.Error(), "overflows") {
+				t.Fatalf("%s %s: error %v, want overflow", ty[0], v, err)
+			}
+		}
 	}
 }
 
@@ -434,5 +470,66 @@ func BenchmarkBuild(b *testing.B) {
 		if _, err := merkle.New(types, values); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestProofs checks Proofs against Proof for every value, over sizes
+// that fill the last tree level fully, partly and not at all, sorted or
+// not, with duplicate values, and that the proofs do not share capacity.
+func TestProofs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	types := []string{"bytes32", "uint256"}
+	for _, n := range []int{1, 2, 3, 4, 5, 7, 8, 9, 31, 64, 100, 1000, 1025} {
+		for _, sorted := range []bool{true, false} {
+			values := randomValues(rng, types, n)
+			if n > 2 {
+				values[n-1] = values[0] // a duplicate leaf
+			}
+			tree, err := merkle.NewWithOptions(types, values, merkle.Options{SortLeaves: sorted})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := tree.Proofs()
+			if len(all) != n {
+				t.Fatalf("n=%d sorted=%v: %d proofs", n, sorted, len(all))
+			}
+			for i := range n {
+				p, err := tree.Proof(i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(all[i], p) || (all[i] == nil) != (p == nil) {
+					t.Fatalf("n=%d sorted=%v: Proofs()[%d] = %v, Proof(%d) = %v", n, sorted, i, all[i], i, p)
+				}
+				if ok, err := merkle.VerifyValue(tree.Root(), types, values[i], all[i]); err != nil || !ok {
+					t.Fatalf("n=%d sorted=%v: proof %d does not verify (%v)", n, sorted, i, err)
+				}
+				if cap(all[i]) != len(all[i]) {
+					t.Fatalf("n=%d: proof %d has spare capacity %d > %d", n, i, cap(all[i]), len(all[i]))
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkBuildAndProofs is the Go half of bench/merkle.sh at a size
+// go test runs quickly: build a tree of bytes32,uint256 claims and
+// produce every proof.
+func BenchmarkBuildAndProofs(b *testing.B) {
+	types := []string{"bytes32", "uint256"}
+	for _, n := range []int{10000, 100000} {
+		values := randomValues(rand.New(rand.NewPCG(7, 8)), types, n)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				tree, err := merkle.New(types, values)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(tree.Proofs()) != n {
+					b.Fatal("wrong number of proofs")
+				}
+			}
+		})
 	}
 }
