@@ -142,15 +142,7 @@ func TestPolkadotCrossCheck(t *testing.T) {
 		t.Skip("polkadot-js cross-check skipped in -short mode")
 	}
 	dir := polkadotTypesDir(t)
-	script, err := os.ReadFile(filepath.Join("testdata", "polkadot", "extrinsic.mjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	scriptPath := filepath.Join(dir, fmt.Sprintf("agora-chain-interop-%d.mjs", os.Getpid()))
-	if err := os.WriteFile(scriptPath, script, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(scriptPath)
+	scriptPath := testingutil.NPMScript(t, dir, filepath.Join("testdata", "polkadot", "extrinsic.mjs"))
 
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	s := signer(t, "//Alice")

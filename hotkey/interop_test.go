@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -85,17 +84,7 @@ func TestPolkadotInterop(t *testing.T) {
 		t.Skip("polkadot-js cross-check skipped in -short mode")
 	}
 	dir := polkadotDir(t)
-	script, err := os.ReadFile(filepath.Join("testdata", "polkadot", "interop.mjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// node resolves imports next to the script, so the script goes beside
-	// node_modules.
-	scriptPath := filepath.Join(dir, fmt.Sprintf("agora-interop-%d.mjs", os.Getpid()))
-	if err := os.WriteFile(scriptPath, script, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(scriptPath)
+	scriptPath := testingutil.NPMScript(t, dir, filepath.Join("testdata", "polkadot", "interop.mjs"))
 
 	const n = 40
 	rng := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))

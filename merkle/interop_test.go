@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -68,17 +67,7 @@ func TestNPMInterop(t *testing.T) {
 		t.Skipf("%s cross-check skipped in -short mode", ozPackage)
 	}
 	dir := ozDir(t)
-	script, err := os.ReadFile(filepath.Join("testdata", "oz", "interop.cjs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// node resolves require() next to the script, so it goes beside
-	// node_modules.
-	scriptPath := filepath.Join(dir, fmt.Sprintf("agora-merkle-interop-%d.cjs", os.Getpid()))
-	if err := os.WriteFile(scriptPath, script, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(scriptPath)
+	scriptPath := testingutil.NPMScript(t, dir, filepath.Join("testdata", "oz", "interop.cjs"))
 
 	seed1, seed2 := rand.Uint64(), rand.Uint64()
 	t.Logf("seed %d,%d", seed1, seed2)

@@ -3,6 +3,7 @@ package testingutil
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,4 +82,22 @@ func NPMPackages(tb testing.TB, name, packageJSON, version string, pkgs ...strin
 		tb.Fatalf("install %v into %s: %v", pkgs, dir, err)
 	}
 	return dir
+}
+
+// NPMScript copies the script at src (a testdata file) beside the
+// node_modules in dir, where node resolves its imports, and returns its
+// path; it is removed when the test ends.
+func NPMScript(tb testing.TB, dir, src string) string {
+	tb.Helper()
+	script, err := os.ReadFile(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	name := fmt.Sprintf("agora-%s-%d%s", strings.TrimSuffix(filepath.Base(src), filepath.Ext(src)), os.Getpid(), filepath.Ext(src))
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, script, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.Remove(path) })
+	return path
 }
