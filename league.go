@@ -237,6 +237,8 @@ type LeagueService interface {
 	FindAgents(ctx context.Context, f AgentFilter) ([]*Agent, int, error)
 	// AgentCode returns code by its SHA-256. ENOTFOUND.
 	AgentCode(ctx context.Context, sha256Hex string) ([]byte, error)
+	// AgentPending counts a version's jobs still without a verdict.
+	AgentPending(ctx context.Context, agentID string) (int, error)
 	// AgentSubmissions returns the jobs' submissions of a version.
 	AgentSubmissions(ctx context.Context, agentID string) ([]*Submission, error)
 	// AdvanceAgent applies a stage transition. ECONFLICT when the agent

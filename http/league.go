@@ -287,6 +287,11 @@ func (s *Server) AdvanceAgent(ctx context.Context, id string) error {
 }
 
 func (s *Server) advanceAgent(ctx context.Context, id string) error {
+	// Most results leave their stage unfinished: a count says so without
+	// reading the stage's submissions.
+	if pending, err := s.Store.AgentPending(ctx, id); err != nil || pending > 0 {
+		return err
+	}
 	a, err := s.Store.FindAgentByID(ctx, id)
 	if err != nil || a.Final() {
 		return err

@@ -210,6 +210,14 @@ func (d *DB) AgentCode(ctx context.Context, hash string) ([]byte, error) {
 	return b, formatError(err)
 }
 
+// AgentPending counts a version's submissions without a verdict: a cheap
+// test run on every league result before the stage is read whole.
+func (d *DB) AgentPending(ctx context.Context, agentID string) (int, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM submissions WHERE agent_id = ? AND verdict IS NULL`), agentID).Scan(&n)
+	return n, formatError(err)
+}
+
 // AgentSubmissions returns a version's job submissions, oldest first.
 func (d *DB) AgentSubmissions(ctx context.Context, agentID string) ([]*agora.Submission, error) {
 	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+submissionCols+` FROM submissions WHERE agent_id = ? ORDER BY created_at, id`), agentID)

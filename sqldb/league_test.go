@@ -59,6 +59,9 @@ func TestLeagues(t *testing.T) {
 		if err != nil || len(subs) != 1 || subs[0].AgentID != a.ID || subs[0].TaskID != tasks[0].ID {
 			t.Fatalf("screening submissions: %v %+v", err, subs)
 		}
+		if n, err := db.AgentPending(ctx, a.ID); err != nil || n != 1 {
+			t.Fatalf("pending: %d %v", n, err)
+		}
 		// Blobs that are not agent code are not served as code.
 		wantCode(t, func() error { _, err := db.AgentCode(ctx, subs[0].ReplaySpecHash); return err }(), agora.ENOTFOUND)
 		specBytes, err := db.FindReplaySpec(ctx, subs[0].ReplaySpecHash)
