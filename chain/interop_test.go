@@ -1,15 +1,12 @@
 package chain_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -214,21 +211,11 @@ func TestPolkadotCrossCheck(t *testing.T) {
 		"neurons":    jsNeurons,
 		"neuronsGo":  hx(chaintest.EncodeNeuronInfoLiteVec(neurons)),
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", scriptPath)
-	cmd.Dir = dir
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, stderr.String())
-	}
-	if stderr.Len() > 0 {
+	out, stderr := testingutil.RunNode(t, scriptPath, in, time.Minute)
+	if len(stderr) > 0 {
 		// polkadot-js warns about extensions it treats as no-effect; there
 		// must be none, since every one is declared.
-		t.Errorf("node stderr: %s", stderr.String())
+		t.Errorf("node stderr: %s", stderr)
 	}
 	var rep struct {
 		XXHash map[string]string `json:"xxhash"`

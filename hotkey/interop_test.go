@@ -1,14 +1,12 @@
 package hotkey_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -133,17 +131,7 @@ func TestPolkadotInterop(t *testing.T) {
 	}
 
 	in, _ := json.Marshal(req)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", scriptPath)
-	cmd.Dir = dir
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, stderr.String())
-	}
+	out, _ := testingutil.RunNode(t, scriptPath, in, time.Minute)
 	var rep interopReply
 	if err := json.Unmarshal(out, &rep); err != nil {
 		t.Fatalf("node reply: %v\n%s", err, out)

@@ -1,12 +1,9 @@
 package merkle_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -117,17 +114,7 @@ func TestNPMInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", scriptPath)
-	cmd.Dir = dir
-	cmd.Stdin = bytes.NewReader(req)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, stderr.String())
-	}
+	out, _ := testingutil.RunNode(t, scriptPath, req, 2*time.Minute)
 	var results []ozResult
 	if err := json.Unmarshal(out, &results); err != nil {
 		t.Fatalf("node output: %v\n%s", err, out)

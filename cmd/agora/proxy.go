@@ -40,7 +40,7 @@ type ProxyCommand struct {
 	Proxy  *proxy.Proxy
 	URL    string
 	srv    *http.Server
-	ledger *proxy.SQLiteLedger
+	ledger func() error // closes the ledger
 }
 
 const proxyUsage = `Usage: agora proxy --upstream NAME=URL --price MODEL=IN,OUT [flags]
@@ -283,28 +283,24 @@ func (c *ProxyCommand) Open(ctx context.Context) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: level}))
-	cfg, err := c.Config()
-	if err != nil {
-		return err
-	}
-	if c.Ledger != "" {
-		if c.ledger, err = proxy.OpenSQLiteLedger(ctx, expandHome(c.Ledger)); err != nil {
-			return err
-		}
-		cfg.Ledger = c.ledger
-	} else {
+	if c.Ledger == "" {
 		log.Warn("no --ledger: spend is kept in memory and forgotten at exit")
 	}
-	for _, u := range cfg.Upstreams {
-		if u.APIKey == "" {
-			log.Warn("upstream has no API key (no --upstream-key-env)", "upstream", u.Name)
+	keyed, _ := c.KeyEnvs.pairs("upstream-key-env")
+	ups, _ := c.Upstreams.pairs("upstream")
+	for name := range ups {
+		if _, ok := keyed[name]; !ok {
+			log.Warn("upstream has no API key (no --upstream-key-env)", "upstream", name)
 		}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	cfg.Registerer, cfg.Logger = reg, log
-	if c.Proxy, err = proxy.New(cfg); err != nil {
-		c.closeLedger()
+	var err error
+	ledger := c.Ledger
+	if ledger != "" {
+		ledger = expandHome(ledger)
+	}
+	if c.Proxy, c.ledger, err = c.proxyFlags.open(ctx, ledger, reg, log); err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
@@ -322,8 +318,8 @@ func (c *ProxyCommand) Open(ctx context.Context) error {
 	for _, m := range c.Proxy.Models() {
 		models = append(models, m.Name)
 	}
-	log.Info("proxy", "url", c.URL, "models", strings.Join(models, ","), "inference_budget", cfg.Budget.Inference.Short(),
-		"embedding_budget", cfg.Budget.Embedding.Short(), "ledger", c.Ledger)
+	log.Info("proxy", "url", c.URL, "models", strings.Join(models, ","), "inference_budget", c.InferenceBudget,
+		"embedding_budget", c.EmbeddingBudget, "ledger", c.Ledger)
 	return nil
 }
 
@@ -331,7 +327,7 @@ func (c *ProxyCommand) closeLedger() error {
 	if c.ledger == nil {
 		return nil
 	}
-	err := c.ledger.Close()
+	err := c.ledger()
 	c.ledger = nil
 	return err
 }

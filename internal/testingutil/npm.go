@@ -1,6 +1,7 @@
 package testingutil
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -100,4 +101,23 @@ func NPMScript(tb testing.TB, dir, src string) string {
 	}
 	tb.Cleanup(func() { os.Remove(path) })
 	return path
+}
+
+// RunNode runs a script placed by NPMScript with in on its stdin and
+// returns what it printed; a failing script fails the test with its
+// stderr.
+func RunNode(tb testing.TB, script string, in []byte, timeout time.Duration) (stdout, stderr []byte) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", script)
+	cmd.Dir = filepath.Dir(script)
+	cmd.Stdin = bytes.NewReader(in)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("node %s: %v\n%s", filepath.Base(script), err, errb.String())
+	}
+	return out, errb.Bytes()
 }
