@@ -83,6 +83,11 @@ type SWEOptions struct {
 	Allowed []string
 	// Timeout overrides the environment's test timeout.
 	Timeout time.Duration
+	// TamperPolicy is what a static-scan finding (patch.ScanTampering)
+	// does here: patch.TamperReject (also when empty) refuses the patch
+	// naming the findings; "off" only reports them. Holding is the
+	// coordinator's business, before any job exists.
+	TamperPolicy string
 }
 
 // EvaluateSWE evaluates modelPatch on inst in env. It never returns an
