@@ -201,7 +201,8 @@ var moduleRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9
 // without also tripping a rule. Names are resolved through import aliases
 // and one level of plain rebinding ("p = pickle"), flow-insensitively.
 //
-// These checks make hidden payloads conspicuous; they are not a sandbox.
+// These checks are advisory (see the package doc): they make hidden
+// payloads conspicuous; they are not a sandbox.
 // An agent can still assemble a program at run time and hand it to a
 // subprocess, or write a module and import it, and the stdlib includes
 // ctypes. Containment is the sandbox's job.

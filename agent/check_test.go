@@ -265,3 +265,27 @@ func TestCheckPythonOnPath(t *testing.T) {
 		t.Fatalf("Check with %s: %v", p, err)
 	}
 }
+
+// TestCheckIsAdvisory keeps the known bypasses of the static checks passing
+// Check, on purpose: Check is advisory, the sandbox is the boundary (see the
+// package doc). If a rule starts catching one of these, move it to the
+// refused table above and keep this list honest with a new bypass.
+func TestCheckIsAdvisory(t *testing.T) {
+	needPython(t)
+	bypasses := map[string]string{
+		"exec_by_built_name":  "import builtins\nrun = vars(builtins)['ex' + 'ec']\n" + okMain,
+		"sys_path_shadowing":  "import sys\nsys.path.insert(0, '/tmp/shadow')\nimport json\n" + okMain,
+		"subprocess_python_c": "import subprocess, sys\nsubprocess.run([sys.executable, '-c', 'print(1)'])\n" + okMain,
+	}
+	for name, code := range bypasses {
+		t.Run(name, func(t *testing.T) {
+			rep, err := agent.Check(context.Background(), []byte(code), agent.CheckOptions{})
+			if err != nil {
+				t.Fatalf("Check refused a known bypass (%v); it is advisory: update the package doc and this test", err)
+			}
+			if len(rep.Violations) != 0 {
+				t.Fatalf("Violations=%v, want none", rep.Violations)
+			}
+		})
+	}
+}
