@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -262,6 +263,7 @@ type JobFilter struct {
 
 // JobService hands replays to validators and records what they saw.
 type JobService interface {
+	PeerService
 	// LeaseJobs atomically leases up to Max queued (or lease-expired)
 	// jobs to the validator, never two of the same submission and never
 	// one whose submission it already replayed. Concurrent callers never
@@ -279,8 +281,9 @@ type JobService interface {
 	RecordResult(ctx context.Context, r *Result, log []byte) (stored *Result, created bool, err error)
 	// RecordPeerEvaluation stores a miner's evaluation of another's
 	// submission on a peer_evaluation task and finalizes the verdict at
-	// the task's minimum. EFORBIDDEN for one's own submission, ECONFLICT
-	// for a second evaluation by the same miner.
+	// the task's minimum, or once every assigned evaluator answered.
+	// EFORBIDDEN for a miner the coordinator did not assign (see
+	// PeerService), ECONFLICT for a second evaluation by the same miner.
 	RecordPeerEvaluation(ctx context.Context, r *Result) (*Result, error)
 	FindJobs(ctx context.Context, f JobFilter) ([]*Job, int, error)
 	FindResults(ctx context.Context, submissionID string) ([]*Result, error)
@@ -315,4 +318,157 @@ type NonceService interface {
 	// Seen records (signer, nonce) until expires and reports whether it
 	// was new. Expired entries may be forgotten.
 	Seen(ctx context.Context, signer, nonce string, expires time.Time) (fresh bool, err error)
+}
+
+// Reason classes: the small, fixed vocabulary a miner and the public see
+// instead of a result's reason on a sealed task (see Sealed). ReasonClass
+// computes them; nothing else is shown there.
+const (
+	ReasonTestsFailed    = "tests_failed"    // replayed; the tests did not pass
+	ReasonPatchRefused   = "patch_refused"   // the patch broke a rule or did not apply
+	ReasonRunnerTampered = "runner_tampered" // the patch reached into the test runner
+	ReasonTimeout        = "timeout"         // the run went past its budget
+	ReasonAgentFailed    = "agent_failed"    // the agent crashed or returned no usable patch
+	ReasonRejected       = "rejected"        // replayed and not good, for another reason
+	ReasonError          = "error"           // the replay could not produce an answer
+)
+
+// ReasonClass returns a result's reason class: "" for an accepted result,
+// else one of the Reason constants. It reads the validator's structured
+// fields first (the agent's error kind), then the prefixes the validator
+// writes its reasons with (harness error kinds, "not resolved").
+func ReasonClass(r *Result) string {
+	if r.Status == ResultAccepted {
+		return ""
+	}
+	reason := strings.ToLower(r.Reason)
+	has := func(words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(reason, w) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has("tamper", "canary", "runner guard"):
+		return ReasonRunnerTampered
+	case strings.HasPrefix(reason, "not resolved"):
+		return ReasonTestsFailed
+	case r.Agent != nil && r.Agent.ErrorKind == "timeout":
+		return ReasonTimeout
+	case (r.Agent != nil && r.Agent.ErrorKind != "") || strings.HasPrefix(reason, "agent"):
+		return ReasonAgentFailed
+	case strings.HasPrefix(reason, "timeout") || has("timed out", "time budget"):
+		return ReasonTimeout
+	case r.Status == ResultError:
+		return ReasonError
+	case has("patch_refused", "patch_apply_failed", "refused", "does not apply", "artifact:"):
+		return ReasonPatchRefused
+	case len(r.Tests) > 0:
+		return ReasonTestsFailed
+	}
+	return ReasonRejected
+}
+
+// Sealed reports whether miners and the public see only the status and
+// reason class of a task's grading: a hidden task, or one whose grading
+// runs with a validator-only environment (patched code can print it).
+func Sealed(t *Task) bool {
+	return t.Visibility == VisibilityHidden || len(t.ValidatorEnv) > 0
+}
+
+// Redacted returns what a miner and the public may see of a result on a
+// sealed task: who replayed it, when, the status and the reason class. No
+// test names, log, notes, observed metrics, duration or agent output.
+func (r *Result) Redacted() *Result {
+	return &Result{JobID: r.JobID, SubmissionID: r.SubmissionID, Validator: r.Validator, Status: r.Status,
+		Reason: ReasonClass(r), Peer: r.Peer, CreatedAt: r.CreatedAt}
+}
+
+// Redacted returns what a miner and the public may see of a verdict on a
+// sealed task t: the counts and, for a metric task, only the metrics the
+// task is ranked on (patched code chooses the other names).
+func (v *Verdict) Redacted(t *Task) *Verdict {
+	c := *v
+	c.DisputeReason = ""
+	c.Metrics = nil
+	for _, k := range []string{t.MetricName, t.SecondaryMetricName} {
+		if x, ok := v.Metrics[k]; ok && k != "" {
+			if c.Metrics == nil {
+				c.Metrics = map[string]float64{}
+			}
+			c.Metrics[k] = x
+		}
+	}
+	return &c
+}
+
+// Assignment names a miner the coordinator chose to evaluate another's
+// submission on a peer_evaluation task. Evaluators never choose
+// themselves.
+type Assignment struct {
+	SubmissionID string    `json:"submission_id"`
+	TaskID       string    `json:"task_id"`
+	Evaluator    string    `json:"evaluator_hotkey"`
+	Done         bool      `json:"done"`
+	CreatedAt    time.Time `json:"created_at"`
+	// Submission is what the evaluator replays, patch included; the API
+	// fills it in for the evaluator.
+	Submission *Submission `json:"submission,omitempty"`
+}
+
+// AssignmentFilter selects assignments.
+type AssignmentFilter struct {
+	Evaluator    *string
+	SubmissionID *string
+	Done         *bool
+	Offset       int
+	Limit        int
+}
+
+// ChooseEvaluators picks n evaluators for a submission among the
+// registered miners other than the submitter, deterministically: each
+// candidate is ranked by SHA-256(seed, hotkey) (rendezvous hashing, so a
+// change to the registered set moves few choices) and the first n win.
+// EUNAVAILABLE when fewer than n candidates exist.
+func ChooseEvaluators(seed, submitter string, registered []string, n int) ([]string, error) {
+	seen := map[string]bool{submitter: true}
+	type cand struct{ hotkey, rank string }
+	var cands []cand
+	for _, h := range registered {
+		if h == "" || seen[h] {
+			continue
+		}
+		seen[h] = true
+		cands = append(cands, cand{h, SHA256Hex([]byte(seed + "\x00" + h))})
+	}
+	if n < 1 || len(cands) < n {
+		return nil, Errorf(EUNAVAILABLE, "peer evaluation needs %d registered miners besides the submitter; %d are registered", n, len(cands))
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].rank < cands[j].rank })
+	out := make([]string, n)
+	for i := range out {
+		out[i] = cands[i].hotkey
+	}
+	return out, nil
+}
+
+// PeerService assigns evaluators on peer_evaluation tasks. Evaluations
+// themselves are recorded by JobService.RecordPeerEvaluation, which takes
+// them only from assigned evaluators.
+type PeerService interface {
+	// AssignEvaluators fixes the evaluators of a peer_evaluation
+	// submission: the first call chooses the task's minimum number among
+	// registered with ChooseEvaluators (seeded by the submission) and
+	// stores them; later calls return the stored choice. ENOTFOUND,
+	// EINVALID (not a peer_evaluation task), ECONFLICT (already decided),
+	// EUNAVAILABLE (too few registered miners).
+	AssignEvaluators(ctx context.Context, submissionID string, registered []string) ([]*Assignment, error)
+	// FindAssignments returns a page of assignments, oldest first.
+	FindAssignments(ctx context.Context, f AssignmentFilter) ([]*Assignment, int, error)
+	// UnassignedPeerSubmissions returns up to limit undecided
+	// peer_evaluation submissions that have no evaluators yet, oldest
+	// first.
+	UnassignedPeerSubmissions(ctx context.Context, limit int) ([]string, error)
 }

@@ -247,3 +247,17 @@ type LeagueService interface {
 	// LeagueCrownings returns the league's crown history, oldest first.
 	LeagueCrownings(ctx context.Context, competition string) ([]Crowning, error)
 }
+
+// HiddenProblem returns a hidden league problem as miners and the public
+// see it: agents solve it, so nobody but owners and validators reads the
+// statement, hints, tests, title or repository. It is listed by id and
+// slug with its kind, competition, visibility and state, so a miner can
+// follow its agent's jobs.
+func HiddenProblem(t *Task) *Task {
+	return &Task{
+		ID: t.ID, Slug: t.Slug, Title: "hidden problem " + t.Slug, Kind: t.Kind, Competition: t.Competition,
+		TimeBudgetSeconds: t.TimeBudgetSeconds, MaxPatchBytes: t.MaxPatchBytes, CompetitionMode: t.CompetitionMode,
+		Visibility: t.Visibility, State: t.State, Source: t.Source, Quorum: t.Quorum,
+		CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
+	}
+}

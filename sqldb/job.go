@@ -435,8 +435,10 @@ func findResults(ctx context.Context, tx *Tx, subID string, peer bool) ([]*agora
 	return collect(rows, err, scanResult)
 }
 
-// RecordPeerEvaluation stores a miner's replay of another's submission on a
-// peer_evaluation task; the verdict comes at the task's minimum count.
+// RecordPeerEvaluation stores an assigned miner's replay of another's
+// submission on a peer_evaluation task; the verdict comes at the task's
+// minimum count of answers that ran, or once every assigned evaluator
+// answered.
 func (d *DB) RecordPeerEvaluation(ctx context.Context, r *agora.Result) (*agora.Result, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
@@ -457,6 +459,16 @@ func (d *DB) RecordPeerEvaluation(ctx context.Context, r *agora.Result) (*agora.
 			return agora.Errorf(agora.EINVALID, "submission %s: task %s is not a peer_evaluation task", s.ID, t.Slug)
 		case s.Miner == r.Validator:
 			return agora.Errorf(agora.EFORBIDDEN, "you cannot evaluate your own submission")
+		}
+		var done int
+		err = tx.queryRow(ctx, `SELECT done FROM peer_assignments WHERE submission_id = ? AND evaluator = ?`, s.ID, r.Validator).Scan(&done)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return agora.Errorf(agora.EFORBIDDEN, "the coordinator did not assign you to evaluate submission %s (GET /api/v1/peer-assignments lists yours)", s.ID)
+		case err != nil:
+			return err
+		case done != 0:
+			return agora.Errorf(agora.ECONFLICT, "you already evaluated submission %s", s.ID)
 		case s.Verdict != nil:
 			return agora.Errorf(agora.ECONFLICT, "submission %s already has its verdict", s.ID)
 		}
@@ -469,11 +481,17 @@ func (d *DB) RecordPeerEvaluation(ctx context.Context, r *agora.Result) (*agora.
 			}
 			return err
 		}
-		var n int
-		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM results WHERE submission_id = ? AND peer = 1 AND status <> ?`, s.ID, agora.ResultError).Scan(&n); err != nil {
+		if _, err := tx.exec(ctx, `UPDATE peer_assignments SET done = 1 WHERE submission_id = ? AND evaluator = ?`, s.ID, r.Validator); err != nil {
 			return err
 		}
-		if n >= t.MinPeerEvaluations {
+		var ran, open int
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM results WHERE submission_id = ? AND peer = 1 AND status <> ?`, s.ID, agora.ResultError).Scan(&ran); err != nil {
+			return err
+		}
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM peer_assignments WHERE submission_id = ? AND done = 0`, s.ID).Scan(&open); err != nil {
+			return err
+		}
+		if ran >= t.MinPeerEvaluations || open == 0 {
 			return decide(ctx, tx, s.ID, true)
 		}
 		return nil
@@ -482,6 +500,96 @@ func (d *DB) RecordPeerEvaluation(ctx context.Context, r *agora.Result) (*agora.
 		return nil, err
 	}
 	return r, nil
+}
+
+const assignmentCols = `submission_id, task_id, evaluator, done, created_at`
+
+func scanAssignment(sc scanner) (*agora.Assignment, error) {
+	var a agora.Assignment
+	var done int
+	var at int64
+	if err := sc.Scan(&a.SubmissionID, &a.TaskID, &a.Evaluator, &done, &at); err != nil {
+		return nil, err
+	}
+	a.Done, a.CreatedAt = done != 0, fromMicros(at)
+	return &a, nil
+}
+
+// AssignEvaluators fixes a peer_evaluation submission's evaluators on the
+// first call and returns the stored ones after. The submission's row lock
+// makes concurrent first calls agree.
+func (d *DB) AssignEvaluators(ctx context.Context, submissionID string, registered []string) ([]*agora.Assignment, error) {
+	var out []*agora.Assignment
+	err := d.inTx(ctx, func(tx *Tx) error {
+		s, err := scanSubmission(tx.queryRow(ctx, `SELECT `+submissionCols+` FROM submissions WHERE id = ?`+d.forUpdate(), submissionID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return agora.Errorf(agora.ENOTFOUND, "submission %q not found", submissionID)
+		} else if err != nil {
+			return err
+		}
+		rows, err := tx.query(ctx, `SELECT `+assignmentCols+` FROM peer_assignments WHERE submission_id = ? ORDER BY evaluator`, s.ID)
+		if out, err = collect(rows, err, scanAssignment); err != nil || len(out) > 0 {
+			return err
+		}
+		t, err := findTask(ctx, tx, s.TaskID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case t.CompetitionMode != agora.ModePeerEvaluation:
+			return agora.Errorf(agora.EINVALID, "submission %s: task %s is not a peer_evaluation task", s.ID, t.Slug)
+		case s.Verdict != nil:
+			return agora.Errorf(agora.ECONFLICT, "submission %s already has its verdict", s.ID)
+		}
+		chosen, err := agora.ChooseEvaluators(s.ID+":"+s.PatchSHA256, s.Miner, registered, t.MinPeerEvaluations)
+		if err != nil {
+			return err
+		}
+		for _, h := range chosen {
+			if _, err := tx.exec(ctx, `INSERT INTO peer_assignments (submission_id, evaluator, task_id, done, created_at) VALUES (?, ?, ?, 0, ?)`,
+				s.ID, h, t.ID, micros(tx.now)); err != nil {
+				return err
+			}
+			out = append(out, &agora.Assignment{SubmissionID: s.ID, TaskID: t.ID, Evaluator: h, CreatedAt: tx.now})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// FindAssignments returns a page of assignments, oldest first.
+func (d *DB) FindAssignments(ctx context.Context, f agora.AssignmentFilter) ([]*agora.Assignment, int, error) {
+	var w where
+	if f.Evaluator != nil {
+		w.add("evaluator = ?", *f.Evaluator)
+	}
+	if f.SubmissionID != nil {
+		w.add("submission_id = ?", *f.SubmissionID)
+	}
+	if f.Done != nil {
+		done := 0
+		if *f.Done {
+			done = 1
+		}
+		w.add("done = ?", done)
+	}
+	return findPage(ctx, d, assignmentCols, "peer_assignments", w, "created_at, submission_id, evaluator", f.Limit, f.Offset, scanAssignment)
+}
+
+// UnassignedPeerSubmissions lists undecided submissions without jobs (peer
+// evaluation is the only mode that has none) and without evaluators.
+func (d *DB) UnassignedPeerSubmissions(ctx context.Context, limit int) ([]string, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT s.id FROM submissions s WHERE s.status = ? AND s.agent_id IS NULL
+		AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.submission_id = s.id)
+		AND NOT EXISTS (SELECT 1 FROM peer_assignments a WHERE a.submission_id = s.id)
+		ORDER BY s.created_at, s.id LIMIT ?`), agora.SubmissionPending, limit)
+	return collect(rows, err, func(sc scanner) (string, error) {
+		var id string
+		return id, sc.Scan(&id)
+	})
 }
 
 // FindJobs returns a page of jobs, oldest first.

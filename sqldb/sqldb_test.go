@@ -421,6 +421,9 @@ func TestPeerEvaluation(t *testing.T) {
 		if jobs, n, _ := db.FindJobs(ctx, agora.JobFilter{}); n != 0 {
 			t.Fatalf("peer tasks get no validator jobs: %v", jobs)
 		}
+		if _, err := db.AssignEvaluators(ctx, s.ID, []string{"alice", "bob", "carol"}); err != nil {
+			t.Fatal(err)
+		}
 		eval := func(who string, m float64) error {
 			_, err := db.RecordPeerEvaluation(ctx, &agora.Result{SubmissionID: s.ID, Validator: who, Status: agora.ResultAccepted, ObservedMetrics: map[string]float64{"loss": m}})
 			return err
@@ -437,7 +440,7 @@ func TestPeerEvaluation(t *testing.T) {
 		if got.Status != agora.SubmissionAccepted || got.Verdict.Metrics["loss"] != 4 {
 			t.Fatalf("peer verdict: %s %+v", got.Status, got.Verdict)
 		}
-		wantCode(t, eval("dave", 5), agora.ECONFLICT)
+		wantCode(t, eval("dave", 5), agora.EFORBIDDEN) // not assigned
 	})
 }
 
