@@ -21,9 +21,12 @@ type Standing struct {
 
 // TaskBoard is a task's best result and leaderboard.
 type TaskBoard struct {
-	TaskID    string      `json:"task_id"`
-	Best      *Standing   `json:"best,omitempty"`
-	Standings []*Standing `json:"standings"`
+	TaskID string    `json:"task_id"`
+	Best   *Standing `json:"best,omitempty"`
+	// SelfReported says the standings come from metrics the patched code
+	// reported itself, so nobody holds the best result (Task.Crowns).
+	SelfReported bool        `json:"self_reported,omitempty"`
+	Standings    []*Standing `json:"standings"`
 }
 
 // earlier orders submissions by time, then id (ids are time-ordered too),
@@ -85,6 +88,8 @@ func Beats(t *Task, challenger, incumbent *Submission) bool {
 // it. For metric tasks accepted submissions are taken in submission order
 // and each replaces the best only if it Beats it; the best holder ranks
 // first, then every other miner by their best value, earlier first on ties.
+// A task that does not crown (Task.Crowns: self-reported, not opted in) is
+// ranked the same way, but nobody holds its best result.
 func RankTask(t *Task, subs []*Submission) *TaskBoard {
 	acc := make([]*Submission, 0, len(subs))
 	for _, s := range subs {
@@ -93,13 +98,14 @@ func RankTask(t *Task, subs []*Submission) *TaskBoard {
 		}
 	}
 	sort.Slice(acc, func(i, j int) bool { return earlier(acc[i], acc[j]) })
-	board := &TaskBoard{TaskID: t.ID, Standings: []*Standing{}}
+	crowns := t.Crowns()
+	board := &TaskBoard{TaskID: t.ID, SelfReported: !crowns, Standings: []*Standing{}}
 	if len(acc) == 0 {
 		return board
 	}
 	var best *Submission
 	for _, s := range acc {
-		if best == nil || (t.Kind == TaskMetric && Beats(t, s, best)) {
+		if crowns && (best == nil || (t.Kind == TaskMetric && Beats(t, s, best))) {
 			best = s
 		}
 	}
@@ -120,7 +126,9 @@ func RankTask(t *Task, subs []*Submission) *TaskBoard {
 			}
 		}
 	}
-	mine[best.Miner] = best
+	if best != nil {
+		mine[best.Miner] = best
+	}
 	entries := make([]*Submission, 0, len(mine))
 	for _, s := range mine {
 		entries = append(entries, s)

@@ -15,7 +15,9 @@ func res(status string, metrics map[string]float64) *agora.Result {
 
 // mc is a metric contract on "loss" in the given direction.
 func mc(direction string) agora.MetricContract {
-	return agora.MetricContract{MetricName: "loss", MetricDirection: direction}
+	// A scored task: the grader's score command, not the patched code,
+	// reports the metric, so its results crown (Task.Crowns).
+	return agora.MetricContract{ScoreCommand: "python3 score.py", MetricName: "loss", MetricDirection: direction}
 }
 
 func loss(x float64) map[string]float64 { return map[string]float64{"loss": x} }
@@ -132,6 +134,22 @@ func TestRankTask(t *testing.T) {
 	t.Run("Empty", func(t *testing.T) {
 		if b := agora.RankTask(met, nil); b.Best != nil || len(b.Standings) != 0 {
 			t.Fatal("an empty task has no best")
+		}
+	})
+	t.Run("SelfReportedCrownsNobody", func(t *testing.T) {
+		subs := []*agora.Submission{sub("a", "alice", 1, loss(2)), sub("b", "bob", 2, loss(0))}
+		self := *met
+		self.ScoreCommand = ""
+		b := agora.RankTask(&self, subs)
+		if b.Best != nil || !b.SelfReported || len(b.Standings) != 2 || b.Standings[0].Miner != "bob" || b.Standings[0].Best {
+			t.Fatalf("self-reported board: best %+v self_reported %v standings %+v", b.Best, b.SelfReported, b.Standings)
+		}
+		if got := agora.RankCompetition([]*agora.TaskBoard{b}); got[0].Wins != 0 || got[1].Wins != 0 {
+			t.Fatalf("competition wins from a self-reported task: %+v %+v", got[0], got[1])
+		}
+		self.PaySelfReported = true
+		if b := agora.RankTask(&self, subs); b.Best == nil || b.Best.Miner != "bob" || b.SelfReported {
+			t.Fatalf("opted in: best %+v self_reported %v", b.Best, b.SelfReported)
 		}
 	})
 	t.Run("Competition", func(t *testing.T) {

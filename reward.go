@@ -64,8 +64,12 @@ type Crowning struct {
 
 // Crownings replays a task's accepted submissions in order and returns
 // each change of best result, as RankTask decides it. For swe tasks only
-// the first resolver is crowned.
+// the first resolver is crowned; a task that does not crown (Task.Crowns:
+// self-reported, not opted in) has no crownings, so it pays nobody.
 func Crownings(t *Task, subs []*Submission) []Crowning {
+	if !t.Crowns() {
+		return nil
+	}
 	acc := make([]*Submission, 0, len(subs))
 	for _, s := range subs {
 		if s.Status == SubmissionAccepted && s.Verdict != nil {

@@ -24,6 +24,18 @@ func TestCrownings(t *testing.T) {
 	if len(got) != 2 || got[0].Miner != "alice" || got[0].Gain != 1 || got[1].Miner != "carol" || got[1].Gain != 0.5 {
 		t.Fatalf("crownings: %+v", got)
 	}
+	// A self-reported task (no score command) crowns nobody, so it pays
+	// nobody, unless its owner opted in.
+	self := *met
+	self.ScoreCommand = ""
+	subs := []*agora.Submission{sub("s1", "alice", 1, loss(2.0)), sub("s3", "carol", 3, loss(1.0))}
+	if got := agora.Crownings(&self, subs); len(got) != 0 {
+		t.Fatalf("self-reported crownings: %+v", got)
+	}
+	self.PaySelfReported = true
+	if got := agora.Crownings(&self, subs); len(got) != 2 {
+		t.Fatalf("opted-in self-reported crownings: %+v", got)
+	}
 	swe := &agora.Task{ID: "s", Kind: agora.TaskSWE}
 	if got := agora.Crownings(swe, []*agora.Submission{sub("b", "bob", 2, nil), sub("a", "alice", 1, nil)}); len(got) != 1 || got[0].Miner != "alice" {
 		t.Fatalf("swe crownings: %+v", got)

@@ -2,8 +2,12 @@ package agora
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -88,8 +92,19 @@ type Task struct {
 	NoiseMargin          float64 `json:"noise_margin,omitempty"`
 	// Tolerance is the relative spread between validators' metrics above
 	// which a verdict is flagged as disputed.
-	Tolerance    float64           `json:"tolerance,omitempty"`
+	Tolerance float64 `json:"tolerance,omitempty"`
+	// ValidatorEnv holds validator-only values (a held-out seed, a data
+	// location). They reach the score command only, never the patched
+	// code, and are redacted from every log.
 	ValidatorEnv map[string]string `json:"validator_benchmark_env,omitempty"`
+	// PaySelfReported lets a self-reported metric task (one without a
+	// score command) crown and pay its best result anyway: the owner
+	// accepts that the patched code reports its own metric.
+	PaySelfReported bool `json:"pay_self_reported,omitempty"`
+	// SelfReported is computed, never taken from input: it is set from
+	// SelfReports whenever the task is encoded (see MarshalJSON), so readers
+	// see why a task crowns nobody.
+	SelfReported bool `json:"self_reported,omitempty"`
 
 	CreatedBy string    `json:"created_by,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -97,10 +112,27 @@ type Task struct {
 }
 
 // MetricContract is how a metric task is replayed and scored (BitSota's
-// field names). The task and the replay spec frozen from it share it.
+// field names, plus ScoreCommand). The task and the replay spec frozen
+// from it share it.
+//
+// A replay has two steps in separate sandbox runs. Produce: the patched
+// tree's SetupCommand (no task environment) and BenchmarkCommand, which
+// writes its outputs to the directory named by AGORA_OUTPUT_DIR. Score:
+// ScoreCommand, run on a fresh tree at the base commit (the patch cannot
+// change the scorer) with the produce outputs mounted read-only and the
+// validator-only environment; the metric is read from ResultPath in that
+// tree, or from the score command's output. No process of the patched code
+// is alive by then. The patched code is data to the scorer: a score
+// command must not execute what the outputs hold (pickles included).
+//
+// Without a ScoreCommand the task is BitSota's single command: the patched
+// code's benchmark writes its own result. Such a task is self-reported
+// (Task.SelfReports) and crowns and pays nobody unless the owner opts in.
 type MetricContract struct {
-	SetupCommand             string `json:"setup_command,omitempty"`
-	BenchmarkCommand         string `json:"benchmark_command,omitempty"`
+	SetupCommand     string `json:"setup_command,omitempty"`
+	BenchmarkCommand string `json:"benchmark_command,omitempty"`
+	// ScoreCommand is the task owner's scorer (see above).
+	ScoreCommand             string `json:"score_command,omitempty"`
 	ResultPath               string `json:"result_path,omitempty"`
 	MetricName               string `json:"metric_name,omitempty"`
 	MetricDirection          string `json:"metric_direction,omitempty"`
@@ -127,7 +159,92 @@ type SWESpec struct {
 var (
 	slugRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{2,119}$`)
 	commitRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
+
+// SelfReports reports whether t is a metric task whose metric is written
+// by the patched code itself: it has no score command, so whatever the
+// benchmark (miner code) leaves in the result file or prints is the score.
+func (t *Task) SelfReports() bool {
+	return t.Kind == TaskMetric && strings.TrimSpace(t.ScoreCommand) == ""
+}
+
+// Crowns reports whether t's results may take its best result, be crowned
+// and be paid. It is the one rule that leaderboards (RankTask) and rewards
+// (Crownings) apply: a self-reported task crowns nobody unless its owner
+// set PaySelfReported.
+func (t *Task) Crowns() bool {
+	return !t.SelfReports() || t.PaySelfReported
+}
+
+// MarshalJSON encodes t with SelfReported computed from its contract, so
+// a stored or posted value can never disagree with the rule.
+func (t Task) MarshalJSON() ([]byte, error) {
+	type plain Task // no methods: no recursion
+	p := plain(t)
+	p.SelfReported = t.SelfReports()
+	return json.Marshal(p)
+}
+
+// MaxMetricNameLen bounds a metric name. Names end up in regular
+// expressions and in every stored observation, so they are kept short.
+const MaxMetricNameLen = 128
+
+// metricNameRE is the shape of a metric name. The first and last characters
+// are word characters so that the \b around the name in the output pattern
+// means what it says; ASCII only because Go's \b is ASCII while Python's is
+// Unicode, and the two runners must agree on what matches.
+var metricNameRE = regexp.MustCompile(`^[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_])?$`)
+
+// ValidateMetricName returns EINVALID unless name is a usable metric name:
+// 1 to MaxMetricNameLen ASCII characters from [A-Za-z0-9_.-], starting and
+// ending with a letter, digit or underscore (e.g. "heldout_ppl").
+func ValidateMetricName(name string) error {
+	switch {
+	case name == "":
+		return Errorf(EINVALID, "metric name is required")
+	case len(name) > MaxMetricNameLen:
+		return Errorf(EINVALID, "metric name is longer than %d characters", MaxMetricNameLen)
+	case !metricNameRE.MatchString(name):
+		return Errorf(EINVALID, "metric name %q must be letters, digits, '_', '.' or '-', starting and ending with a letter, digit or '_'", name)
+	}
+	return nil
+}
+
+// maxResultPathLen bounds a result path; PATH_MAX on Linux.
+const maxResultPathLen = 4096
+
+// ValidateResultPath returns EINVALID unless p is "" or a clean relative
+// slash path inside the repository: not absolute, no "." or ".." element, no
+// ".git" element (the result file must not be read from, or steer a reader
+// into, git's metadata), no backslash or NUL. The check is lexical; the reader
+// must still refuse symlinks and non-regular files, since a command that
+// writes the file controls the tree.
+func ValidateResultPath(p string) error {
+	switch {
+	case p == "":
+		return nil
+	case len(p) > maxResultPathLen:
+		return Errorf(EINVALID, "is longer than %d bytes", maxResultPathLen)
+	case strings.ContainsAny(p, "\\\x00"):
+		return Errorf(EINVALID, "%q contains a backslash or NUL; use a slash-separated relative path", p)
+	case strings.HasPrefix(p, "/"):
+		return Errorf(EINVALID, "%q is absolute; use a path relative to the repository root", p)
+	}
+	for _, elem := range strings.Split(p, "/") {
+		switch {
+		case elem == "..":
+			return Errorf(EINVALID, "%q contains \"..\"; the result file must be inside the repository", p)
+		case strings.EqualFold(elem, ".git"):
+			// EqualFold: on case-insensitive file systems ".GIT" is ".git".
+			return Errorf(EINVALID, "%q is inside .git", p)
+		}
+	}
+	if c := path.Clean(p); c != p || c == "." {
+		return Errorf(EINVALID, "%q is not a clean path to a file (want %q)", p, c)
+	}
+	return nil
+}
 
 // IsCommit reports whether ref is a full, lower-case 40-hex commit id.
 func IsCommit(ref string) bool { return commitRE.MatchString(ref) }
@@ -152,6 +269,7 @@ func (t *Task) SetDefaults() {
 	if t.Quorum == 0 {
 		t.Quorum = DefaultQuorum
 	}
+	t.SelfReported = t.SelfReports()
 	if t.Kind == TaskMetric {
 		if t.RankingMode == "" {
 			t.RankingMode = RankingScalar
@@ -230,6 +348,12 @@ func (t *Task) Validate() error {
 		if t.BenchmarkCommand != "" || t.MetricName != "" {
 			return bad("benchmark_command", "only for kind metric")
 		}
+		if t.ScoreCommand != "" {
+			return bad("score_command", "only for kind metric")
+		}
+		if t.PaySelfReported {
+			return bad("pay_self_reported", "only for kind metric")
+		}
 	case TaskMetric:
 		if t.SWE != nil {
 			return bad("swe", "only for kind swe")
@@ -240,8 +364,22 @@ func (t *Task) Validate() error {
 		if t.MetricName == "" {
 			return bad("metric_name", "required for kind metric")
 		}
+		if err := ValidateMetricName(t.MetricName); err != nil {
+			return bad("metric_name", "%s", ErrorMessage(err))
+		}
 		if t.MetricDirection != Minimize && t.MetricDirection != Maximize {
 			return bad("metric_direction", "must be minimize or maximize")
+		}
+		if err := ValidateResultPath(t.ResultPath); err != nil {
+			return bad("result_path", "%s", ErrorMessage(err))
+		}
+		if t.PaySelfReported && !t.SelfReports() {
+			return bad("pay_self_reported", "only for tasks without a score_command: a scored task is paid anyway")
+		}
+		for _, k := range slices.Sorted(maps.Keys(t.ValidatorEnv)) {
+			if !envKeyRE.MatchString(k) {
+				return bad("validator_benchmark_env", "%q is not an environment variable name", k)
+			}
 		}
 		switch t.RankingMode {
 		case RankingScalar:
@@ -251,6 +389,13 @@ func (t *Task) Validate() error {
 		case RankingPareto:
 			if t.SecondaryMetricName == "" {
 				return bad("secondary_metric_name", "required with ranking_mode pareto")
+			}
+			if err := ValidateMetricName(t.SecondaryMetricName); err != nil {
+				return bad("secondary_metric_name", "%s", ErrorMessage(err))
+			}
+			if strings.EqualFold(t.SecondaryMetricName, t.MetricName) {
+				// Output extraction ignores case: the same number twice.
+				return bad("secondary_metric_name", "must differ from metric_name")
 			}
 			if t.SecondaryMetricDirection != Minimize && t.SecondaryMetricDirection != Maximize {
 				return bad("secondary_metric_direction", "must be minimize or maximize")

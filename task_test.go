@@ -1,6 +1,7 @@
 package agora_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -32,6 +33,26 @@ func TestTaskValidate(t *testing.T) {
 		{"Quorum", "quorum", agora.EINVALID, func(t *agora.Task) { t.Quorum = 99 }},
 		{"Mode", "competition_mode", agora.EINVALID, func(t *agora.Task) { t.CompetitionMode = "chaos" }},
 		{"SWEOnMetric", "swe", agora.EINVALID, func(t *agora.Task) { t.SWE = &agora.SWESpec{} }},
+		{"ResultPathEscapes", "result_path", agora.EINVALID, func(t *agora.Task) { t.ResultPath = "../../etc/passwd" }},
+		{"ResultPathAbsolute", "result_path", agora.EINVALID, func(t *agora.Task) { t.ResultPath = "/etc/passwd" }},
+		{"ResultPathGit", "result_path", agora.EINVALID, func(t *agora.Task) { t.ResultPath = "x/.git/config" }},
+		{"ResultPathUnclean", "result_path", agora.EINVALID, func(t *agora.Task) { t.ResultPath = "out/./r.json" }},
+		{"MetricNameShape", "metric_name", agora.EINVALID, func(t *agora.Task) { t.MetricName = "loss)|(.*" }},
+		{"MetricNameLong", "metric_name", agora.EINVALID, func(t *agora.Task) { t.MetricName = strings.Repeat("l", 129) }},
+		{"SecondaryNameShape", "secondary_metric_name", agora.EINVALID, func(t *agora.Task) {
+			t.RankingMode, t.SecondaryMetricName, t.SecondaryMetricDirection = agora.RankingPareto, "size bytes", agora.Minimize
+		}},
+		{"SecondarySameAsPrimary", "secondary_metric_name", agora.EINVALID, func(t *agora.Task) {
+			t.RankingMode, t.SecondaryMetricName, t.SecondaryMetricDirection = agora.RankingPareto, "LOSS", agora.Minimize
+		}},
+		{"PayScoredTask", "pay_self_reported", agora.EINVALID, func(t *agora.Task) { t.ScoreCommand, t.PaySelfReported = "python3 score.py", true }},
+		{"ValidatorEnvKey", "validator_benchmark_env", agora.EINVALID, func(t *agora.Task) { t.ValidatorEnv = map[string]string{"A=B": "x"} }},
+		{"ScoredOK", "", "", func(t *agora.Task) { t.ScoreCommand, t.ResultPath = "python3 score.py", "out/result.json" }},
+		{"SelfReportedPaidOK", "", "", func(t *agora.Task) { t.PaySelfReported = true }},
+		{"ScoreOnSWE", "score_command", agora.EINVALID, func(t *agora.Task) {
+			t.Kind, t.BenchmarkCommand, t.MetricName, t.MetricDirection, t.ScoreCommand = agora.TaskSWE, "", "", "", "x"
+			t.Environment, t.SWE = "a/b", &agora.SWESpec{InstanceID: "i", ProblemStatement: "p", FailToPass: []string{"t"}}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			task := validMetric()
@@ -81,5 +102,38 @@ func TestReplaySpecContentAddressed(t *testing.T) {
 	}
 	if !strings.Contains(string(b1), `"version":"agora-replay-v1"`) {
 		t.Fatalf("spec: %s", b1)
+	}
+}
+
+// TestTaskSelfReported: self_reported is computed from the contract on
+// every encoding, whatever was posted or stored.
+func TestTaskSelfReported(t *testing.T) {
+	for _, tc := range []struct {
+		name, score string
+		posted      bool
+		want        bool
+	}{
+		{"NoScoreCommandPostedFalse", "", false, true},
+		{"ScoredPostedTrue", "python3 score.py", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			task := validMetric()
+			task.ScoreCommand, task.SelfReported = tc.score, tc.posted
+			b, err := json.Marshal(task)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back map[string]any
+			json.Unmarshal(b, &back)
+			if got := back["self_reported"] == true; got != tc.want || task.SelfReports() != tc.want {
+				t.Fatalf("self_reported=%v SelfReports=%v, want %v (%s)", got, task.SelfReports(), tc.want, b)
+			}
+			if got := task.Crowns(); got != !tc.want {
+				t.Fatalf("Crowns=%v, want %v", got, !tc.want)
+			}
+		})
+	}
+	if swe := (&agora.Task{Kind: agora.TaskSWE}); swe.SelfReports() || !swe.Crowns() {
+		t.Fatal("a swe task is never self-reported")
 	}
 }

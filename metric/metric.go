@@ -13,8 +13,6 @@
 package metric
 
 import (
-	"path"
-	"regexp"
 	"strings"
 
 	"github.com/agoranet/agora"
@@ -74,30 +72,12 @@ func ParseRankingMode(s string) (RankingMode, error) {
 	return "", agora.Errorf(agora.EINVALID, "ranking mode %q is not scalar or pareto", s)
 }
 
-// MaxNameLen bounds a metric name. Names end up in regular expressions and
-// in every stored observation, so they are kept short.
-const MaxNameLen = 128
+// MaxNameLen bounds a metric name (agora.MaxMetricNameLen).
+const MaxNameLen = agora.MaxMetricNameLen
 
-// nameRE is the shape of a metric name. The first and last characters are
-// word characters so that the \b around the name in the output pattern means
-// what it says; ASCII only because Go's \b is ASCII while Python's is Unicode,
-// and the two runners must agree on what matches.
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_])?$`)
-
-// ValidateName returns EINVALID unless name is a usable metric name: 1 to
-// MaxNameLen ASCII characters from [A-Za-z0-9_.-], starting and ending with a
-// letter, digit or underscore (e.g. "heldout_ppl", "eval.acc-top1").
-func ValidateName(name string) error {
-	switch {
-	case name == "":
-		return agora.Errorf(agora.EINVALID, "metric name is required")
-	case len(name) > MaxNameLen:
-		return agora.Errorf(agora.EINVALID, "metric name is longer than %d characters", MaxNameLen)
-	case !nameRE.MatchString(name):
-		return agora.Errorf(agora.EINVALID, "metric name %q must be letters, digits, '_', '.' or '-', starting and ending with a letter, digit or '_'", name)
-	}
-	return nil
-}
+// ValidateName returns EINVALID unless name is a usable metric name. The
+// rule is agora.ValidateMetricName, the one Task.Validate applies.
+func ValidateName(name string) error { return agora.ValidateMetricName(name) }
 
 // Spec is the metric contract of a task: which number the benchmark reports,
 // where, and which way is better. JSON names are BitSota's task fields.
@@ -160,37 +140,9 @@ func (s Spec) Validate() error {
 	return nil
 }
 
-// maxResultPathLen bounds ResultPath; PATH_MAX on Linux.
-const maxResultPathLen = 4096
-
 // ValidateResultPath returns EINVALID unless p is "" or a clean relative
-// slash path inside the repository: not absolute, no "." or ".." element, no
-// ".git" element (the result file must not be read from, or steer a reader
-// into, git's metadata), no backslash or NUL. The check is lexical; the reader
-// must still refuse symlinks and non-regular files, since the benchmark
-// controls the tree.
-func ValidateResultPath(p string) error {
-	switch {
-	case p == "":
-		return nil
-	case len(p) > maxResultPathLen:
-		return agora.Errorf(agora.EINVALID, "is longer than %d bytes", maxResultPathLen)
-	case strings.ContainsAny(p, "\\\x00"):
-		return agora.Errorf(agora.EINVALID, "%q contains a backslash or NUL; use a slash-separated relative path", p)
-	case strings.HasPrefix(p, "/"):
-		return agora.Errorf(agora.EINVALID, "%q is absolute; use a path relative to the repository root", p)
-	}
-	for _, elem := range strings.Split(p, "/") {
-		switch {
-		case elem == "..":
-			return agora.Errorf(agora.EINVALID, "%q contains \"..\"; the result file must be inside the repository", p)
-		case strings.EqualFold(elem, ".git"):
-			// EqualFold: on case-insensitive file systems ".GIT" is ".git".
-			return agora.Errorf(agora.EINVALID, "%q is inside .git", p)
-		}
-	}
-	if c := path.Clean(p); c != p || c == "." {
-		return agora.Errorf(agora.EINVALID, "%q is not a clean path to a file (want %q)", p, c)
-	}
-	return nil
-}
+// slash path inside the repository. The rule is agora.ValidateResultPath,
+// the one Task.Validate applies; the reader must still refuse symlinks and
+// non-regular files, since the command that writes the file controls the
+// tree.
+func ValidateResultPath(p string) error { return agora.ValidateResultPath(p) }

@@ -22,7 +22,7 @@ func SWETask(slug string) *agora.Task {
 func MetricTask(slug, direction string) *agora.Task {
 	return &agora.Task{
 		Slug: slug, Title: "Speed up " + slug, Kind: agora.TaskMetric, Repository: "https://example.org/bench.git",
-		BaseRef: Commit, MetricContract: agora.MetricContract{BenchmarkCommand: "python3 bench.py", ResultPath: "result.json",
+		BaseRef: Commit, MetricContract: agora.MetricContract{BenchmarkCommand: "python3 bench.py", ScoreCommand: "python3 score.py", ResultPath: "result.json",
 			MetricName: "loss", MetricDirection: direction}, AllowedPatchPaths: []string{"model/*.py"},
 		ValidatorEnv: map[string]string{"HELDOUT": "secret"},
 	}
