@@ -254,10 +254,17 @@ type LeagueService interface {
 // slug with its kind, competition, visibility and state, so a miner can
 // follow its agent's jobs.
 func HiddenProblem(t *Task) *Task {
-	return &Task{
+	c := &Task{
 		ID: t.ID, Slug: t.Slug, Title: "hidden problem " + t.Slug, Kind: t.Kind, Competition: t.Competition,
 		TimeBudgetSeconds: t.TimeBudgetSeconds, MaxPatchBytes: t.MaxPatchBytes, CompetitionMode: t.CompetitionMode,
 		Visibility: t.Visibility, State: t.State, Source: t.Source, Quorum: t.Quorum,
 		CreatedBy: t.CreatedBy, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 	}
+	if t.SWE != nil {
+		c.SWE = &SWESpec{ProblemStatement: HiddenStatement}
+	}
+	return c
 }
+
+// HiddenStatement stands in for a hidden league problem's statement.
+const HiddenStatement = "(hidden league problem: the statement reaches the agent inside its run, never miners)"

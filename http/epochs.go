@@ -90,7 +90,7 @@ func (s *Server) handleCloseEpoch(w http.ResponseWriter, r *http.Request, who st
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, resp)
+	s.reply(w, r, http.StatusCreated, resp)
 	return nil
 }
 
@@ -263,7 +263,7 @@ func (s *Server) handleProof(w http.ResponseWriter, r *http.Request) error {
 	for _, h := range proof {
 		resp.Proof = append(resp.Proof, h.String())
 	}
-	writeJSON(w, http.StatusOK, resp)
+	s.reply(w, r, http.StatusOK, resp)
 	return nil
 }
 
@@ -310,6 +310,6 @@ func (s *Server) handleMultiProof(w http.ResponseWriter, r *http.Request) error 
 	for _, h := range mp.Proof {
 		resp.Proof = append(resp.Proof, h.String())
 	}
-	writeJSON(w, http.StatusOK, resp)
+	s.reply(w, r, http.StatusOK, resp)
 	return nil
 }

@@ -71,7 +71,7 @@ func (s *Server) handlePutLeague(w http.ResponseWriter, r *http.Request, who str
 		return err
 	}
 	s.Logger.Info("league configured", "competition", l.Competition, "screening", len(l.ScreeningTasks), "by", who)
-	writeJSON(w, http.StatusOK, &l)
+	s.reply(w, r, http.StatusOK, &l)
 	return nil
 }
 
@@ -112,7 +112,7 @@ func (s *Server) handleGetLeague(w http.ResponseWriter, r *http.Request) error {
 		}
 		return a.CreatedAt.Before(b.CreatedAt)
 	})
-	writeJSON(w, http.StatusOK, resp)
+	s.reply(w, r, http.StatusOK, resp)
 	return nil
 }
 
@@ -165,7 +165,7 @@ func (s *Server) handleUploadAgent(w http.ResponseWriter, r *http.Request, who s
 	}
 	s.Logger.Info("agent uploaded", "agent", a.ID, "competition", a.Competition, "miner", who, "version", a.Version,
 		"sha256", a.SHA256, "similar_to", a.SimilarTo, "similarity", a.Similarity)
-	writeJSON(w, http.StatusCreated, a)
+	s.reply(w, r, http.StatusCreated, a)
 	return nil
 }
 
@@ -227,7 +227,7 @@ func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"agents": agents, "total": total})
+	s.reply(w, r, http.StatusOK, map[string]any{"agents": agents, "total": total})
 	return nil
 }
 
@@ -236,7 +236,7 @@ func (s *Server) handleGetAgent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a)
+	s.reply(w, r, http.StatusOK, a)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -46,7 +47,8 @@ func (s *Server) registerRoutes() {
 	s.handle("POST /api/v1/submissions", s.signed(agora.RoleMiner, DefaultMaxBody, s.handleSubmit))
 	s.handle("GET /api/v1/submissions", s.public(s.handleListSubmissions))
 	s.handle("GET /api/v1/submissions/{id}", s.public(s.handleGetSubmission))
-	s.handle("POST /api/v1/submissions/{id}/peer-evaluate", s.signed(agora.RoleMiner, DefaultMaxBody, s.handlePeerEvaluate))
+	s.handle("POST /api/v1/submissions/{id}/peer-evaluate", s.signed("", DefaultMaxBody, s.handlePeerEvaluate))
+	s.handle("GET /api/v1/peer-assignments", s.signed("", DefaultMaxBody, s.handlePeerAssignments))
 	s.handle("GET /api/v1/verifications", s.public(s.handleVerifications))
 
 	s.handle("POST /api/v1/validator/submissions/scan", s.signed(agora.RoleValidator, DefaultMaxBody, s.handleScan))
@@ -68,7 +70,7 @@ type Info struct {
 }
 
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, Info{Address: s.Address, Version: agora.Version})
+	s.reply(w, r, http.StatusOK, Info{Address: s.Address, Version: agora.Version})
 	return nil
 }
 
@@ -110,7 +112,7 @@ func (s *Server) handleCreateTask(w http.ResponseWriter, r *http.Request, who st
 		return err
 	}
 	s.Logger.Info("task created", "task", t.ID, "slug", t.Slug, "kind", t.Kind, "owner", who)
-	writeJSON(w, http.StatusCreated, &t)
+	s.reply(w, r, http.StatusCreated, &t)
 	return nil
 }
 
@@ -162,7 +164,7 @@ func (s *Server) handleImportTasks(w http.ResponseWriter, r *http.Request, who s
 		resp.IDs = append(resp.IDs, t.ID)
 	}
 	s.Logger.Info("tasks imported", "count", len(tasks), "owner", who)
-	writeJSON(w, http.StatusCreated, resp)
+	s.reply(w, r, http.StatusCreated, resp)
 	return nil
 }
 
@@ -180,14 +182,6 @@ func firstLine(s string, max int) string {
 	return s
 }
 
-// view returns the task as this caller may see it.
-func (s *Server) view(r *http.Request, t *agora.Task) *agora.Task {
-	if s.privileged(r) {
-		return t
-	}
-	return t.Public()
-}
-
 func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) error {
 	limit, offset, err := pageParams(r)
 	if err != nil {
@@ -198,11 +192,10 @@ func (s *Server) handleListTasks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := ListResponse[*agora.Task]{Items: []*agora.Task{}, Total: total}
-	for _, t := range tasks {
-		resp.Items = append(resp.Items, s.view(r, t))
+	if tasks == nil {
+		tasks = []*agora.Task{}
 	}
-	writeJSON(w, http.StatusOK, resp)
+	s.reply(w, r, http.StatusOK, ListResponse[*agora.Task]{Items: tasks, Total: total})
 	return nil
 }
 
@@ -211,7 +204,7 @@ func (s *Server) handleGetTask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.view(r, t))
+	s.reply(w, r, http.StatusOK, t)
 	return nil
 }
 
@@ -220,8 +213,12 @@ func (s *Server) handleOnboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	t = s.viewer(r).redact(t).(*agora.Task)
+	if s.privileged(r) {
+		t = t.Public() // onboarding is written for miners
+	}
 	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
-	w.Write([]byte(Onboarding(t.Public(), s.URL())))
+	w.Write([]byte(Onboarding(t, s.URL())))
 	return nil
 }
 
@@ -255,7 +252,7 @@ func (s *Server) handleTaskAction(w http.ResponseWriter, r *http.Request, who st
 		if err := s.Store.CreateClaim(r.Context(), c); err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusCreated, c)
+		s.reply(w, r, http.StatusCreated, c)
 		return nil
 	case "pause", "resume", "close":
 		if !s.hasRole(agora.RoleOwner, who) {
@@ -266,7 +263,7 @@ func (s *Server) handleTaskAction(w http.ResponseWriter, r *http.Request, who st
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, t)
+		s.reply(w, r, http.StatusOK, t)
 		return nil
 	}
 	return agora.Errorf(agora.ENOTFOUND, "no action %q on tasks (claim, pause, resume, close)", action)
@@ -292,7 +289,7 @@ func (s *Server) handleBest(w http.ResponseWriter, r *http.Request) error {
 	if b.Best == nil {
 		return agora.Errorf(agora.ENOTFOUND, "task %s has no accepted submission yet", r.PathValue("id"))
 	}
-	writeJSON(w, http.StatusOK, b.Best)
+	s.reply(w, r, http.StatusOK, b.Best)
 	return nil
 }
 
@@ -301,7 +298,7 @@ func (s *Server) handleTaskBoard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, b)
+	s.reply(w, r, http.StatusOK, b)
 	return nil
 }
 
@@ -339,7 +336,7 @@ func (s *Server) handleCompetitionBoard(w http.ResponseWriter, r *http.Request) 
 	if len(boards) == 0 && name != "all" {
 		return agora.Errorf(agora.ENOTFOUND, "competition %q has no tasks", name)
 	}
-	writeJSON(w, http.StatusOK, CompetitionBoard{Competition: name, Tasks: len(boards), Standings: agora.RankCompetition(boards)})
+	s.reply(w, r, http.StatusOK, CompetitionBoard{Competition: name, Tasks: len(boards), Standings: agora.RankCompetition(boards)})
 	return nil
 }
 
@@ -356,7 +353,7 @@ func (s *Server) handleListClaims(w http.ResponseWriter, r *http.Request) error 
 	if claims == nil {
 		claims = []*agora.Claim{}
 	}
-	writeJSON(w, http.StatusOK, ListResponse[*agora.Claim]{Items: claims, Total: total})
+	s.reply(w, r, http.StatusOK, ListResponse[*agora.Claim]{Items: claims, Total: total})
 	return nil
 }
 
@@ -365,7 +362,7 @@ func (s *Server) handleCancelClaim(w http.ResponseWriter, r *http.Request, who s
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, c)
+	s.reply(w, r, http.StatusOK, c)
 	return nil
 }
 
@@ -412,19 +409,8 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, who string
 		status = http.StatusCreated
 		s.Logger.Info("submission", "submission", sub.ID, "task", sub.TaskID, "miner", who, "patch_bytes", len(sub.Patch))
 	}
-	writeJSON(w, status, sub)
+	s.reply(w, r, status, sub)
 	return nil
-}
-
-// redact hides a submission's patch from callers other than its miner,
-// owners and validators: a pending patch is not for copying.
-func (s *Server) redact(r *http.Request, sub *agora.Submission) *agora.Submission {
-	if s.privileged(r) || agora.HotkeyFromContext(r.Context()) == sub.Miner {
-		return sub
-	}
-	c := *sub
-	c.Patch, c.ClientKey = "", ""
-	return &c
 }
 
 func (s *Server) handleListSubmissions(w http.ResponseWriter, r *http.Request) error {
@@ -444,11 +430,10 @@ func (s *Server) handleListSubmissions(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	resp := ListResponse[*agora.Submission]{Items: []*agora.Submission{}, Total: total}
-	for _, sub := range subs {
-		resp.Items = append(resp.Items, s.redact(r, sub))
+	if subs == nil {
+		subs = []*agora.Submission{}
 	}
-	writeJSON(w, http.StatusOK, resp)
+	s.reply(w, r, http.StatusOK, ListResponse[*agora.Submission]{Items: subs, Total: total})
 	return nil
 }
 
@@ -457,7 +442,7 @@ func (s *Server) handleGetSubmission(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.redact(r, sub))
+	s.reply(w, r, http.StatusOK, sub)
 	return nil
 }
 
@@ -469,17 +454,137 @@ type EvaluationRequest struct {
 	Notes           string             `json:"notes,omitempty"`
 }
 
+// handlePeerEvaluate takes an evaluation from a registered miner the
+// coordinator assigned to the submission, once.
 func (s *Server) handlePeerEvaluate(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	registered, err := s.mayEvaluate(who)
+	if err != nil {
+		return err
+	}
 	var req EvaluationRequest
 	if err := decodeJSON(body, &req); err != nil {
 		return err
 	}
+	id := r.PathValue("id")
+	// The first evaluation attempt fixes the evaluators if no listing
+	// did; a decided submission keeps its (lack of) assignment and the
+	// store says why.
+	if _, err := s.Store.AssignEvaluators(r.Context(), id, registered); err != nil && agora.ErrorCode(err) != agora.ECONFLICT {
+		return err
+	}
 	res, err := s.Store.RecordPeerEvaluation(r.Context(), &agora.Result{
-		SubmissionID: r.PathValue("id"), Validator: who, Status: req.Status, ObservedMetrics: req.ObservedMetrics, Reason: req.Reason, Notes: req.Notes})
+		SubmissionID: id, Validator: who, Status: req.Status, ObservedMetrics: req.ObservedMetrics, Reason: req.Reason, Notes: req.Notes})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, res)
+	s.Logger.Info("peer evaluation", "submission", id, "evaluator", who, "status", res.Status)
+	s.reply(w, r, http.StatusCreated, res)
+	return nil
+}
+
+// SetRegisteredMiners replaces the hotkeys registered on the subnet (the
+// metagraph's), which with Roles.Miners are the miners that may be
+// assigned peer evaluations. Safe to call while serving.
+func (s *Server) SetRegisteredMiners(hotkeys []string) {
+	l := append([]string(nil), hotkeys...)
+	s.registeredMiners.Store(&l)
+}
+
+// registered returns the registered miners: Roles.Miners and the
+// metagraph's. Empty when neither is configured.
+func (s *Server) registered() []string {
+	out := append([]string(nil), s.Roles.Miners...)
+	if l := s.registeredMiners.Load(); l != nil {
+		out = append(out, *l...)
+	}
+	return out
+}
+
+// mayEvaluate checks who is a registered miner and returns the set.
+func (s *Server) mayEvaluate(who string) ([]string, error) {
+	registered := s.registered()
+	if len(registered) == 0 {
+		return nil, agora.Errorf(agora.EFORBIDDEN, "peer evaluation is closed: this coordinator has no registered miners (start it with --miner, or --chain to take them from the subnet's metagraph)")
+	}
+	for _, h := range registered {
+		if h == who {
+			return registered, nil
+		}
+	}
+	return nil, agora.Errorf(agora.EFORBIDDEN, "%s is not a registered miner: only registered miners evaluate peers", who)
+}
+
+// AssignPeers gives evaluators to peer_evaluation submissions that have
+// none yet, oldest first, up to a batch. A submission without enough
+// registered miners waits for the next call. The coordinator runs it on a
+// timer; listing assignments runs it too.
+func (s *Server) AssignPeers(ctx context.Context) error {
+	registered := s.registered()
+	if len(registered) == 0 {
+		return nil
+	}
+	ids, err := s.Store.UnassignedPeerSubmissions(ctx, 100)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		as, err := s.Store.AssignEvaluators(ctx, id, registered)
+		switch agora.ErrorCode(err) {
+		case "":
+			s.Logger.Info("peer evaluators assigned", "submission", id, "evaluators", len(as))
+		case agora.EUNAVAILABLE:
+			s.Logger.Debug("peer evaluators wait", "submission", id, "reason", agora.ErrorMessage(err))
+		case agora.EINVALID, agora.ECONFLICT:
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+// handlePeerAssignments lists the caller's evaluation assignments (a
+// registered miner), with the submissions to replay; owners and
+// validators may list anyone's (?evaluator=).
+func (s *Server) handlePeerAssignments(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	privileged := s.privileged(r)
+	if !privileged {
+		if _, err := s.mayEvaluate(who); err != nil {
+			return err
+		}
+	}
+	limit, offset, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	if err := s.AssignPeers(r.Context()); err != nil {
+		return err
+	}
+	f := agora.AssignmentFilter{SubmissionID: optional(r, "submission_id"), Evaluator: &who, Limit: limit, Offset: offset}
+	if privileged {
+		f.Evaluator = optional(r, "evaluator")
+	}
+	if v := r.URL.Query().Get("done"); v != "" {
+		done, err := strconv.ParseBool(v)
+		if err != nil {
+			return agora.Errorf(agora.EINVALID, "done: must be true or false")
+		}
+		f.Done = &done
+	}
+	list, total, err := s.Store.FindAssignments(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []*agora.Assignment{}
+	}
+	for _, a := range list {
+		if a.Evaluator == who {
+			if a.Submission, err = s.Store.FindSubmissionByID(r.Context(), a.SubmissionID); err != nil {
+				return err
+			}
+		}
+	}
+	s.reply(w, r, http.StatusOK, ListResponse[*agora.Assignment]{Items: list, Total: total})
 	return nil
 }
 
@@ -499,7 +604,7 @@ func (s *Server) handleVerifications(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ListResponse[*agora.Result]{Items: results, Total: len(results)})
+	s.reply(w, r, http.StatusOK, ListResponse[*agora.Result]{Items: results, Total: len(results)})
 	return nil
 }
 
@@ -550,7 +655,7 @@ func (s *Server) handleScan(w http.ResponseWriter, r *http.Request, who string, 
 	for _, l := range leases {
 		s.Logger.Info("job leased", "job", l.Job.ID, "submission", l.Submission.ID, "validator", who, "attempt", l.Job.Attempts)
 	}
-	writeJSON(w, http.StatusOK, ScanResponse{Jobs: leases})
+	s.reply(w, r, http.StatusOK, ScanResponse{Jobs: leases})
 	return nil
 }
 
@@ -574,7 +679,7 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request, who string,
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, j)
+	s.reply(w, r, http.StatusOK, j)
 	return nil
 }
 
@@ -583,7 +688,7 @@ func (s *Server) handleRelease(w http.ResponseWriter, r *http.Request, who strin
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, j)
+	s.reply(w, r, http.StatusOK, j)
 	return nil
 }
 
@@ -631,7 +736,7 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request, who string
 			}
 		}
 	}
-	writeJSON(w, status, res)
+	s.reply(w, r, status, res)
 	return nil
 }
 
@@ -702,6 +807,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	flusher.Flush()
 	// Replicas do not share the in-process wake-up, so a short poll
 	// covers events committed by another replica.
+	view := s.viewer(r)
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
 	ping := time.NewTicker(15 * time.Second)
@@ -713,6 +819,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, e := range evs {
+			// The stream is unsigned: every payload is the public's view.
+			e = view.redact(e).(*agora.Event)
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, compact(e.Data))
 			after = e.ID
 		}

@@ -119,6 +119,10 @@ type Server struct {
 	// permitted are hotkeys with a validator permit on the subnet, set by
 	// SetPermittedValidators; they are validators besides Roles.Validators.
 	permitted atomic.Pointer[map[string]bool]
+	// registeredMiners are hotkeys registered on the subnet, set by
+	// SetRegisteredMiners (routes.go); with Roles.Miners they may be
+	// assigned peer evaluations.
+	registeredMiners atomic.Pointer[[]string]
 	// RepoSource is the template imported SWE-bench tasks get as their
 	// repository, with {owner} and {name} filled in.
 	RepoSource string
