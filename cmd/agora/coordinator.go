@@ -71,7 +71,7 @@ func (c *CoordinatorCommand) ParseFlags(args []string) error {
 	c.Owners, c.Validators, c.Miners = envList("AGORA_OWNERS"), envList("AGORA_VALIDATORS"), envList("AGORA_MINERS")
 	fs.Var(&c.Owners, "owner", "owner hotkey SS58 `address`es, repeatable or comma-separated [$AGORA_OWNERS]")
 	fs.Var(&c.Validators, "validator", "validator hotkey `address`es (the allowlist) [$AGORA_VALIDATORS]")
-	fs.Var(&c.Miners, "miner", "miner hotkey `address`es; none means any hotkey may mine [$AGORA_MINERS]")
+	fs.Var(&c.Miners, "miner", "miner hotkey `address`es; none means any hotkey may mine; these (and, with --chain, the metagraph's hotkeys) are the miners assigned peer evaluations, closed when there are none [$AGORA_MINERS]")
 	c.Key.register(fs, "AGORA_COORDINATOR_")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", agora.DefaultLeaseTTL, "default job lease `duration`")
 	fs.IntVar(&c.MaxAttempts, "max-attempts", agora.DefaultMaxAttempts, "leases a job gets before it fails")
@@ -82,9 +82,9 @@ func (c *CoordinatorCommand) ParseFlags(args []string) error {
 	fs.Var(&c.Rewards, "reward-policy", "reward `policy` competition:mode:budget[:carry] (mode winner_takes_all or proportional; budget a whole number of units, or w=WEIGHT for a share of --epoch-budget), repeatable")
 	fs.Uint64Var(&c.EpochBudget, "epoch-budget", 0, "`units` per epoch shared among --reward-policy competitions given as w=WEIGHT")
 	fs.Var(&c.Weights, "weight-target", "validator weight `target` uid:N=SHARE, hotkey:SS58=SHARE or miners=SHARE, repeatable; shares sum to 1; frozen into each reward snapshot")
-	fs.StringVar(&c.Chain, "chain", os.Getenv("AGORA_CHAIN"), "subtensor node JSON-RPC `URL`: hotkeys with a validator permit on --netuid become validators too [$AGORA_CHAIN]")
+	fs.StringVar(&c.Chain, "chain", os.Getenv("AGORA_CHAIN"), "subtensor node JSON-RPC `URL`: hotkeys with a validator permit on --netuid become validators too, and every registered hotkey may be assigned peer evaluations [$AGORA_CHAIN]")
 	fs.UintVar(&c.Netuid, "netuid", 1, "subnet `id` whose metagraph --chain reads")
-	fs.DurationVar(&c.PermitsEach, "permits-every", 5*time.Minute, "how often to re-read validator permits from --chain")
+	fs.DurationVar(&c.PermitsEach, "permits-every", 5*time.Minute, "how often to re-read validator permits and registered miners from --chain")
 	fs.StringVar(&c.ClaimLeaf, "claim-leaf", strings.Join(agorahttp.ClaimLeafBytes32, ","), "claim tree leaf `types`: bytes32,uint256 (hotkey public key) or address,uint256 (its first 20 bytes, the Bittensor EVM mapping)")
 	fs.DurationVar(&c.EpochEvery, "epoch-every", 0, "close a reward epoch this often (0: only on demand, POST /api/v1/epochs/close)")
 	fs.Usage = func() {
@@ -329,13 +329,16 @@ func (c *CoordinatorCommand) sweep(ctx context.Context, log *slog.Logger) {
 			if err := c.Server.AdvanceAgents(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("league sweep", "err", agora.ErrorMessage(err))
 			}
+			if err := c.Server.AssignPeers(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("peer assignment sweep", "err", agora.ErrorMessage(err))
+			}
 		}
 	}
 }
 
-// refreshPermits makes the metagraph's permitted validators validators. A
-// chain that is down keeps the last list (logged), so a node outage does
-// not lock validators out.
+// refreshPermits makes the metagraph's permitted validators validators and
+// its registered hotkeys miners that may evaluate peers. A chain that is
+// down keeps the last lists (logged), so a node outage locks nobody out.
 func (c *CoordinatorCommand) refreshPermits(ctx context.Context, cl chain.Client, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -348,7 +351,14 @@ func (c *CoordinatorCommand) refreshPermits(ctx context.Context, cl chain.Client
 	}
 	permitted := chain.Permitted(neurons)
 	c.Server.SetPermittedValidators(permitted)
-	log.Info("validator permits", "netuid", c.Netuid, "neurons", len(neurons), "permitted", len(permitted))
+	// Every registered hotkey is a miner that may be assigned peer
+	// evaluations (besides --miner).
+	registered := make([]string, 0, len(neurons))
+	for _, n := range neurons {
+		registered = append(registered, n.Hotkey)
+	}
+	c.Server.SetRegisteredMiners(registered)
+	log.Info("metagraph", "netuid", c.Netuid, "neurons", len(neurons), "permitted", len(permitted), "registered", len(registered))
 }
 
 // Close stops the server gracefully, then the sweeper and the store.
