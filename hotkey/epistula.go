@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -26,7 +27,20 @@ const (
 	HeaderSignedBy  = "Epistula-Signed-By"
 	HeaderSignedFor = "Epistula-Signed-For"
 	HeaderSignature = "Epistula-Request-Signature"
+	// HeaderRequestTarget is Agora's extension to Epistula v2: the request
+	// method and target ("POST /api/v1/tasks/x/close?a=b") that the
+	// signature also covers; see EpistulaTargetMessage.
+	HeaderRequestTarget = "Epistula-Request-Target"
 )
+
+// MaxRequestTarget bounds an Epistula-Request-Target value.
+const MaxRequestTarget = 8 << 10
+
+// targetLabel separates the plain Epistula message from the request target
+// in an extended message. A newline never occurs in a plain message (hex,
+// uuid, digits, base58) nor in a header value, so the two parts cannot be
+// confused, and the label names the extension for anyone reading it.
+const targetLabel = "\nepistula-request-target: "
 
 // EpistulaVersion is the only Epistula version this package speaks.
 const EpistulaVersion = "2"
@@ -62,14 +76,92 @@ func EpistulaMessage(body []byte, id string, timestampMS int64, signedFor string
 	return string(b)
 }
 
+// EpistulaTargetMessage returns the string an Epistula v2 signature with
+// Agora's request-target extension covers: the plain message, a newline,
+// and the Epistula-Request-Target header as a line:
+//
+//	sha256hex(body) "." uuid "." timestamp "." signedFor "\n"
+//	"epistula-request-target: " METHOD " " path-and-query
+//
+// The plain message is a strict prefix, so it stays recognisable; a
+// verifier rebuilds the extended form exactly when the header is present,
+// so stripping the header (or adding one to a plain signature) changes the
+// message and breaks the signature. An empty target gives the plain
+// message.
+func EpistulaTargetMessage(body []byte, id string, timestampMS int64, signedFor, target string) string {
+	if target == "" {
+		return EpistulaMessage(body, id, timestampMS, signedFor)
+	}
+	return EpistulaMessage(body, id, timestampMS, signedFor) + targetLabel + target
+}
+
+// RequestTarget returns the Epistula-Request-Target value for a request:
+// the method, one space, and the path and query as they go on the wire
+// (u.RequestURI()). Client and server compute it the same way; the server
+// routes on the path this string decodes to, so a signature for one target
+// can only ever be used on that route with that query.
+func RequestTarget(method string, u *url.URL) string {
+	if method == "" {
+		method = http.MethodGet
+	}
+	return method + " " + u.RequestURI()
+}
+
+// ErrRequestTarget is a malformed Epistula-Request-Target value.
+var ErrRequestTarget = errors.New("epistula: malformed request target")
+
+// ParseRequestTarget checks an Epistula-Request-Target value and splits it
+// into the method (1-16 upper-case letters) and the target (an absolute
+// path with an optional query: "/" then printable ASCII without spaces, at
+// most MaxRequestTarget bytes in all). Anything else is ErrRequestTarget:
+// the value is signed byte for byte, so only one spelling is accepted.
+func ParseRequestTarget(s string) (method, target string, err error) {
+	if len(s) > MaxRequestTarget {
+		return "", "", fmt.Errorf("%w: longer than %d bytes", ErrRequestTarget, MaxRequestTarget)
+	}
+	i := 0
+	for i < len(s) && s[i] >= 'A' && s[i] <= 'Z' {
+		i++
+	}
+	if i == 0 || i > 16 || i >= len(s) || s[i] != ' ' {
+		return "", "", fmt.Errorf("%w: want METHOD, one space, then the path", ErrRequestTarget)
+	}
+	method, target = s[:i], s[i+1:]
+	if len(target) == 0 || target[0] != '/' {
+		return "", "", fmt.Errorf("%w: the path must start with /", ErrRequestTarget)
+	}
+	for j := 0; j < len(target); j++ {
+		if c := target[j]; c <= ' ' || c >= 0x7f || c == '#' {
+			return "", "", fmt.Errorf("%w: byte %d of the path is not printable ASCII", ErrRequestTarget, j)
+		}
+	}
+	return method, target, nil
+}
+
 // SignHeader sets the Epistula v2 headers on h for a request carrying body,
 // signed by s at now with the given uuid. signedFor is the receiver's SS58
 // address, or "" for a request addressed to no one in particular. Most
 // callers want SignRequest or Transport, which pick a fresh uuid; this form
 // exists for reproducible tests and non-HTTP carriers.
+//
+// This is plain Epistula, which binds the body but not the method or path:
+// Agora's coordinator refuses it by default. SignHeaderTarget binds both.
 func SignHeader(h http.Header, body []byte, s *Signer, signedFor, id string, now time.Time) error {
+	return SignHeaderTarget(h, "", body, s, signedFor, id, now)
+}
+
+// SignHeaderTarget is SignHeader with Agora's request-target extension:
+// target is RequestTarget(method, url) of the request, sent as
+// Epistula-Request-Target and covered by the signature
+// (EpistulaTargetMessage). An empty target signs plain Epistula.
+func SignHeaderTarget(h http.Header, target string, body []byte, s *Signer, signedFor, id string, now time.Time) error {
+	if target != "" {
+		if _, _, err := ParseRequestTarget(target); err != nil {
+			return err
+		}
+	}
 	ts := now.UnixMilli()
-	sig, err := s.Sign([]byte(EpistulaMessage(body, id, ts, signedFor)))
+	sig, err := s.Sign([]byte(EpistulaTargetMessage(body, id, ts, signedFor, target)))
 	if err != nil {
 		return fmt.Errorf("epistula: %w", err)
 	}
@@ -85,22 +177,39 @@ func SignHeader(h http.Header, body []byte, s *Signer, signedFor, id string, now
 		// signing for another receiver.
 		h.Del(HeaderSignedFor)
 	}
+	if target != "" {
+		h.Set(HeaderRequestTarget, target)
+	} else {
+		h.Del(HeaderRequestTarget)
+	}
 	return nil
 }
 
-// SignRequest signs req, whose body is body, with a fresh uuid4. It does not
-// touch req.Body: the caller passes the same bytes it sends.
+// SignRequest signs req, whose body is body, with a fresh uuid4, binding
+// its method, path and query (Epistula-Request-Target). It does not touch
+// req.Body: the caller passes the same bytes it sends.
 func SignRequest(req *http.Request, body []byte, s *Signer, signedFor string, now time.Time) error {
+	return signRequest(req, RequestTarget(req.Method, req.URL), body, s, signedFor, now)
+}
+
+// SignPlainRequest signs req the plain Epistula v2 way, without the
+// request target, for receivers that do not know the extension.
+func SignPlainRequest(req *http.Request, body []byte, s *Signer, signedFor string, now time.Time) error {
+	return signRequest(req, "", body, s, signedFor, now)
+}
+
+func signRequest(req *http.Request, target string, body []byte, s *Signer, signedFor string, now time.Time) error {
 	id, err := uuid.NewRandom()
 	if err != nil {
 		return fmt.Errorf("epistula uuid: %w", err)
 	}
-	return SignHeader(req.Header, body, s, signedFor, id.String(), now)
+	return SignHeaderTarget(req.Header, target, body, s, signedFor, id.String(), now)
 }
 
 // Transport is an http.RoundTripper that signs every request with Epistula
 // v2 before passing it on, so a plain http.Client speaks Epistula. It reads
 // the body to hash it and hands the next transport an identical copy.
+// Requests carry the request-target extension unless Plain is set.
 type Transport struct {
 	// Signer signs the requests. Required.
 	Signer *Signer
@@ -111,6 +220,9 @@ type Transport struct {
 	Base http.RoundTripper
 	// Now is the clock; nil means time.Now. A testing hook.
 	Now func() time.Time
+	// Plain signs plain Epistula v2 (no Epistula-Request-Target), for
+	// third-party receivers that would reject the extended message.
+	Plain bool
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -145,7 +257,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
-	if err := SignRequest(r, body, t.Signer, t.SignedFor, now()); err != nil {
+	sign := SignRequest
+	if t.Plain {
+		sign = SignPlainRequest
+	}
+	if err := sign(r, body, t.Signer, t.SignedFor, now()); err != nil {
 		return nil, err
 	}
 	base := t.Base
@@ -226,19 +342,56 @@ func NewVerifier(address string) *Verifier {
 }
 
 // Verify checks the Epistula v2 headers in h against body, the exact request
-// bytes, at time now, and returns the signer's SS58 address. The checks run
-// cheapest first, and the uuid is recorded only once the signature holds,
-// so forged requests cannot fill the nonce store or burn another signer's
-// uuids. A refusal is an *EpistulaError; a failing nonce store returns its
-// own error, which is not the client's fault.
+// bytes, at time now, and returns the signer's SS58 address: VerifyHeader
+// then VerifyBody. The checks run cheapest first, and the uuid is recorded
+// only once the signature holds, so forged requests cannot fill the nonce
+// store or burn another signer's uuids. A refusal is an *EpistulaError; a
+// failing nonce store returns its own error, which is not the client's
+// fault.
+//
+// A request carrying Epistula-Request-Target is verified against the
+// extended message (EpistulaTargetMessage), but Verify cannot know the
+// request it came with: a caller that accepts it must compare the target
+// with the request, as VerifyHeader's callers do with SignedHeader.Target.
 //
 // The signer is authenticated, not authorised: the caller still checks that
 // the address is registered on the subnet (and has a validator permit where
 // needed).
 func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte, now time.Time) (signer string, err error) {
-	if v.Nonces == nil {
-		return "", agora.Errorf(agora.EINTERNAL, "epistula verifier has no nonce store")
+	sh, err := v.VerifyHeader(h, now)
+	if err != nil {
+		return "", err
 	}
+	return v.VerifyBody(ctx, sh, body)
+}
+
+// SignedHeader is a request whose Epistula headers passed VerifyHeader: well
+// formed, fresh, and addressed to this receiver. Nothing is proven until
+// VerifyBody checks the signature over the body.
+type SignedHeader struct {
+	// Signer is the claimed Epistula-Signed-By address (well formed, not yet
+	// proven): enough to refuse a hotkey without the route's role before
+	// reading its body.
+	Signer string
+	// Target is the Epistula-Request-Target value the signature must cover,
+	// or "" when the request is plain Epistula. The caller checks it names
+	// the request (RequestTarget(r.Method, r.URL)).
+	Target string
+
+	id        string
+	ts        int64
+	signedFor string
+	pub       [32]byte
+	sig       []byte
+	expires   time.Time
+}
+
+// VerifyHeader checks everything in h that needs no body, at time now: the
+// version, a canonical timestamp inside the window, the uuid, a well-formed
+// Epistula-Signed-By, the signature's format, Epistula-Signed-For, and the
+// format of Epistula-Request-Target when present. A refusal is an
+// *EpistulaError. Call VerifyBody with the result once the body is read.
+func (v *Verifier) VerifyHeader(h http.Header, now time.Time) (*SignedHeader, error) {
 	hv := func(name string) (string, error) {
 		vals := h.Values(name)
 		switch {
@@ -252,58 +405,71 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte, now t
 
 	version, err := hv(HeaderVersion)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if version != EpistulaVersion {
-		return "", refuse(ErrUnsupportedVersion, HeaderVersion, "unsupported %s %s, want %q", HeaderVersion, quote(version), EpistulaVersion)
+		return nil, refuse(ErrUnsupportedVersion, HeaderVersion, "unsupported %s %s, want %q", HeaderVersion, quote(version), EpistulaVersion)
 	}
 
 	tsText, err := hv(HeaderTimestamp)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	ts, ok := parseMillis(tsText)
 	if !ok {
-		return "", refuse(ErrMalformedHeader, HeaderTimestamp, "malformed header %s %s: want unix milliseconds in decimal", HeaderTimestamp, quote(tsText))
+		return nil, refuse(ErrMalformedHeader, HeaderTimestamp, "malformed header %s %s: want unix milliseconds in decimal", HeaderTimestamp, quote(tsText))
 	}
 
 	id, err := hv(HeaderUUID)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if len(id) != 36 || uuid.Validate(id) != nil {
-		return "", refuse(ErrMalformedHeader, HeaderUUID, "malformed header %s %s: want a 36-character uuid", HeaderUUID, quote(id))
+		return nil, refuse(ErrMalformedHeader, HeaderUUID, "malformed header %s %s: want a 36-character uuid", HeaderUUID, quote(id))
 	}
 
 	signedBy, err := hv(HeaderSignedBy)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	pub, err := SS58Decode(signedBy)
 	if err != nil {
-		return "", refuse(ErrMalformedHeader, HeaderSignedBy, "malformed header %s: %v", HeaderSignedBy, err)
+		return nil, refuse(ErrMalformedHeader, HeaderSignedBy, "malformed header %s: %v", HeaderSignedBy, err)
 	}
 
 	sigText, err := hv(HeaderSignature)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	sig, err := ParseSignature(sigText)
 	if err != nil {
-		return "", refuse(ErrMalformedHeader, HeaderSignature, "malformed header %s: want 0x and %d hex digits", HeaderSignature, 2*SignatureSize)
+		return nil, refuse(ErrMalformedHeader, HeaderSignature, "malformed header %s: want 0x and %d hex digits", HeaderSignature, 2*SignatureSize)
 	}
 
 	var signedFor string
 	switch vals := h.Values(HeaderSignedFor); {
 	case len(vals) > 1:
-		return "", refuse(ErrMalformedHeader, HeaderSignedFor, "malformed header %s: sent %d times", HeaderSignedFor, len(vals))
+		return nil, refuse(ErrMalformedHeader, HeaderSignedFor, "malformed header %s: sent %d times", HeaderSignedFor, len(vals))
 	case len(vals) == 1 && vals[0] != "":
 		if vals[0] != v.Address || v.Address == "" {
-			return "", refuse(ErrWrongReceiver, HeaderSignedFor, "%s is %s, not this receiver (%s)", HeaderSignedFor, quote(vals[0]), v.Address)
+			return nil, refuse(ErrWrongReceiver, HeaderSignedFor, "%s is %s, not this receiver (%s)", HeaderSignedFor, quote(vals[0]), v.Address)
 		}
 		signedFor = v.Address
 	case !v.AllowUnaddressed:
-		return "", refuse(ErrMissingHeader, HeaderSignedFor, "missing header %s: requests must be signed for this receiver (%s)", HeaderSignedFor, v.Address)
+		return nil, refuse(ErrMissingHeader, HeaderSignedFor, "missing header %s: requests must be signed for this receiver (%s)", HeaderSignedFor, v.Address)
+	}
+
+	// Present means covered: the message is rebuilt with the target, so an
+	// empty or repeated header is refused rather than read as "plain".
+	var target string
+	switch vals := h.Values(HeaderRequestTarget); {
+	case len(vals) > 1:
+		return nil, refuse(ErrMalformedHeader, HeaderRequestTarget, "malformed header %s: sent %d times", HeaderRequestTarget, len(vals))
+	case len(vals) == 1:
+		if _, _, err := ParseRequestTarget(vals[0]); err != nil {
+			return nil, refuse(ErrMalformedHeader, HeaderRequestTarget, "malformed header %s %s: %v", HeaderRequestTarget, quote(vals[0]), err)
+		}
+		target = vals[0]
 	}
 
 	maxAge, maxSkew := v.MaxAge, v.MaxSkew
@@ -317,25 +483,38 @@ func (v *Verifier) Verify(ctx context.Context, h http.Header, body []byte, now t
 	// saturate a time.Duration and slip past the check.
 	age := now.UnixMilli() - ts
 	if age > maxAge.Milliseconds() {
-		return "", refuse(ErrStale, HeaderTimestamp, "stale %s: signed %s ago, limit %s", HeaderTimestamp, millis(age), maxAge)
+		return nil, refuse(ErrStale, HeaderTimestamp, "stale %s: signed %s ago, limit %s", HeaderTimestamp, millis(age), maxAge)
 	} else if -age > maxSkew.Milliseconds() {
-		return "", refuse(ErrFuture, HeaderTimestamp, "%s is %s in the future, limit %s; check the client's clock", HeaderTimestamp, millis(-age), maxSkew)
-	}
-
-	if !VerifyKey(pub, []byte(EpistulaMessage(body, id, ts, signedFor)), sig) {
-		return "", refuse(ErrBadSignature, HeaderSignature, "%s does not verify for %s %s", HeaderSignature, HeaderSignedBy, signedBy)
+		return nil, refuse(ErrFuture, HeaderTimestamp, "%s is %s in the future, limit %s; check the client's clock", HeaderTimestamp, millis(-age), maxSkew)
 	}
 
 	// The request is refused as stale once signedAt+maxAge passes, so the
 	// uuid need not be remembered any longer than that.
-	fresh, err := v.Nonces.Seen(ctx, signedBy, id, time.UnixMilli(ts).Add(maxAge))
+	return &SignedHeader{Signer: signedBy, Target: target, id: id, ts: ts, signedFor: signedFor, pub: pub, sig: sig,
+		expires: time.UnixMilli(ts).Add(maxAge)}, nil
+}
+
+// VerifyBody checks sh's signature over body, the exact request bytes, and
+// records the uuid against replay; it returns the signer's SS58 address.
+// The message includes sh.Target when the request carried one.
+func (v *Verifier) VerifyBody(ctx context.Context, sh *SignedHeader, body []byte) (signer string, err error) {
+	if v.Nonces == nil {
+		return "", agora.Errorf(agora.EINTERNAL, "epistula verifier has no nonce store")
+	}
+	if sh == nil {
+		return "", agora.Errorf(agora.EINTERNAL, "epistula: VerifyBody without VerifyHeader")
+	}
+	if !VerifyKey(sh.pub, []byte(EpistulaTargetMessage(body, sh.id, sh.ts, sh.signedFor, sh.Target)), sh.sig) {
+		return "", refuse(ErrBadSignature, HeaderSignature, "%s does not verify for %s %s", HeaderSignature, HeaderSignedBy, sh.Signer)
+	}
+	fresh, err := v.Nonces.Seen(ctx, sh.Signer, sh.id, sh.expires)
 	if err != nil {
 		return "", fmt.Errorf("epistula nonce store: %w", err)
 	}
 	if !fresh {
-		return "", refuse(ErrReplay, HeaderUUID, "replayed request: %s %s was already used by %s", HeaderUUID, id, signedBy)
+		return "", refuse(ErrReplay, HeaderUUID, "replayed request: %s %s was already used by %s", HeaderUUID, sh.id, sh.Signer)
 	}
-	return signedBy, nil
+	return sh.Signer, nil
 }
 
 // parseMillis accepts only canonical decimal (digits, no sign, no leading
