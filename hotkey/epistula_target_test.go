@@ -162,11 +162,15 @@ func TestEpistulaTargetBinding(t *testing.T) {
 		{"Stripped", func(h http.Header) { h.Del(hotkey.HeaderRequestTarget) }, hotkey.ErrBadSignature},
 		{"OtherPath", func(h http.Header) { h.Set(hotkey.HeaderRequestTarget, "POST /api/v1/tasks/other/close?reason=done") }, hotkey.ErrBadSignature},
 		{"OtherMethod", func(h http.Header) { h.Set(hotkey.HeaderRequestTarget, "PUT /api/v1/tasks/calc-add/close?reason=done") }, hotkey.ErrBadSignature},
-		{"OtherQuery", func(h http.Header) { h.Set(hotkey.HeaderRequestTarget, "POST /api/v1/tasks/calc-add/close?reason=dome") }, hotkey.ErrBadSignature},
+		{"OtherQuery", func(h http.Header) {
+			h.Set(hotkey.HeaderRequestTarget, "POST /api/v1/tasks/calc-add/close?reason=dome")
+		}, hotkey.ErrBadSignature},
 		{"NoQuery", func(h http.Header) { h.Set(hotkey.HeaderRequestTarget, "POST /api/v1/tasks/calc-add/close") }, hotkey.ErrBadSignature},
 		{"Empty", func(h http.Header) { h[hotkey.HeaderRequestTarget] = []string{""} }, hotkey.ErrMalformedHeader},
 		{"Twice", func(h http.Header) { h.Add(hotkey.HeaderRequestTarget, vecTarget) }, hotkey.ErrMalformedHeader},
-		{"LowerMethod", func(h http.Header) { h.Set(hotkey.HeaderRequestTarget, "post /api/v1/tasks/calc-add/close?reason=done") }, hotkey.ErrMalformedHeader},
+		{"LowerMethod", func(h http.Header) {
+			h.Set(hotkey.HeaderRequestTarget, "post /api/v1/tasks/calc-add/close?reason=done")
+		}, hotkey.ErrMalformedHeader},
 		{"AddedToPlain", func(h http.Header) {
 			for k := range h {
 				h.Del(k)
