@@ -7,8 +7,10 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/agoranet/agora"
@@ -17,29 +19,52 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MetricTask is a BitSota-style task: apply a patch, run setup and a
-// benchmark, read a number.
+// MetricTask is a BitSota-style task: apply a patch, produce, score, read a
+// number.
+//
+// A replay has two steps in separate sandbox runs. Produce: on the patched
+// tree, Setup (no task environment) then Benchmark, which writes what it
+// produces under OutputDir ($AGORA_OUTPUT_DIR). Score: on a fresh tree at
+// the base commit, which the patch never touches, Score runs with the
+// produce outputs mounted read-only at OutputDir and with Env, the
+// validator-only values; the metric is read from that run's result file or
+// output. The produce runs are over (their containers and cgroups removed,
+// agora.Sandbox.Run's contract) before scoring starts, so no process of the
+// patched code can touch the score run or what it reads.
+//
+// Without Score the task is BitSota's single command: the patched code's
+// benchmark writes its own result (SelfReported). Env then reaches no run
+// at all, since the only code that would see it is the miner's.
 type MetricTask struct {
 	Repo, BaseCommit string
-	// Setup and Benchmark are bash commands run in /repo, setup first.
+	// Setup and Benchmark are bash commands run in /repo of the patched
+	// tree, setup first: the produce step.
 	Setup, Benchmark string
-	// Metric names the number, its direction and where it is written.
+	// Score is the task owner's scorer, a bash command run in /repo of the
+	// base tree; "" means the benchmark reports its own metric.
+	Score string
+	// Metric names the number, its direction and where it is written
+	// (ResultPath: in the score run's tree, or the produce run's when there
+	// is no Score).
 	Metric metric.Spec
 	// Allowed are the globs a patch may touch (Python fnmatch semantics,
 	// as BitSota's validator); empty allows every path.
 	Allowed []string
 	// MaxPatchBytes caps the patch (default 256 KiB).
 	MaxPatchBytes int
-	// TimeBudget bounds setup and benchmark together (default 1h).
+	// TimeBudget bounds all steps together (default 1h).
 	TimeBudget time.Duration
-	// Env is the benchmark's extra environment; setup does not get it.
+	// Env is the validator-only environment (validator_benchmark_env): the
+	// score step's alone. Values of MinRedactLen bytes or more are also
+	// replaced by "[redacted]" in the log and the reason.
 	Env map[string]string
 	// Limits bound each run (memory, pids, CPUs).
 	Limits agora.Limits
 
 	// ArtifactPath, if set, is the host path of the submission's artifact,
 	// already downloaded and verified (artifact.Fetcher). The benchmark
-	// sees it read-only at /agora/artifact, named in its environment with
+	// (and the score command, for which it is data to measure) sees it
+	// read-only at /agora/artifact, named in its environment with
 	// ArtifactURI and ArtifactBytes (default: the file's size) as
 	// AUTORESEARCH_SUBMISSION_ARTIFACT_{PATH,URI,BYTES}, BitSota's names,
 	// and AGORA_ARTIFACT_PATH. Setup sees neither the file nor the
@@ -58,16 +83,32 @@ const (
 	EnvAgoraArtifactPath = "AGORA_ARTIFACT_PATH"
 )
 
+// OutputDir is where the produce step writes and the score step reads
+// (read-only); both find it in EnvOutputDir. It is a directory of the
+// produce run's workspace, so the workspace's write cap bounds it.
+const (
+	OutputDir    = inputsDir + "/out"
+	EnvOutputDir = "AGORA_OUTPUT_DIR"
+)
+
+// MinRedactLen is the shortest validator-only value redacted from logs:
+// shorter ones would blank out ordinary text and are no secret anyway.
+const MinRedactLen = 4
+
 // artifactTarget is where the benchmark finds the artifact.
 const artifactTarget = inputsDir + "/artifact"
 
 // MetricResult is the outcome of one metric replay.
 type MetricResult struct {
 	Observation metric.Observation
-	// Log holds the setup and benchmark output.
-	Log      []byte
+	// Log holds the output of every step, validator-only values redacted.
+	Log []byte
+	// ExitCode is the score command's, or the benchmark's when self-reported.
 	ExitCode int
 	Duration time.Duration
+	// SelfReported is true when the metric came from the patched code's own
+	// run (no score command).
+	SelfReported bool
 }
 
 // EvaluateMetric replays patch on task. Like EvaluateSWE it never returns
@@ -75,11 +116,20 @@ type MetricResult struct {
 // with status error (or rejected, by BitSota's rule).
 func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff string) *MetricResult {
 	start := time.Now()
-	res := &MetricResult{}
-	fail := func(format string, args ...any) *MetricResult {
-		res.Observation = metric.Observation{Status: metric.StatusError, Reason: fmt.Sprintf(format, args...)}
+	scored := strings.TrimSpace(task.Score) != ""
+	res := &MetricResult{SelfReported: !scored}
+	var log strings.Builder
+	redact := redactor(task.Env)
+	// Every way out goes through done, so nothing leaves unredacted.
+	done := func() *MetricResult {
+		res.Log = []byte(redact.Replace(log.String()))
+		res.Observation.Reason = redact.Replace(res.Observation.Reason)
 		res.Duration = time.Since(start)
 		return res
+	}
+	fail := func(format string, args ...any) *MetricResult {
+		res.Observation = metric.Observation{Status: metric.StatusError, Reason: fmt.Sprintf(format, args...)}
+		return done()
 	}
 	// A patch that is malformed, refused or does not apply is the
 	// submitter's fault: rejected, as BitSota's runner does, not an error.
@@ -124,15 +174,16 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 		return fail("inputs: %v", err)
 	}
 	defer os.RemoveAll(inputs)
-
-	budget := task.TimeBudget
-	if budget <= 0 {
-		budget = time.Hour
+	var outDir string
+	if scored {
+		if outDir, err = outputDir(ws, inputs); err != nil {
+			return fail("output directory: %v", err)
+		}
 	}
+
+	budget := task.budget()
 	deadline := start.Add(budget)
-	env := &Env{Env: nil}
-	var log strings.Builder
-	run := func(name string, extra map[string]string, mounts ...agora.Mount) (*agora.RunResult, error) {
+	run := func(ws agora.Workspace, inputs, name string, extra map[string]string, mounts ...agora.Mount) (*agora.RunResult, error) {
 		lim := task.Limits
 		lim.Output = ev.OutputBytes
 		// One budget for all steps: each gets only what is left.
@@ -140,11 +191,9 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 		if lim.Timeout <= 0 {
 			return &agora.RunResult{TimedOut: true}, nil
 		}
-		e := *env
-		e.Env = extra
 		r, err := ev.Sandbox.Run(ctx, &agora.RunSpec{
 			Name: "metric-" + name, Args: []string{"/bin/bash", inputsDir + "/" + name + ".sh"},
-			Env: baseEnv(&e), Dir: repoDir, Mounts: append(workspaceMounts(ws, inputs), mounts...), Limits: lim,
+			Env: baseEnv(&Env{Env: extra}), Dir: repoDir, Mounts: append(workspaceMounts(ws, inputs), mounts...), Limits: lim,
 		})
 		if r != nil {
 			fmt.Fprintf(&log, ">>>>> %s (exit %d)\n", name, r.ExitCode)
@@ -156,8 +205,7 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 		if step == "setup" && strings.TrimSpace(task.Setup) == "" {
 			continue
 		}
-		r, err := run(step, nil)
-		res.Log = []byte(log.String())
+		r, err := run(ws, inputs, step, nil)
 		switch {
 		case err != nil:
 			return fail("%s: %s", step, agora.ErrorMessage(err))
@@ -169,16 +217,23 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 			return fail("%s failed with exit %d", step, r.ExitCode)
 		}
 	}
-	// The artifact joins the inputs only now, so setup never sees it.
-	benchEnv, mounts := task.Env, []agora.Mount(nil)
+	// The produce step: the patched code runs. It never gets the
+	// validator-only environment, scored or not.
+	benchEnv, mounts := map[string]string{}, []agora.Mount(nil)
 	if art != nil {
+		// The artifact joins the inputs only now, so setup never sees it.
 		if mounts, err = art.addTo(inputs); err != nil {
 			return fail("artifact: %v", err)
 		}
-		benchEnv = art.env(task.Env)
+		benchEnv = art.env(nil)
 	}
-	r, err := run("bench", benchEnv, mounts...)
-	res.Log = []byte(log.String())
+	if scored {
+		benchEnv[EnvOutputDir] = OutputDir
+		mounts = append(mounts, agora.Mount{Source: outDir, Target: OutputDir})
+	} else if len(task.Env) > 0 {
+		fmt.Fprintf(&log, ">>>>> validator_benchmark_env (%d values) withheld: without a score command only the patched code would see it\n", len(task.Env))
+	}
+	r, err := run(ws, inputs, "bench", benchEnv, mounts...)
 	if err != nil {
 		return fail("benchmark: %s", agora.ErrorMessage(err))
 	}
@@ -186,16 +241,145 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 		return fail("benchmark exceeded the replay time budget of %s", budget)
 	}
 	res.ExitCode = r.ExitCode
+	if !scored {
+		// Self-reported: the patched code's own result is all there is.
+		var resultJSON []byte
+		if task.Metric.ResultPath != "" {
+			resultJSON, err = readResult(filepath.Join(ws.Root(), "repo"), task.Metric.ResultPath)
+			if err != nil {
+				return fail("result file %s: %v", task.Metric.ResultPath, err)
+			}
+		}
+		res.Observation = metric.Observe(task.Metric, resultJSON, string(r.Output), r.ExitCode)
+		return done()
+	}
+	if r.ExitCode != 0 {
+		// A produce step that fails is judged by BitSota's rule on its own
+		// output (error, or rejected when it printed a rejection); no
+		// metric is read from anything it wrote.
+		res.Observation = metric.Observe(task.Metric, nil, string(r.Output), r.ExitCode)
+		res.Observation.Reason = "produce: " + res.Observation.Reason
+		return done()
+	}
+	return ev.score(ctx, task, checkout, outDir, art, run, res, fail, done)
+}
+
+// budget is the time all steps share.
+func (t *MetricTask) budget() time.Duration {
+	if t.TimeBudget <= 0 {
+		return time.Hour
+	}
+	return t.TimeBudget
+}
+
+// runFunc runs one step script from inputs in a workspace.
+type runFunc func(ws agora.Workspace, inputs, name string, extra map[string]string, mounts ...agora.Mount) (*agora.RunResult, error)
+
+// score is the score step: the owner's command on a fresh tree at the base
+// commit, so nothing the patch or the produce step changed is in it, with
+// the produce outputs read-only and the validator-only environment. The
+// metric comes from this run alone.
+func (ev *Evaluator) score(ctx context.Context, task *MetricTask, checkout, outDir string, art *taskArtifact, run runFunc,
+	res *MetricResult, fail func(string, ...any) *MetricResult, done func() *MetricResult) *MetricResult {
+	ws, err := ev.Sandbox.NewWorkspace(ctx, agora.WorkspaceSpec{Layers: []string{checkout}, MaxBytes: ev.WorkspaceBytes})
+	if err != nil {
+		return fail("score: %s", agora.ErrorMessage(err))
+	}
+	defer ws.Close()
+	inputs, err := writeInputs(map[string][]byte{
+		"score.sh": []byte("set -uo pipefail\ncd " + repoDir + "\n" + task.Score + "\n"),
+	})
+	if err != nil {
+		return fail("score inputs: %v", err)
+	}
+	defer os.RemoveAll(inputs)
+	// The mount point of the outputs inside the read-only inputs.
+	if err := os.Mkdir(filepath.Join(inputs, filepath.Base(OutputDir)), 0o755); err != nil {
+		return fail("score inputs: %v", err)
+	}
+	env := maps.Clone(task.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	var mounts []agora.Mount
+	if art != nil {
+		if mounts, err = art.addTo(inputs); err != nil {
+			return fail("artifact: %v", err)
+		}
+		env = art.env(env)
+	}
+	env[EnvOutputDir] = OutputDir
+	mounts = append(mounts, agora.Mount{Source: outDir, Target: OutputDir, ReadOnly: true})
+	r, err := run(ws, inputs, "score", env, mounts...)
+	if err != nil {
+		return fail("score: %s", agora.ErrorMessage(err))
+	}
+	if r.TimedOut {
+		return fail("score exceeded the replay time budget of %s", task.budget())
+	}
+	res.ExitCode = r.ExitCode
 	var resultJSON []byte
 	if task.Metric.ResultPath != "" {
+		// Read without following symlinks, as for a benchmark's file: the
+		// scorer handled the miner's outputs, which may be links.
 		resultJSON, err = readResult(filepath.Join(ws.Root(), "repo"), task.Metric.ResultPath)
 		if err != nil {
-			return fail("result file %s: %v", task.Metric.ResultPath, err)
+			return fail("score result file %s: %v", task.Metric.ResultPath, err)
 		}
 	}
 	res.Observation = metric.Observe(task.Metric, resultJSON, string(r.Output), r.ExitCode)
-	res.Duration = time.Since(start)
-	return res
+	if res.Observation.Status != metric.StatusAccepted {
+		res.Observation.Reason = "score: " + res.Observation.Reason
+	}
+	return done()
+}
+
+// outputDir makes the produce step's output directory, <ws>/out, owned by
+// the sandbox user (whoever owns the workspace's repo), and its mount point
+// in inputs. Living in the workspace, it shares the workspace's write cap.
+func outputDir(ws agora.Workspace, inputs string) (string, error) {
+	fi, err := os.Stat(filepath.Join(ws.Root(), "repo"))
+	if err != nil {
+		return "", err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "", fmt.Errorf("no owner for %s", fi.Name())
+	}
+	dir := filepath.Join(ws.Root(), "out")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Chown(dir, int(st.Uid), int(st.Gid)); err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(filepath.Join(inputs, filepath.Base(OutputDir)), 0o755); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// redactor replaces validator-only values of MinRedactLen bytes or more
+// with "[redacted]", longest first so that a value containing another is
+// replaced whole.
+func redactor(env map[string]string) *strings.Replacer {
+	var vals []string
+	for _, v := range env {
+		if len(v) >= MinRedactLen {
+			vals = append(vals, v)
+		}
+	}
+	sort.Slice(vals, func(i, j int) bool {
+		if len(vals[i]) != len(vals[j]) {
+			return len(vals[i]) > len(vals[j])
+		}
+		return vals[i] < vals[j]
+	})
+	pairs := make([]string, 0, 2*len(vals))
+	for _, v := range vals {
+		pairs = append(pairs, v, "[redacted]")
+	}
+	return strings.NewReplacer(pairs...)
 }
 
 // taskArtifact is a metric task's artifact, checked on the host.
@@ -250,11 +434,10 @@ func (a *taskArtifact) addTo(inputs string) ([]agora.Mount, error) {
 	return []agora.Mount{{Source: a.path, Target: artifactTarget, ReadOnly: true}}, nil
 }
 
-// env returns the benchmark's environment: the task's, plus the artifact's
-// variables, which win.
-func (a *taskArtifact) env(task map[string]string) map[string]string {
-	env := make(map[string]string, len(task)+4)
-	maps.Copy(env, task)
+// env returns base plus the artifact's variables, which win.
+func (a *taskArtifact) env(base map[string]string) map[string]string {
+	env := make(map[string]string, len(base)+4)
+	maps.Copy(env, base)
 	env[EnvArtifactPath] = artifactTarget
 	env[EnvAgoraArtifactPath] = artifactTarget
 	env[EnvArtifactURI] = a.uri
@@ -262,9 +445,10 @@ func (a *taskArtifact) env(task map[string]string) map[string]string {
 	return env
 }
 
-// readResult reads the benchmark's result file from the host side of the
-// workspace without following any symlink: the file was written by hostile
-// code, which could point it at a host file. nil means no such file.
+// readResult reads a result file from the host side of a workspace without
+// following any symlink: the tree was written by hostile code, or by a
+// scorer over hostile outputs, which could point it at a host file. nil
+// means no such file.
 func readResult(root, rel string) ([]byte, error) {
 	dirfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

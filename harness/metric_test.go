@@ -3,6 +3,7 @@ package harness_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,14 @@ func metricRepo(t *testing.T, root string) string {
 	os.MkdirAll(dir, 0o755)
 	fixture.MustGit(t, dir, "init", "-q", "--initial-branch=main")
 	os.WriteFile(filepath.Join(dir, "solver.py"), []byte("SCORE = 10\n"), 0o644)
+	// produce.py and score.py split the same benchmark: the patched code
+	// writes out.json, the scorer measures it with the validator-only
+	// FACTOR (1 when unset).
+	os.WriteFile(filepath.Join(dir, "produce.py"), []byte(`import json, os, solver
+json.dump({"score": solver.SCORE}, open(os.path.join(os.environ["AGORA_OUTPUT_DIR"], "out.json"), "w"))
+print("produce sees FACTOR=" + os.environ.get("FACTOR", "unset"))
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "score.py"), []byte(scorePy), 0o644)
 	os.WriteFile(filepath.Join(dir, "bench.py"), []byte(`import json, solver
 json.dump({"metric_name": "score", "metric_value": solver.SCORE, "metrics": {"size": 3}}, open("result.json", "w"))
 print(f"score={solver.SCORE}")
@@ -32,6 +41,13 @@ print(f"score={solver.SCORE}")
 	fixture.MustGit(t, root, "clone", "-q", "--mirror", dir, filepath.Join(root, "agora+speed", "repo"))
 	return strings.TrimSpace(fixture.MustGit(t, dir, "rev-parse", "HEAD"))
 }
+
+const scorePy = `import json, os
+d = json.load(open(os.path.join(os.environ["AGORA_OUTPUT_DIR"], "out.json")))
+factor = os.environ.get("FACTOR", "1")
+print("score sees FACTOR=" + factor)
+json.dump({"metric_name": "score", "metric_value": d["score"] * int(factor), "metrics": {"size": 3}}, open("result.json", "w"))
+`
 
 const improve = `diff --git a/solver.py b/solver.py
 --- a/solver.py
@@ -148,7 +164,7 @@ e = os.environ
 p = e["AUTORESEARCH_SUBMISSION_ARTIFACT_PATH"]
 assert p == e["AGORA_ARTIFACT_PATH"] == "/agora/artifact", p
 assert e["AUTORESEARCH_SUBMISSION_ARTIFACT_URI"] == "` + uri + `"
-assert e["TASK_VAR"] == "kept"
+assert "TASK_VAR" not in e  # validator-only, never for patched code
 d = open(p, "rb").read()
 assert len(d) == int(e["AUTORESEARCH_SUBMISSION_ARTIFACT_BYTES"]) == os.path.getsize(p)
 print("score=%d" % sum(d))
@@ -217,6 +233,17 @@ echo score=$n`
 		})
 	}
 
+	// With a score command, the scorer sees the artifact too (data to
+	// measure) and the validator-only environment.
+	t.Run("ScoreReadsIt", func(t *testing.T) {
+		tk := task(write(t, t.TempDir(), 0o644))
+		tk.Score = strings.Replace(tk.Benchmark, `assert "TASK_VAR" not in e  # validator-only, never for patched code`, `assert e["TASK_VAR"] == "kept"`, 1)
+		tk.Benchmark = `python3 -c 'import os; assert "TASK_VAR" not in os.environ; open(os.environ["AGORA_OUTPUT_DIR"] + "/ok", "w")'`
+		res := ev.EvaluateMetric(ctx, tk, "")
+		if o := res.Observation; o.Status != metric.StatusAccepted || o.Metrics["score"] != float64(sum) {
+			t.Fatalf("%+v, want score %d\n%s", o, sum, res.Log)
+		}
+	})
 	t.Run("ErrNotReadable", func(t *testing.T) {
 		res := ev.EvaluateMetric(ctx, task(write(t, t.TempDir(), 0o600)), "")
 		if o := res.Observation; o.Status != metric.StatusError || !strings.Contains(o.Reason, "not readable by the sandbox user") {
@@ -235,6 +262,104 @@ echo score=$n`
 		res := ev.EvaluateMetric(ctx, task(""), "")
 		if o := res.Observation; o.Status != metric.StatusError || !strings.Contains(o.Reason, "was not fetched") {
 			t.Fatalf("%+v", o)
+		}
+	})
+}
+
+// replaceDiff is a patch replacing the whole of file, whose content is
+// old, with body.
+func replaceDiff(file, old, body string) string {
+	lines := func(s string) []string { return strings.SplitAfter(strings.TrimSuffix(s, "\n"), "\n") }
+	o, n := lines(old), lines(body)
+	var b strings.Builder
+	fmt.Fprintf(&b, "diff --git a/%s b/%s\n--- a/%s\n+++ b/%s\n@@ -1,%d +1,%d @@\n", file, file, file, file, len(o), len(n))
+	for _, l := range o {
+		b.WriteString("-" + strings.TrimSuffix(l, "\n") + "\n")
+	}
+	for _, l := range n {
+		b.WriteString("+" + strings.TrimSuffix(l, "\n") + "\n")
+	}
+	return b.String()
+}
+
+// TestEvaluateMetricScored: the produce step (the patched tree) writes
+// outputs, the score step (the base tree, the owner's command) measures
+// them, and only the score step's result counts.
+func TestEvaluateMetricScored(t *testing.T) {
+	root := t.TempDir()
+	base := metricRepo(t, root)
+	ev := MustEvaluator(t, root)
+	ctx := context.Background()
+	const factor = "31337"
+	task := func() *harness.MetricTask {
+		return &harness.MetricTask{
+			Repo: "agora/speed", BaseCommit: base,
+			Benchmark:  "python3 produce.py",
+			Score:      "python3 score.py",
+			Metric:     metric.Spec{MetricName: "score", Direction: metric.Maximize, ResultPath: "result.json"},
+			Allowed:    []string{"*.py"},
+			Env:        map[string]string{"FACTOR": factor},
+			TimeBudget: time.Minute,
+		}
+	}
+	t.Run("Accepted", func(t *testing.T) {
+		res := ev.EvaluateMetric(ctx, task(), improve)
+		if o := res.Observation; o.Status != metric.StatusAccepted || o.Metrics["score"] != 42*31337 || res.SelfReported {
+			t.Fatalf("%+v self_reported=%v\n%s", o, res.SelfReported, res.Log)
+		}
+		log := string(res.Log)
+		if !strings.Contains(log, "produce sees FACTOR=unset") || !strings.Contains(log, "score sees FACTOR=[redacted]") || strings.Contains(log, factor) {
+			t.Fatalf("the produce step saw the validator-only value, or the log shows it:\n%s", log)
+		}
+	})
+	t.Run("ScorerIsTheBaseTree", func(t *testing.T) {
+		// Even a patch allowed to change the scorer does not run it.
+		hack := improve + replaceDiff("score.py", scorePy, `import json
+json.dump({"metric_name": "score", "metric_value": 1e9}, open("result.json", "w"))
+`)
+		res := ev.EvaluateMetric(ctx, task(), hack)
+		if o := res.Observation; o.Status != metric.StatusAccepted || o.Metrics["score"] != 42*31337 {
+			t.Fatalf("%+v\n%s", o, res.Log)
+		}
+	})
+	t.Run("ProduceResultIgnored", func(t *testing.T) {
+		tk := task()
+		tk.Benchmark = `python3 produce.py; echo '{"metric_name": "score", "metric_value": 1e9}' > result.json; echo score=1e9`
+		res := ev.EvaluateMetric(ctx, tk, "")
+		if o := res.Observation; o.Status != metric.StatusAccepted || o.Metrics["score"] != 10*31337 {
+			t.Fatalf("%+v\n%s", o, res.Log)
+		}
+	})
+	t.Run("OutputsReadOnlyToScorer", func(t *testing.T) {
+		tk := task()
+		tk.Score = `touch "$AGORA_OUTPUT_DIR/x" 2>/dev/null && echo score=1 || echo score=2`
+		res := ev.EvaluateMetric(ctx, tk, "")
+		if o := res.Observation; o.Metrics["score"] != 2 {
+			t.Fatalf("%+v\n%s", o, res.Log)
+		}
+	})
+	t.Run("RejectedByProduce", func(t *testing.T) {
+		tk := task()
+		tk.Benchmark = "echo validator_rejection=too_slow; exit 3"
+		res := ev.EvaluateMetric(ctx, tk, "")
+		if o := res.Observation; o.Status != metric.StatusRejected || !strings.HasPrefix(o.Reason, "produce: ") {
+			t.Fatalf("%+v\n%s", o, res.Log)
+		}
+	})
+	t.Run("ErrScoreFails", func(t *testing.T) {
+		tk := task()
+		tk.Benchmark = "true" // no out.json
+		res := ev.EvaluateMetric(ctx, tk, "")
+		if o := res.Observation; o.Status != metric.StatusError || !strings.HasPrefix(o.Reason, "score: ") {
+			t.Fatalf("%+v\n%s", o, res.Log)
+		}
+	})
+	t.Run("SelfReportedWithholdsEnv", func(t *testing.T) {
+		tk := task()
+		tk.Score, tk.Benchmark = "", `echo "score=${FACTOR:-7}"`
+		res := ev.EvaluateMetric(ctx, tk, "")
+		if o := res.Observation; o.Metrics["score"] != 7 || !res.SelfReported || !strings.Contains(string(res.Log), "withheld") {
+			t.Fatalf("%+v self_reported=%v\n%s", o, res.SelfReported, res.Log)
 		}
 	})
 }

@@ -147,7 +147,7 @@ func (h *HarnessReplayer) replayMetric(ctx context.Context, spec *agora.ReplaySp
 		return errorResult("%s", agora.ErrorMessage(err)), nil
 	}
 	task := &harness.MetricTask{
-		Repo: repo, BaseCommit: spec.BaseCommit, Setup: spec.SetupCommand, Benchmark: spec.BenchmarkCommand,
+		Repo: repo, BaseCommit: spec.BaseCommit, Setup: spec.SetupCommand, Benchmark: spec.BenchmarkCommand, Score: spec.ScoreCommand,
 		Metric: metric.Spec{MetricName: spec.MetricName, Direction: metric.Direction(spec.MetricDirection),
 			RankingMode: metric.RankingMode(spec.RankingMode), SecondaryName: spec.SecondaryMetricName,
 			SecondaryDirection: metric.Direction(spec.SecondaryMetricDirection), ResultPath: spec.ResultPath},
