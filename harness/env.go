@@ -53,6 +53,18 @@ type Env struct {
 	// to TestCmd, as SWE-bench does) or "none" (TestCmd runs as written,
 	// e.g. `go test ./...`).
 	TestFiles string `yaml:"test_files" json:"test_files,omitempty"`
+	// Runner is "pytest" or "other"; empty means pytest when TestCmd runs
+	// pytest. Under pytest the grader's guard plugin is loaded first and
+	// plugin autoloading is off (see guard.go).
+	Runner string `yaml:"runner" json:"runner,omitempty"`
+	// Plugins are pytest plugins (module names) the tests need, loaded
+	// with -p since entry points are not autoloaded, e.g.
+	// pytest_httpbin.plugin.
+	Plugins []string `yaml:"plugins" json:"plugins,omitempty"`
+	// PluginAutoload lets pytest load every installed plugin's entry
+	// point (PYTEST_DISABLE_PLUGIN_AUTOLOAD unset); an explicit opt-in,
+	// since a patch can add an entry point.
+	PluginAutoload bool `yaml:"plugin_autoload" json:"plugin_autoload,omitempty"`
 	// Parser names the log parser (logparse names or SWE-bench's);
 	// default: the instance's log_parser, then SWE-bench's choice for Repo.
 	Parser string `yaml:"parser" json:"parser,omitempty"`
@@ -101,6 +113,7 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 var (
 	repoRe   = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
 	envKeyRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	pluginRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
 )
 
 // LoadEnvFile reads and validates a spec file. Unknown keys are errors, so a
@@ -150,12 +163,19 @@ func (e *Env) Validate() error {
 		return agora.Errorf(agora.EINVALID, "interpreter: %q is not an absolute path", e.Interpreter)
 	case e.TestFiles != "" && e.TestFiles != "append" && e.TestFiles != "none":
 		return agora.Errorf(agora.EINVALID, "test_files: %q is not append or none", e.TestFiles)
+	case e.Runner != "" && e.Runner != "pytest" && e.Runner != "other":
+		return agora.Errorf(agora.EINVALID, "runner: %q is not pytest or other", e.Runner)
 	case e.MemoryMB < 0 || e.Pids < 0 || e.CPUs < 0:
 		return agora.Errorf(agora.EINVALID, "memory_mb, pids, cpus: must not be negative")
 	}
 	for _, p := range e.Path {
 		if !path.IsAbs(p) || strings.ContainsAny(p, ":\n") {
 			return agora.Errorf(agora.EINVALID, "path: %q is not an absolute directory", p)
+		}
+	}
+	for _, p := range e.Plugins {
+		if !pluginRe.MatchString(p) {
+			return agora.Errorf(agora.EINVALID, "plugins: %q is not a Python module name", p)
 		}
 	}
 	for k := range e.Env {

@@ -33,7 +33,10 @@ type Evaluator struct {
 	WorkspaceBytes int64
 	// OutputBytes caps the log kept per command (default 4 MiB).
 	OutputBytes int
-	Logger      *slog.Logger
+	// NoGuard turns the runner guard off (guard.go); only for measuring
+	// what it costs (bench/guard.sh). The configuration rules still apply.
+	NoGuard bool
+	Logger  *slog.Logger
 
 	locks keylock.Locks
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -41,7 +43,17 @@ const (
 	ErrKindRepository      = "repository"
 	ErrKindSandbox         = "sandbox"
 	ErrKindInvalidInstance = "invalid_instance"
+	// ErrKindRunnerTampered is a run whose test runner was seen tampered
+	// with (see guard.go): its log says nothing trustworthy, so it is not
+	// resolved. Its reason starts "runner tampered: ".
+	ErrKindRunnerTampered = "runner_tampered"
 )
+
+// TamperPolicyOff makes static-scan findings only reported in
+// SWEResult.TamperFindings. Any other SWEOptions.TamperPolicy ("",
+// patch.TamperReject, and patch.TamperHold, which the coordinator applies
+// before a job exists) refuses the patch.
+const TamperPolicyOff = "off"
 
 // SWEResult is the outcome of one SWE-bench evaluation.
 type SWEResult struct {
@@ -62,6 +74,11 @@ type SWEResult struct {
 	// IgnoredTestEdits are test files the model patch changed; they were
 	// restored (or deleted) before the tests ran.
 	IgnoredTestEdits []string
+	// TamperFindings are the static scan's findings on the model patch
+	// (patch.ScanTampering), whatever the policy did with them.
+	TamperFindings []patch.Finding
+	// Guarded tells whether the runner guard watched the test run.
+	Guarded bool
 	// Timings of the steps.
 	Timings Timings
 }
@@ -110,9 +127,23 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	if err := patch.Check(model, rules); err != nil {
 		return fail(ErrKindPatchRefused, fmt.Errorf("%s: model patch refused: %s", inst.InstanceID, agora.ErrorMessage(err)))
 	}
+	// The static scan (layer 4, guard.go): code reaching into the runner.
+	res.TamperFindings = patch.ScanTampering(model, patch.ScanOptions{Repo: inst.Repo})
+	if len(res.TamperFindings) > 0 && opt.TamperPolicy != TamperPolicyOff {
+		var fs []string
+		for _, f := range res.TamperFindings {
+			fs = append(fs, fmt.Sprintf("%s:%d %s", f.Path, f.Line, f.Rule))
+		}
+		return fail(ErrKindPatchRefused, fmt.Errorf("%s: model patch refused: runner tampering flagged: %s", inst.InstanceID, strings.Join(fs, "; ")))
+	}
 	tests, err := patch.Parse([]byte(inst.TestPatch))
 	if err != nil {
 		return fail(ErrKindInvalidInstance, fmt.Errorf("%s: test_patch: %w", inst.InstanceID, err))
+	}
+	// The grader owns the runner's configuration (layer 1, guard_config.go).
+	compareConfigs, err := runnerConfigPlan(model, tests)
+	if err != nil {
+		return fail(ErrKindPatchRefused, fmt.Errorf("%s: model patch refused: %v", inst.InstanceID, err))
 	}
 	parserName := env.Parser
 	if parserName == "" {
@@ -155,34 +186,58 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	}
 	testScript += "\n"
 	prep, ignored := prepareScript(inst.BaseCommit, model, tests, env.Install, true)
+	prep = strings.TrimSuffix(prep, "exit 0\n") + configCheckLines(compareConfigs) + "exit 0\n"
 	res.IgnoredTestEdits = ignored
-	inputs, err := writeInputs(map[string][]byte{
+	files := map[string][]byte{
 		"model.diff": []byte(modelPatch),
 		"test.diff":  []byte(inst.TestPatch),
 		"prepare.sh": []byte(prep),
 		"test.sh":    []byte(testScript),
-	})
+	}
+	if len(compareConfigs) > 0 {
+		files["config_check.py"] = configCheckScript
+	}
+	var guard *guardRun
+	if !ev.NoGuard && env.runsPytest() {
+		if guard, err = newGuardRun(); err != nil {
+			return fail(ErrKindSandbox, fmt.Errorf("%s: guard: %w", inst.InstanceID, err))
+		}
+		defer guard.close()
+		res.Guarded = true
+	}
+	testEnvVars, restore := testEnv(baseEnv(env), env, guard)
+	if guard != nil {
+		gf, err := guard.inputs(restore)
+		if err != nil {
+			return fail(ErrKindSandbox, fmt.Errorf("%s: guard: %w", inst.InstanceID, err))
+		}
+		maps.Copy(files, gf)
+	}
+	inputs, err := writeInputs(files)
 	if err != nil {
 		return fail(ErrKindSandbox, fmt.Errorf("%s: inputs: %w", inst.InstanceID, err))
 	}
 	defer os.RemoveAll(inputs)
+	if err := copyBaseConfigs(filepath.Join(checkout, "repo"), filepath.Join(inputs, "base"), compareConfigs); err != nil {
+		return fail(ErrKindRepository, fmt.Errorf("%s: runner configuration: %v", inst.InstanceID, err))
+	}
 
 	baseLim := env.limits(env.Timeout)
 	baseLim.Output = ev.OutputBytes
-	run := func(name, script string, lim agora.Limits) (*agora.RunResult, error) {
+	run := func(name, script string, lim agora.Limits, vars []string, extra ...agora.Mount) (*agora.RunResult, error) {
 		return ev.Sandbox.Run(ctx, &agora.RunSpec{
 			Name:   inst.InstanceID + "-" + name,
 			Args:   []string{"/bin/bash", inputsDir + "/" + script},
-			Env:    baseEnv(env),
+			Env:    vars,
 			Dir:    repoDir,
-			Mounts: workspaceMounts(ws, inputs),
+			Mounts: append(workspaceMounts(ws, inputs), extra...),
 			Limits: lim,
 		})
 	}
 
 	// Step 1: model patch, test files reset and deleted, test patch.
 	t = time.Now()
-	prepRes, err := run("prepare", "prepare.sh", baseLim)
+	prepRes, err := run("prepare", "prepare.sh", baseLim, baseEnv(env))
 	res.Timings.Prepare = time.Since(t)
 	if err != nil {
 		return fail(ErrKindSandbox, fmt.Errorf("%s: prepare: %s", inst.InstanceID, agora.ErrorMessage(err)))
@@ -197,6 +252,12 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 		return fail(ErrKindPatchApply, fmt.Errorf("%s: model patch does not apply: %s", inst.InstanceID, tailLines(prepRes.Output, 3)))
 	case prepRes.ExitCode == prepTestFailed:
 		return fail(ErrKindTestPatch, fmt.Errorf("%s: test patch does not apply after the model patch: %s", inst.InstanceID, tailLines(prepRes.Output, 3)))
+	case prepRes.ExitCode == prepRunnerConfig && len(compareConfigs) > 0:
+		changes := configChanges(prepRes.Output)
+		if len(changes) == 0 {
+			changes = []string{"the runner configuration check failed: " + tailLines(prepRes.Output, 3)}
+		}
+		return fail(ErrKindPatchRefused, fmt.Errorf("%s: model patch refused: runner configuration is the grader's: %s", inst.InstanceID, strings.Join(changes, "; ")))
 	case prepRes.ExitCode != 0:
 		return fail(ErrKindSandbox, fmt.Errorf("%s: prepare exited %d: %s", inst.InstanceID, prepRes.ExitCode, tailLines(prepRes.Output, 3)))
 	}
@@ -207,7 +268,11 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 		baseLim.Timeout = opt.Timeout
 	}
 	t = time.Now()
-	testRes, err := run("test", "test.sh", baseLim)
+	var guardMount []agora.Mount
+	if guard != nil {
+		guardMount = append(guardMount, agora.Mount{Source: guard.outDir, Target: guardOutDir})
+	}
+	testRes, err := run("test", "test.sh", baseLim, testEnvVars, guardMount...)
 	res.Timings.Test = time.Since(t)
 	if err != nil {
 		return fail(ErrKindSandbox, fmt.Errorf("%s: test run: %s", inst.InstanceID, agora.ErrorMessage(err)))
@@ -230,6 +295,16 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	text := logparse.Normalize(testRes.Output)
 	events := parser(text)
 	exit := testRes.ExitCode
+	if guard != nil {
+		// The guard's record against the log (layer 3, guard.go); its
+		// canaries leave the events here, before grading.
+		expected := append(append([]string{}, inst.FailToPass...), inst.PassToPass...)
+		reasons, kept := guard.checkGuard(events, exit, expected)
+		if len(reasons) > 0 {
+			return fail(ErrKindRunnerTampered, &RunnerTamperedError{InstanceID: inst.InstanceID, Reasons: reasons})
+		}
+		events = kept
+	}
 	in := grading.Input{
 		FailToPass: inst.FailToPass,
 		PassToPass: inst.PassToPass,

@@ -1,0 +1,396 @@
+package harness
+
+// Runner integrity: the layers that keep a model patch from grading itself.
+//
+// The code under test runs inside the test process, so a patch that fixes
+// nothing can still try to make the log say "passed": rewrite pytest's
+// reports from a package's __init__.py, load its own plugin through the
+// runner's configuration or an entry point, run code at interpreter
+// start-up, forge result lines, or leave before pytest can report. Agora
+// defends the class in layers, each checked on its own:
+//
+//  1. The grader owns the runner's configuration (guard_config.go). A patch
+//     that adds or changes pytest's sections of pyproject.toml, setup.cfg or
+//     tox.ini, a pytest11 entry point (setup.py, setup.cfg, pyproject.toml,
+//     any *.dist-info or *.egg-info), pytest.ini, a .pth file, or
+//     sitecustomize.py/usercustomize.py is refused, naming the file and the
+//     rule. conftest.py and test files are reset to the base (prepareScript).
+//     Plugin autoloading is off (PYTEST_DISABLE_PLUGIN_AUTOLOAD=1); the
+//     plugins an environment needs are listed in its spec and loaded by
+//     name.
+//  2. A guard plugin (guard/agora_guard.py), written to the read-only
+//     inputs mount and loaded first, snapshots the reporting machinery
+//     before repository code is imported and re-checks it after collection,
+//     after each test and at the end; checks the plugin registry for hooks
+//     registered from repository code that is not a conftest or test file;
+//     refuses trace and profile functions while reports are made; plants
+//     canary tests named per run (crypto/rand) that must fail or pass; and
+//     records each test's outcome from the outermost makereport wrapper in a
+//     MAC-signed record written outside /repo at the very end.
+//  3. The harness (checkGuard) refuses a run whose record is missing,
+//     forged or lists findings, whose exit status differs from the one
+//     pytest computed, whose log shows a canary other than as planted, or
+//     whose log reports a FAIL_TO_PASS/PASS_TO_PASS test passing that the
+//     guard saw fail or never saw run. Such a run is runner_tampered: not
+//     resolved, with a reason starting "runner tampered: ".
+//  4. The static scan (patch.ScanTampering) flags tampering code in the
+//     patch itself; SWEOptions.TamperPolicy decides what a finding does.
+//
+// What is defended: the routes above, in any file of the patch, including
+// attacks that target only the FAIL_TO_PASS tests (machinery, registry and
+// record checks, not the canaries, catch those), and output forged on fd 1
+// or after pytest has finished (record and exit status checks).
+//
+// What is not: code in the test process can read and patch anything,
+// including the guard itself and its key, so a patch written against this
+// guard can in principle defeat it; the guard raises the cost and makes the
+// known routes visible, it is not an isolation boundary. For the
+// pytest-dev/pytest repository the runner is the code under test, so edits
+// to _pytest's own source are trusted as pytest's builtins. A patch that
+// weakens the repository's own test helpers (e.g. a decorator in a non-test
+// module the tests import) changes real behaviour, not the runner, and is
+// left to review and the static scan. Runners other than pytest (sympy's
+// bin/test, Django's runtests.py) get layers 1 and 4 only: their runner
+// files under bin/ or tests/ are reset or refused as test paths, and the
+// exit-status and log checks of grading still apply.
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/agoranet/agora/logparse"
+)
+
+//go:embed guard/agora_guard.py
+var guardPlugin []byte
+
+//go:embed guard/config_check.py
+var configCheckScript []byte
+
+// Guard paths. The plugin and its config are in the read-only inputs
+// mount; the record and the key go to a writable directory mounted at
+// guardOutDir (a plain directory of the sandbox's root skeleton, so pooled
+// containers can take the mount).
+const (
+	guardModule    = "agora_guard"
+	guardConfName  = "guard.json"
+	guardOutDir    = "/run"
+	guardRecord    = "record.json"
+	guardKeyName   = "key"
+	guardCanaries  = 4 // two that must fail, two that must pass
+	maxGuardRecord = 32 << 20
+)
+
+// RunnerTamperedError says what the harness saw of a tampered run.
+type RunnerTamperedError struct {
+	InstanceID string
+	Reasons    []string
+}
+
+// Error starts "runner tampered: ", the reason class validators report.
+func (e *RunnerTamperedError) Error() string {
+	return "runner tampered: " + strings.Join(e.Reasons, "; ")
+}
+
+// guardRun is one run's guard: its canaries, key and output directory.
+type guardRun struct {
+	key      []byte
+	canaries []guardCanary
+	outDir   string // host side of guardOutDir
+}
+
+type guardCanary struct {
+	Name string `json:"name"`
+	Fail bool   `json:"fail"`
+}
+
+// guardRecordBody is what agora_guard.py writes at the end of a session.
+type guardRecordBody struct {
+	Version    int                 `json:"version"`
+	ExitStatus *int                `json:"exitstatus"`
+	Findings   []string            `json:"findings"`
+	Tests      map[string][]string `json:"tests"`
+	Canaries   map[string]string   `json:"canaries"`
+	CanaryNote string              `json:"canary_note"`
+}
+
+// runsPytest reports whether the environment's test command runs pytest.
+func (e *Env) runsPytest() bool {
+	switch e.Runner {
+	case "pytest":
+		return true
+	case "other":
+		return false
+	}
+	return pytestWord.MatchString(e.TestCmd)
+}
+
+var pytestWord = regexp.MustCompile(`(^|[\s/])(py\.test|pytest)(\s|$)`)
+
+// newGuardRun makes a run's canaries and key and its output directory.
+func newGuardRun() (*guardRun, error) {
+	g := &guardRun{key: make([]byte, 32)}
+	rand.Read(g.key) // never fails (crypto/rand, Go 1.24+)
+	for i := 0; i < guardCanaries; i++ {
+		b := make([]byte, 6)
+		rand.Read(b)
+		g.canaries = append(g.canaries, guardCanary{Name: "test_" + hex.EncodeToString(b), Fail: i%2 == 0})
+	}
+	dir, err := os.MkdirTemp("", "agora-guard-")
+	if err != nil {
+		return nil, err
+	}
+	// The sandbox's uid is picked per run; the directory is mounted into
+	// this one run only.
+	if err := os.Chmod(dir, 0o777); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, guardKeyName), g.key, 0o644); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	g.outDir = dir
+	return g, nil
+}
+
+func (g *guardRun) close() { os.RemoveAll(g.outDir) }
+
+// inputs returns the files the guard adds to the read-only inputs mount.
+func (g *guardRun) inputs(restore map[string]*string) (map[string][]byte, error) {
+	conf, err := json.Marshal(map[string]any{
+		"record":      guardOutDir + "/" + guardRecord,
+		"key_file":    guardOutDir + "/" + guardKeyName,
+		"canaries":    g.canaries,
+		"restore_env": restore,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]byte{guardModule + ".py": guardPlugin, guardConfName: conf}, nil
+}
+
+// testEnv returns the test run's environment: base plus the guard's
+// variables and the runner policy (autoload off, plugins by name).
+func testEnv(base []string, e *Env, g *guardRun) ([]string, map[string]*string) {
+	get := func(k string) *string {
+		for _, kv := range base {
+			if v, ok := strings.CutPrefix(kv, k+"="); ok {
+				return &v
+			}
+		}
+		return nil
+	}
+	set := map[string]string{}
+	restore := map[string]*string{}
+	var addopts []string
+	if g != nil {
+		addopts = append(addopts, "-p", guardModule)
+		pp := inputsDir
+		if old := get("PYTHONPATH"); old != nil && *old != "" {
+			pp += ":" + *old
+		}
+		set["PYTHONPATH"] = pp
+		set["AGORA_GUARD"] = inputsDir + "/" + guardConfName
+	}
+	for _, p := range e.Plugins {
+		addopts = append(addopts, "-p", p)
+	}
+	if len(addopts) > 0 {
+		v := strings.Join(addopts, " ")
+		if old := get("PYTEST_ADDOPTS"); old != nil && *old != "" {
+			v += " " + *old
+		}
+		set["PYTEST_ADDOPTS"] = v
+	}
+	if !e.PluginAutoload {
+		set["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+	}
+	for k := range set {
+		if k != "AGORA_GUARD" {
+			restore[k] = get(k)
+		}
+	}
+	env := make([]string, 0, len(base)+len(set))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[k]; !ok {
+			env = append(env, kv)
+		}
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+set[k])
+	}
+	return env, restore
+}
+
+// readRecord reads and authenticates the guard's record; nil means there
+// is no trustworthy record.
+func (g *guardRun) readRecord() (*guardRecordBody, string) {
+	p := filepath.Join(g.outDir, guardRecord)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return nil, "the guard's record is missing (the test process ended before pytest finished: os._exit, a killed reporter, or the guard was removed)"
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > maxGuardRecord {
+		return nil, "the guard's record is not a regular file of sane size"
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, "the guard's record cannot be read"
+	}
+	var env struct {
+		Body string `json:"body"`
+		MAC  string `json:"mac"`
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, "the guard's record is not JSON"
+	}
+	m := hmac.New(sha256.New, g.key)
+	m.Write([]byte(env.Body))
+	want := hex.EncodeToString(m.Sum(nil))
+	if !hmac.Equal([]byte(want), []byte(env.MAC)) {
+		return nil, "the guard's record is forged (bad MAC)"
+	}
+	var body guardRecordBody
+	if err := json.Unmarshal([]byte(env.Body), &body); err != nil || body.Version != 1 {
+		return nil, "the guard's record has an unknown format"
+	}
+	return &body, ""
+}
+
+// checkGuard compares the guard's record with the parsed log and the exit
+// status. It returns the reasons the run cannot be trusted (none for an
+// honest run) and the log's events without the canaries.
+func (g *guardRun) checkGuard(events logparse.Events, exit int, expected []string) ([]string, logparse.Events) {
+	rec, why := g.readRecord()
+	if rec == nil {
+		if len(events) == 0 {
+			// Nothing ran or nothing was reported: grading calls the log
+			// invalid on its own, and there is nothing to forge.
+			return nil, events
+		}
+		return []string{why}, events
+	}
+	var reasons []string
+	for _, f := range rec.Findings {
+		reasons = append(reasons, clipReason(f))
+	}
+	if rec.ExitStatus != nil && *rec.ExitStatus != exit {
+		reasons = append(reasons, fmt.Sprintf("pytest ended with status %d but the test command exited %d", *rec.ExitStatus, exit))
+	}
+
+	// Canaries: every one in the log exactly as planted, then out of the
+	// events so grading never sees them.
+	last := map[string]logparse.Status{}
+	for _, e := range events {
+		last[e.ID] = e.Status
+	}
+	if len(rec.Canaries) == 0 && rec.CanaryNote == "" {
+		reasons = append(reasons, "no canary was planted")
+	}
+	names := make([]string, 0, len(rec.Canaries))
+	for id := range rec.Canaries {
+		names = append(names, id)
+	}
+	sort.Strings(names)
+	for _, id := range names {
+		want := rec.Canaries[id]
+		seen := rec.Tests[id]
+		if len(seen) == 0 || seen[0] == "ERROR" {
+			// Never ran (a collection error or -x stopped the session
+			// first) or its setup failed with the real suite's fixtures:
+			// inconclusive, the other checks still apply.
+			continue
+		}
+		if got, ok := last[id]; !ok || string(got) != want {
+			reasons = append(reasons, fmt.Sprintf("canary %s was planted %s but the log says %s", id, want, orNone(string(got))))
+		} else if !contains(seen, want) {
+			reasons = append(reasons, fmt.Sprintf("canary %s was planted %s but its report said %s", id, want, strings.Join(seen, ",")))
+		}
+	}
+	kept := events[:0:0]
+	for _, e := range events {
+		if _, ok := rec.Canaries[e.ID]; !ok {
+			kept = append(kept, e)
+		}
+	}
+
+	// The log may only report a test passing if the guard saw it pass.
+	exp := map[string]bool{}
+	for _, id := range expected {
+		exp[id] = true
+	}
+	checked := map[string]bool{}
+	for _, e := range kept {
+		if checked[e.ID] || !e.Status.Passing() {
+			continue
+		}
+		seen, ran := rec.Tests[e.ID]
+		if !ran && !exp[e.ID] {
+			continue // not one the guard ran (nested output, parser artifacts)
+		}
+		checked[e.ID] = true
+		switch {
+		case !ran && strings.Contains(e.ID, "::"):
+			reasons = append(reasons, fmt.Sprintf("the log reports %s %s but the guard never saw it run", e.ID, e.Status))
+		case ran && (!contains(seen, string(e.Status)) || contains(seen, "FAILED") || contains(seen, "ERROR")):
+			reasons = append(reasons, fmt.Sprintf("the log reports %s %s but the guard saw %s", e.ID, e.Status, strings.Join(seen, ",")))
+		}
+		if len(reasons) > 20 {
+			break
+		}
+	}
+	return reasons, kept
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "nothing"
+	}
+	return s
+}
+
+// clipReason keeps one finding printable and short: it came from the
+// sandbox.
+func clipReason(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 300 {
+		cut := 300
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}

@@ -1,0 +1,564 @@
+"""agora_guard: the grader's pytest plugin (Agora harness, harness/guard.go).
+
+The harness writes this file to a read-only directory outside /repo and
+loads it first ("-p agora_guard" in PYTEST_ADDOPTS, the directory first on
+PYTHONPATH), so it is imported before any repository code. It
+
+  * snapshots the reporting machinery (runner, reports, terminal, python,
+    main, skipping, fixtures, pluggy's call path, selected builtins, sys and
+    os functions) before repository code runs, and re-checks it after
+    collection, after every test, and at the end;
+  * checks the plugin registry: a hook implementation whose code lives in a
+    writable place (/repo, /env, /tmp) and is not a conftest.py or a test
+    file was registered by the code under test;
+  * refuses trace and profile functions while reports are made;
+  * plants canary tests (names chosen per run by the harness) next to real
+    tests: some must fail, some must pass;
+  * records, from the outermost pytest_runtest_makereport wrapper, what each
+    phase raised and what the report said, and flags a report that passed
+    although its phase raised;
+  * writes a MAC-signed record to a writable directory outside /repo at the
+    very end (pytest_unconfigure). The harness compares it with the parsed
+    log and the exit status; a missing record is itself a finding.
+
+What it cannot do: code in the same process can read and patch anything,
+including this module. The guard raises the cost of tampering and makes the
+known routes visible; it is not a sandbox boundary.
+
+Nothing here may change an honest run's verdict: canary failures are taken
+out of the failure count (exit status, -x and --maxfail), and everything
+the guard set in the environment is restored before tests run, so
+subprocesses behave as without it.
+"""
+
+import builtins
+import hashlib
+import hmac
+import json
+import os
+import random
+import sys
+import threading
+import types
+
+_CONF_ENV = "AGORA_GUARD"
+
+# The primary process is the one the harness started: it finds the config
+# path in its environment and removes it, so a pytest started by a test
+# (pytester's subprocess runs) loads an inert guard.
+_CONF = None
+_KEY = b""
+_path = os.environ.pop(_CONF_ENV, None)
+if _path:
+    try:
+        with open(_path, encoding="utf-8") as _f:
+            _CONF = json.load(_f)
+        _keyfile = _CONF.get("key_file", "")
+        if _keyfile:
+            with open(_keyfile, "rb") as _f:
+                _KEY = _f.read()
+            # Gone before any repository code runs.
+            os.unlink(_keyfile)
+    except Exception as _e:  # the record will say why
+        _CONF = {"error": "guard config: %r" % (_e,)}
+
+import pytest  # noqa: E402
+import pluggy  # noqa: E402
+
+_UNTRUSTED_ROOTS = ("/repo/", "/env/", "/tmp/", "/var/tmp/", "/dev/shm/", "/run/")
+_TEST_DIRS = {"test", "tests", "testing"}
+_HERE = os.path.abspath(__file__)
+
+_WATCH = [
+    "_pytest.runner",
+    "_pytest.reports",
+    "_pytest.terminal",
+    "_pytest.python",
+    "_pytest.main",
+    "_pytest.skipping",
+    "_pytest.outcomes",
+    "_pytest.nodes",
+    "_pytest.unittest",
+    "_pytest.fixtures",
+    "_pytest.capture",
+    "_pytest.config",
+    "_pytest._io.terminalwriter",
+    "_pytest._code.code",
+    "_pytest.assertion.rewrite",
+    "pluggy._callers",
+    "pluggy._hooks",
+    "pluggy._manager",
+    "pluggy._result",
+    "pytest",
+]
+
+_BUILTINS = [
+    "__import__", "isinstance", "issubclass", "getattr", "setattr", "hasattr",
+    "type", "print", "open", "compile", "exec", "eval", "id", "repr", "str",
+    "len", "BaseException", "Exception", "AssertionError", "SystemExit",
+    "KeyboardInterrupt", "object", "super", "callable",
+]
+
+
+def _code(fn):
+    fn = getattr(fn, "__func__", fn)
+    return getattr(fn, "__code__", None)
+
+
+class _Machinery:
+    """Identity snapshot of the objects a report passes through."""
+
+    def __init__(self):
+        self.entries = []  # (label, holder, name, value, code, defaults)
+        self.modules = {}
+        for name in _WATCH:
+            try:
+                mod = __import__(name, fromlist=["_"])
+            except Exception:
+                continue
+            self.modules[name] = mod
+            for attr, val in list(vars(mod).items()):
+                if isinstance(val, types.FunctionType) or (
+                    isinstance(val, type) and (getattr(val, "__module__", "") or "").split(".")[0] in ("_pytest", "pluggy", "pytest")
+                ):
+                    self._add(name + "." + attr, mod, attr, val)
+                    if isinstance(val, type) and getattr(val, "__module__", "") == name:
+                        for cattr, cval in list(vars(val).items()):
+                            if isinstance(cval, (types.FunctionType, classmethod, staticmethod, property)):
+                                self._add("%s.%s.%s" % (name, attr, cattr), val, cattr, cval)
+        for attr in _BUILTINS:
+            if hasattr(builtins, attr):
+                self._add("builtins." + attr, builtins, attr, getattr(builtins, attr))
+        for attr in ("exit", "settrace", "setprofile", "gettrace", "getprofile"):
+            self._add("sys." + attr, sys, attr, getattr(sys, attr))
+        for attr in ("_exit", "write", "dup2", "fork", "kill"):
+            if hasattr(os, attr):
+                self._add("os." + attr, os, attr, getattr(os, attr))
+        self.meta_path = list(sys.meta_path)
+
+    def _add(self, label, holder, name, val):
+        fns = [val]
+        if isinstance(val, (classmethod, staticmethod)):
+            fns = [val.__func__]
+        elif isinstance(val, property):
+            fns = [val.fget, val.fset, val.fdel]
+        codes = tuple(_code(f) if f is not None else None for f in fns)
+        defaults = tuple(getattr(f, "__defaults__", None) if f is not None else None for f in fns)
+        self.entries.append((label, holder, name, val, codes, defaults))
+
+    def check(self):
+        bad = []
+        for i, (label, holder, name, val, codes, defaults) in enumerate(self.entries):
+            cur = holder.__dict__.get(name, _MISSING) if isinstance(holder, type) else getattr(holder, name, _MISSING)
+            if cur is not val:
+                # pytest patches some of its own classes at configure time
+                # (_pytest/legacypath.py); its own code may, nothing else.
+                if cur is not _MISSING and _own_pytest(cur):
+                    self.entries[i] = (label, holder, name, cur, (), ())
+                    self._add(label, holder, name, cur)
+                    self.entries[i] = self.entries.pop()
+                    continue
+                bad.append("%s replaced" % label)
+                continue
+            fns = [val]
+            if isinstance(val, (classmethod, staticmethod)):
+                fns = [val.__func__]
+            elif isinstance(val, property):
+                fns = [val.fget, val.fset, val.fdel]
+            for f, c, d in zip(fns, codes, defaults):
+                if f is None:
+                    continue
+                if _code(f) is not c:
+                    bad.append("%s code replaced" % label)
+                elif getattr(f, "__defaults__", None) is not d:
+                    bad.append("%s defaults replaced" % label)
+        for finder in sys.meta_path:
+            if not any(finder is f for f in self.meta_path) and not _trusted_obj(type(finder)):
+                bad.append("import hook %r added by %s" % (type(finder).__name__, _file_of(type(finder))))
+        return bad
+
+
+_MISSING = object()
+
+
+def _file_of(obj):
+    c = _code(obj)
+    if c is not None:
+        return c.co_filename
+    mod = sys.modules.get(getattr(obj, "__module__", "") or "")
+    return getattr(mod, "__file__", None) or "<unknown>"
+
+
+def _own_pytest(obj):
+    fns = [obj]
+    if isinstance(obj, (classmethod, staticmethod)):
+        fns = [obj.__func__]
+    elif isinstance(obj, property):
+        fns = [f for f in (obj.fget, obj.fset, obj.fdel) if f is not None]
+    d = _STATE.pytest_dir
+    if not d:
+        return False
+    for f in fns:
+        c = _code(f)
+        if c is None or not os.path.normpath(c.co_filename).startswith(d + "/"):
+            return False
+    return bool(fns)
+
+
+def _is_test_file(path):
+    parts = path.split("/")
+    base = parts[-1]
+    if base == "conftest.py":
+        return True
+    if any(p in _TEST_DIRS for p in parts[:-1]):
+        return True
+    return (base.startswith("test_") and base.endswith(".py")) or base.endswith("_test.py")
+
+
+def _trusted_file(path):
+    if not path or not path.startswith("/"):
+        return False
+    path = os.path.normpath(path)
+    if path == _HERE:
+        return True
+    if path in _STATE.baseline_files:
+        return True
+    if _STATE.pytest_dir and path.startswith(_STATE.pytest_dir + "/"):
+        return True
+    if path.startswith(_UNTRUSTED_ROOTS) or path == "/repo":
+        return _is_test_file(path)
+    return True
+
+
+def _trusted_obj(obj):
+    f = _file_of(obj)
+    return f != "<unknown>" and _trusted_file(f)
+
+
+class _State:
+    def __init__(self):
+        self.active = False
+        self.config = None
+        self.session = None
+        self.pm = None
+        self.machinery = None
+        self.baseline_files = set()
+        self.pytest_dir = ""
+        self.approved = {}  # id(hookimpl) -> hookimpl
+        self.hookcallers = []  # (name, caller, hookexec, type)
+        self.inner_hookexec = None
+        self.findings = []
+        self.seen_findings = set()
+        self.tests = {}  # nodeid -> [status, ...]
+        self.canaries = {}  # nodeid -> planted status
+        self.canary_note = ""
+        self.items = {}  # id(item) -> (item, type, code)
+        self.tr = None
+        self.tr_tw = None
+        self.tr_file = None
+        self.exitstatus = None
+        self.canary_failed = set()
+        self.written = False
+
+
+_STATE = _State()
+
+
+def _flag(msg):
+    if msg not in _STATE.seen_findings and len(_STATE.findings) < 50:
+        _STATE.seen_findings.add(msg)
+        _STATE.findings.append(msg)
+
+
+if _CONF is not None and "error" not in _CONF:
+    _STATE.active = True
+    _STATE.machinery = _Machinery()
+    try:
+        import _pytest
+
+        _STATE.pytest_dir = os.path.dirname(os.path.abspath(_pytest.__file__))
+    except Exception:
+        pass
+
+
+def _restore_env():
+    """Put back what the harness set for this process only."""
+    for k, v in (_CONF or {}).get("restore_env", {}).items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def pytest_addhooks(pluginmanager):
+    # Called as this plugin is registered: before conftests and before any
+    # repository module is imported.
+    if not _STATE.active or _STATE.pm is not None:
+        return
+    _STATE.pm = pluginmanager
+    _STATE.inner_hookexec = getattr(pluginmanager, "_inner_hookexec", None)
+    for name, hc in list(vars(pluginmanager.hook).items()):
+        for impl in hc.get_hookimpls():
+            _STATE.approved[id(impl)] = impl
+            f = _file_of(impl.function)
+            if f.startswith("/"):
+                _STATE.baseline_files.add(os.path.normpath(f))
+        _STATE.hookcallers.append((name, hc, getattr(hc, "_hookexec", None), type(hc)))
+
+
+def _check_registry():
+    pm = _STATE.pm
+    if pm is None:
+        return
+    if getattr(pm, "_inner_hookexec", None) is not _STATE.inner_hookexec:
+        _flag("pluggy: the plugin manager's hook executor was replaced")
+    relay = vars(pm.hook)
+    for name, hc, hookexec, typ in _STATE.hookcallers:
+        if relay.get(name) is not hc:
+            _flag("pluggy: hook %s was replaced" % name)
+        elif type(hc) is not typ or getattr(hc, "_hookexec", None) is not hookexec:
+            _flag("pluggy: hook %s calls through a replaced executor" % name)
+    mine = 0
+    for name, hc in list(relay.items()):
+        try:
+            impls = hc.get_hookimpls()
+        except Exception:
+            _flag("pluggy: hook %s cannot list its implementations" % name)
+            continue
+        for impl in impls:
+            if id(impl) in _STATE.approved and _STATE.approved[id(impl)] is impl:
+                continue
+            f = _file_of(impl.function)
+            if f == _HERE:
+                mine += 1
+            if not _trusted_file(f):
+                _flag("plugin %r registered hook %s from %s" % (impl.plugin_name, name, f))
+                continue
+            _STATE.approved[id(impl)] = impl
+    if pm.get_plugin("agora_guard") is None and not any(p is sys.modules.get(__name__) for p in pm.get_plugins()):
+        _flag("the guard plugin was unregistered")
+
+
+def _check_trace():
+    t, p = sys.gettrace(), sys.getprofile()
+    if t is not None:
+        _flag("a trace function (%s) was active while reports were made" % _file_of(t))
+    if p is not None:
+        _flag("a profile function (%s) was active while reports were made" % _file_of(p))
+    gt = getattr(threading, "gettrace", None)
+    gp = getattr(threading, "getprofile", None)
+    if gt is not None and gt() is not None:
+        _flag("a thread trace function (%s) was installed" % _file_of(gt()))
+    if gp is not None and gp() is not None:
+        _flag("a thread profile function (%s) was installed" % _file_of(gp()))
+
+
+def _check_all():
+    if not _STATE.active:
+        return
+    for b in _STATE.machinery.check():
+        _flag("machinery: " + b)
+    _check_registry()
+    _check_trace()
+    tr = _STATE.tr
+    if tr is not None:
+        cls = type(tr)
+        for k, v in list(vars(tr).items()):
+            if callable(v) and not isinstance(v, type) and k in vars(cls):
+                _flag("terminal reporter: method %s overridden on the instance" % k)
+        tw = getattr(tr, "_tw", None)
+        if tw is not _STATE.tr_tw or getattr(tw, "_file", None) is not _STATE.tr_file:
+            _flag("terminal reporter: its writer or output file was replaced")
+
+
+def _primary(config):
+    return _STATE.active and config is _STATE.config
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    if not _STATE.active or _STATE.config is not None:
+        return
+    _STATE.config = config
+    _restore_env()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session):
+    if not _primary(session.config):
+        return
+    _STATE.session = session
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        _STATE.tr = tr
+        _STATE.tr_tw = getattr(tr, "_tw", None)
+        _STATE.tr_file = getattr(_STATE.tr_tw, "_file", None)
+    _check_all()
+
+
+def _canary_fn(name, fail, modname):
+    if fail:
+        def fn():
+            raise AssertionError()
+    else:
+        def fn():
+            return None
+    fn.__name__ = fn.__qualname__ = name
+    fn.__module__ = modname
+    return fn
+
+
+def _plant(session, items):
+    planted = (_CONF or {}).get("canaries") or []
+    if not planted:
+        return
+    Module = pytest.Module
+    # A canary goes before an item whose module it joins, where no class
+    # is open, so no real fixture is torn down and set up again for it.
+    spots = []
+    for i, it in enumerate(items):
+        mod = it.getparent(Module)
+        if mod is None or it.parent is None:
+            continue
+        prev = items[i - 1] if i > 0 else None
+        if prev is None or prev.getparent(Module) is not mod or prev.parent is mod:
+            spots.append((i, mod))
+    if not spots:
+        _STATE.canary_note = "no place to plant canaries"
+        return
+    rng = random.SystemRandom()
+    inserts = []
+    for c in planted:
+        i, mod = rng.choice(spots)
+        fn = _canary_fn(c["name"], c["fail"], getattr(getattr(mod, "obj", None), "__name__", "tests"))
+        kw = {}
+        try:
+            from _pytest.fixtures import FuncFixtureInfo
+
+            kw["fixtureinfo"] = FuncFixtureInfo(argnames=(), initialnames=(), names_closure=[], name2fixturedefs={})
+        except Exception:
+            pass
+        try:
+            item = pytest.Function.from_parent(mod, name=c["name"], callobj=fn, **kw)
+        except Exception:
+            item = pytest.Function.from_parent(mod, name=c["name"], callobj=fn)
+        _STATE.canaries[item.nodeid] = "FAILED" if c["fail"] else "PASSED"
+        inserts.append((i, item))
+    # Insert from the back so earlier indexes stay valid.
+    for i, item in sorted(inserts, key=lambda x: -x[0]):
+        items.insert(i, item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collection_modifyitems(session, config, items):
+    yield
+    if not _primary(config):
+        return
+    try:
+        _plant(session, items)
+    except Exception as e:
+        _STATE.canary_note = "planting canaries failed: %r" % (e,)
+    for it in items:
+        obj = it.__dict__.get("_obj")
+        _STATE.items[id(it)] = (it, type(it), _code(obj) if obj is not None else None)
+
+
+def pytest_collection_finish(session):
+    if _primary(session.config):
+        _check_all()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report):
+    # Before Session counts it: a canary's planted failure must not
+    # change the exit status or trip -x/--maxfail.
+    if not _STATE.active or report.nodeid not in _STATE.canaries:
+        return
+    if report.failed and not hasattr(report, "wasxfail") and _STATE.session is not None:
+        key = (report.nodeid, report.when)
+        if key not in _STATE.canary_failed:
+            _STATE.canary_failed.add(key)
+            _STATE.session.testsfailed -= 1
+
+
+def _status(when, outcome, wasxfail):
+    if when == "call":
+        if outcome == "failed":
+            return "FAILED"
+        if outcome == "passed":
+            return "XPASS" if wasxfail else "PASSED"
+        return "XFAIL" if wasxfail else "SKIPPED"
+    if outcome == "failed":
+        return "ERROR"
+    if outcome == "skipped":
+        return "XFAIL" if wasxfail else "SKIPPED"
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    if not _primary(item.config):
+        yield
+        return
+    exc = call.excinfo
+    snap = _STATE.items.get(id(item))
+    if snap is not None and snap[0] is item:
+        if type(item) is not snap[1]:
+            _flag("test item %s changed class" % item.nodeid)
+        if "runtest" in vars(item):
+            _flag("test item %s has its runtest replaced" % item.nodeid)
+        obj = item.__dict__.get("_obj")
+        if snap[2] is not None and obj is not None and _code(obj) is not snap[2]:
+            _flag("test item %s runs a replaced function" % item.nodeid)
+    out = yield
+    _check_trace()
+    try:
+        rep = out.get_result()
+    except BaseException:
+        return
+    outcome = getattr(rep, "outcome", None)
+    wasxfail = hasattr(rep, "wasxfail")
+    if exc is not None and outcome == "passed" and not wasxfail:
+        _flag("report of %s (%s) says passed although it raised %s" % (item.nodeid, call.when, exc.typename))
+    st = _status(call.when, outcome, wasxfail)
+    if st is not None:
+        _STATE.tests.setdefault(item.nodeid, []).append(st)
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    if _STATE.active and _STATE.session is not None:
+        _check_all()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_sessionfinish(session, exitstatus):
+    yield
+    if _primary(session.config):
+        _check_all()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if not _primary(config) or _STATE.written:
+        return
+    _STATE.written = True
+    _check_all()
+    s = _STATE.session
+    status = getattr(s, "exitstatus", None)
+    body = json.dumps(
+        {
+            "version": 1,
+            "exitstatus": int(status) if status is not None else None,
+            "findings": _STATE.findings,
+            "tests": _STATE.tests,
+            "canaries": _STATE.canaries,
+            "canary_note": _STATE.canary_note,
+        },
+        sort_keys=True,
+    )
+    mac = hmac.new(_KEY, body.encode(), hashlib.sha256).hexdigest()
+    try:
+        with open(_CONF["record"], "w", encoding="utf-8") as f:
+            json.dump({"body": body, "mac": mac}, f)
+    except Exception:
+        pass

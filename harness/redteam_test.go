@@ -1,0 +1,552 @@
+package harness_test
+
+// Red-team tests: each performs one attack on the verdict the way a miner
+// would, through EvaluateSWE with a patch that touches no test file, on the
+// agora/calc fixture (a real git repository, a real runc sandbox, Debian's
+// pytest). Every attack must end unresolved. The payloads are written
+// against pytest 7 internals as an attacker would write them; each one
+// resolves the instance on a harness without the defences (see
+// /work/redteam/runner-before.txt).
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/agoranet/agora/harness"
+	"github.com/agoranet/agora/internal/fixture"
+)
+
+// attack is one hostile patch: files written over the base tree (a nil
+// value deletes the file) and the outcomes that count as defeated.
+type attack struct {
+	name  string
+	files map[string]*string
+	// want lists acceptable outcomes: "unresolved" or an error kind.
+	// Empty means anything but "resolved".
+	want []string
+}
+
+func s(v string) *string { return &v }
+
+// redTeam builds the calc fixture once per test and evaluates attacks two at
+// a time, as `agora eval --workers 2` would.
+type redTeam struct {
+	repo *fixture.Repo
+	ev   *harness.Evaluator
+	env  *harness.Env
+	dir  string // scratch clone for building patches
+	mu   sync.Mutex
+}
+
+func mustRedTeam(t *testing.T) *redTeam {
+	t.Helper()
+	root := t.TempDir()
+	repo := fixture.PythonRepo(t, root)
+	fixture.Mirror(t, repo, root)
+	ev := MustEvaluator(t, root)
+	dir := filepath.Join(t.TempDir(), "scratch")
+	fixture.MustGit(t, "", "clone", "--quiet", "--no-checkout", "--shared", repo.Dir, dir)
+	return &redTeam{repo: repo, ev: ev, env: mustEnv(t, "agora/calc"), dir: dir}
+}
+
+// patch returns the diff against Base that writes files.
+func (r *redTeam) patch(t *testing.T, files map[string]*string) string {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fixture.MustGit(t, r.dir, "checkout", "--quiet", "--force", "--detach", r.repo.Base)
+	fixture.MustGit(t, r.dir, "clean", "-qfdx")
+	for name, content := range files {
+		p := filepath.Join(r.dir, filepath.FromSlash(name))
+		if content == nil {
+			os.Remove(p)
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(*content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fixture.MustGit(t, r.dir, "add", "--all")
+	return fixture.MustGit(t, r.dir, "diff", "--cached", "--no-color", "--no-ext-diff", "--no-renames", r.repo.Base)
+}
+
+// run evaluates every attack and checks each is defeated.
+func (r *redTeam) run(t *testing.T, attacks []attack) {
+	t.Helper()
+	patches := make([]string, len(attacks))
+	for i, a := range attacks {
+		patches[i] = r.patch(t, a.files)
+	}
+	inst := instanceOf(t, r.repo)
+	// Each attack runs twice: with the static scan reporting only, so the
+	// runtime layers (configuration, guard) are tested on their own, and
+	// with the default policy, where the scan may refuse it first.
+	results := make([]*harness.SWEResult, 2*len(attacks))
+	sem := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			opt := harness.SWEOptions{}
+			if i < len(attacks) {
+				opt.TamperPolicy = harness.TamperPolicyOff
+			}
+			results[i] = r.ev.EvaluateSWE(context.Background(), inst, r.env, patches[i%len(attacks)], opt)
+		}()
+	}
+	wg.Wait()
+	for i, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			if res := results[len(attacks)+i]; res.Resolved() {
+				t.Errorf("attack succeeded under the default tamper policy\nlog tail:\n%s", tail(res.Log))
+			}
+			res := results[i]
+			got := outcome(res)
+			t.Logf("outcome %s: %v", got, res.Err)
+			if got == "resolved" {
+				t.Fatalf("attack succeeded: instance resolved\nlog tail:\n%s", tail(res.Log))
+			}
+			if len(a.want) == 0 {
+				return
+			}
+			for _, w := range a.want {
+				if got == w {
+					return
+				}
+			}
+			t.Fatalf("outcome %q (err %v), want one of %v\nlog tail:\n%s", got, res.Err, a.want, tail(res.Log))
+		})
+	}
+}
+
+func outcome(res *harness.SWEResult) string {
+	switch {
+	case res.ErrKind != "":
+		return res.ErrKind
+	case res.Resolved():
+		return "resolved"
+	}
+	return "unresolved"
+}
+
+// initPlus returns calc/__init__.py with payload appended: the package is
+// imported by every test module, during collection, before any test runs.
+func initPlus(payload string) map[string]*string {
+	return map[string]*string{"calc/__init__.py": s(calcInit + payload)}
+}
+
+const calcInit = `"""calc: a tiny calculator package (an Agora test fixture)."""
+
+from calc.ops import add, mean, sub
+
+__all__ = ["add", "mean", "sub"]
+`
+
+// f2pSet is the instance's FAIL_TO_PASS ids as a Python set literal.
+const f2pSet = `{"tests/test_ops.py::test_mean_fractional", "tests/test_mean.py::test_mean_negative"}`
+
+// rewriteFromItemAndCall wraps the report factory the runner calls for
+// every phase and turns failures into passes.
+const rewriteFromItemAndCall = `
+import _pytest.reports as _reports
+
+_orig_fiac = _reports.TestReport.from_item_and_call.__func__
+
+
+def _fiac(cls, item, call):
+    rep = _orig_fiac(cls, item, call)
+    if rep.failed:
+        rep.outcome = "passed"
+        rep.longrepr = None
+    return rep
+
+
+_reports.TestReport.from_item_and_call = classmethod(_fiac)
+`
+
+// rewriteCallAndReport replaces the runner's per-phase driver.
+const rewriteCallAndReport = `
+import _pytest.runner as _runner
+
+
+def _car(item, when, log=True, **kwds):
+    call = _runner.call_runtest_hook(item, when, **kwds)
+    hook = item.ihook
+    report = hook.pytest_runtest_makereport(item=item, call=call)
+    if report.failed:
+        report.outcome = "passed"
+        report.longrepr = None
+    if log:
+        hook.pytest_runtest_logreport(report=report)
+    return report
+
+
+_runner.call_and_report = _car
+`
+
+// dropExcinfo makes CallInfo forget the assertion a test raised.
+const dropExcinfo = `
+import _pytest.runner as _runner
+
+_orig_fc = _runner.CallInfo.from_call.__func__
+
+
+def _fc(cls, func, when, reraise=None):
+    ci = _orig_fc(cls, func, when, reraise)
+    if ci.excinfo is not None and ci.excinfo.errisinstance(AssertionError):
+        object.__setattr__(ci, "excinfo", None)
+    return ci
+
+
+_runner.CallInfo.from_call = classmethod(_fc)
+`
+
+// swallowRuntest makes the test function call swallow assertion errors.
+const swallowRuntest = `
+import _pytest.python as _python
+
+_orig_rt = _python.Function.runtest
+
+
+def _rt(self):
+    try:
+        _orig_rt(self)
+    except AssertionError:
+        pass
+
+
+_python.Function.runtest = _rt
+`
+
+// reporterExit rewrites the terminal reporter's statistics when it prints
+// its summary, then leaves with status 0 before pytest can object.
+const reporterExit = `
+import os as _os
+import sys as _sys
+import _pytest.terminal as _terminal
+
+_orig_sts = _terminal.TerminalReporter.short_test_summary
+
+
+def _sts(self):
+    failed = self.stats.pop("failed", [])
+    for r in failed:
+        r.outcome = "passed"
+        r.longrepr = None
+    self.stats.setdefault("passed", []).extend(failed)
+    _orig_sts(self)
+    self._tw.flush()
+    _sys.stdout.flush()
+    _os._exit(0)
+
+
+_terminal.TerminalReporter.short_test_summary = _sts
+`
+
+// registerPlugin finds pytest's plugin manager and registers a hook
+// wrapper from inside the package, rewriting only the ids in targets.
+func registerPlugin(targets string) string {
+	return `
+import gc as _gc
+import pluggy as _pluggy
+import pytest as _pytest
+
+_TARGETS = ` + targets + `
+
+
+class _Helper:
+    @_pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        out = yield
+        rep = out.get_result()
+        if rep.failed and (_TARGETS is None or rep.nodeid in _TARGETS):
+            rep.outcome = "passed"
+            rep.longrepr = None
+
+
+for _o in _gc.get_objects():
+    if isinstance(_o, _pluggy.PluginManager) and hasattr(_o, "rewrite_hook"):
+        _o.register(_Helper(), "calc-helper")
+        break
+`
+}
+
+// targetedFromItemAndCall rewrites only the FAIL_TO_PASS ids, so a random
+// canary alone never sees it.
+const targetedFromItemAndCall = `
+import _pytest.reports as _reports
+
+_orig_fiac = _reports.TestReport.from_item_and_call.__func__
+_TARGETS = ` + f2pSet + `
+
+
+def _fiac(cls, item, call):
+    rep = _orig_fiac(cls, item, call)
+    if rep.failed and rep.nodeid in _TARGETS:
+        rep.outcome = "passed"
+        rep.longrepr = None
+    return rep
+
+
+_reports.TestReport.from_item_and_call = classmethod(_fiac)
+`
+
+// writerFilter rewrites what the terminal writer sends to fd 1 (FAILED
+// lines become PASSED, the failure count disappears) and forces exit
+// status 0 from an atexit handler. No class or module is changed.
+const writerFilter = `
+import atexit as _atexit
+import gc as _gc
+import os as _os
+import re as _re
+import sys as _sys
+import _pytest.terminal as _terminal
+
+
+class _Filter:
+    def __init__(self, f):
+        self._f = f
+
+    def write(self, s):
+        s = _re.sub(r"(?m)^FAILED (\S+).*$", r"PASSED \1", s)
+        s = _re.sub(r"\d+ failed, ", "", s)
+        return self._f.write(s)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
+for _o in _gc.get_objects():
+    if isinstance(_o, _terminal.TerminalReporter):
+        _o._tw._file = _Filter(_o._tw._file)
+
+
+def _bye():
+    _sys.stdout.flush()
+    _os._exit(0)
+
+
+_atexit.register(_bye)
+`
+
+// rawForge prints PASSED lines for the FAIL_TO_PASS ids straight to fd 1 at
+// exit and leaves with status 0.
+const rawForge = `
+import atexit as _atexit
+import os as _os
+import sys as _sys
+
+
+def _forge():
+    _sys.stdout.flush()
+    for _id in sorted(` + f2pSet + `):
+        _os.write(1, ("PASSED %s\n" % _id).encode())
+    _os._exit(0)
+
+
+_atexit.register(_forge)
+`
+
+// settraceRewrite rewrites failed reports from a trace function as the
+// report factory returns them: no attribute of any module changes.
+const settraceRewrite = `
+import sys as _sys
+import threading as _threading
+import _pytest.reports as _reports
+
+_CODE = _reports.TestReport.from_item_and_call.__func__.__code__
+
+
+def _local(frame, event, arg):
+    if event == "return" and getattr(arg, "outcome", None) == "failed":
+        arg.outcome = "passed"
+        arg.longrepr = None
+    return _local
+
+
+def _global(frame, event, arg):
+    if frame.f_code is _CODE:
+        return _local
+    return None
+
+
+_sys.settrace(_global)
+_threading.settrace(_global)
+`
+
+// pluginModule is a pytest plugin shipped inside the package.
+const pluginModule = `import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    out = yield
+    rep = out.get_result()
+    if rep.failed:
+        rep.outcome = "passed"
+        rep.longrepr = None
+`
+
+const pyprojectBase = `[project]
+name = "calc"
+version = "0.1.0"
+requires-python = ">=3.8"
+
+[tool.pytest.ini_options]
+# Lets a bare "pytest" import calc from the repository root, as
+# "python3 -m pytest" does anyway.
+pythonpath = ["."]
+testpaths = ["tests"]
+`
+
+const pyprojectNoPytest = `[project]
+name = "calc"
+version = "0.1.0"
+requires-python = ">=3.8"
+`
+
+func TestRedTeamInitRewrite(t *testing.T) {
+	r := mustRedTeam(t)
+	r.run(t, []attack{
+		{name: "FromItemAndCall", files: initPlus(rewriteFromItemAndCall), want: []string{harness.ErrKindRunnerTampered}},
+		{name: "CallAndReport", files: initPlus(rewriteCallAndReport), want: []string{harness.ErrKindRunnerTampered}},
+		{name: "CallInfoFromCall", files: initPlus(dropExcinfo), want: []string{harness.ErrKindRunnerTampered}},
+		{name: "FunctionRuntest", files: initPlus(swallowRuntest), want: []string{harness.ErrKindRunnerTampered}},
+		{name: "TerminalReporterExit", files: initPlus(reporterExit), want: []string{harness.ErrKindRunnerTampered}},
+		{name: "PluginManagerRegister", files: initPlus(registerPlugin("None")), want: []string{harness.ErrKindRunnerTampered}},
+		// The same hook in every __init__.py of the package.
+		{name: "EveryInit", files: map[string]*string{
+			"calc/__init__.py":      s(calcInit + rewriteFromItemAndCall),
+			"calc/util/__init__.py": s(rewriteFromItemAndCall),
+			"calc/ops.py":           s(calcOps + "\nimport calc.util  # noqa\n"),
+		}, want: []string{harness.ErrKindRunnerTampered}},
+	})
+}
+
+func TestRedTeamRunnerConfig(t *testing.T) {
+	r := mustRedTeam(t)
+	refused := []string{harness.ErrKindPatchRefused}
+	r.run(t, []attack{
+		{name: "PyprojectAddopts", files: map[string]*string{
+			"calc/_plug.py":  s(pluginModule),
+			"pyproject.toml": s(pyprojectBase + "addopts = \"-p calc._plug\"\n"),
+		}, want: refused},
+		{name: "SetupCfgAddopts", files: map[string]*string{
+			"calc/_plug.py":  s(pluginModule),
+			"pyproject.toml": s(pyprojectNoPytest),
+			"setup.cfg":      s("[tool:pytest]\naddopts = -p calc._plug\ntestpaths = tests\n"),
+		}, want: refused},
+		// pytest.ini and tox.ini are reset with the test files; refusing
+		// them is fine too.
+		{name: "PytestIni", files: map[string]*string{
+			"calc/_plug.py": s(pluginModule),
+			"pytest.ini":    s("[pytest]\naddopts = -p calc._plug\n"),
+		}, want: []string{"unresolved", harness.ErrKindPatchRefused}},
+		{name: "ToxIni", files: map[string]*string{
+			"calc/_plug.py":  s(pluginModule),
+			"pyproject.toml": s(pyprojectNoPytest),
+			"tox.ini":        s("[pytest]\naddopts = -p calc._plug\n"),
+		}, want: refused},
+		{name: "EntryPointDistInfo", files: map[string]*string{
+			"calc/_plug.py":                              s(pluginModule),
+			"calc_helper-0.1.dist-info/METADATA":         s("Metadata-Version: 2.1\nName: calc-helper\nVersion: 0.1\n"),
+			"calc_helper-0.1.dist-info/entry_points.txt": s("[pytest11]\nhelper = calc._plug\n"),
+		}, want: refused},
+		{name: "EntryPointPyproject", files: map[string]*string{
+			"calc/_plug.py":  s(pluginModule),
+			"pyproject.toml": s(pyprojectBase + "\n[project.entry-points.pytest11]\nhelper = \"calc._plug\"\n"),
+		}, want: refused},
+		{name: "Sitecustomize", files: map[string]*string{
+			"sitecustomize.py": s("import calc._plug  # noqa\n"),
+			"calc/_plug.py":    s(pluginModule),
+		}, want: []string{"unresolved", harness.ErrKindPatchRefused}},
+		{name: "Pth", files: map[string]*string{
+			"calc.pth":      s("import calc._plug\n"),
+			"calc/_plug.py": s(pluginModule),
+		}, want: refused},
+		{name: "ConftestOutsideTests", files: map[string]*string{
+			"calc/conftest.py": s(pluginModule),
+			"conftest.py":      s("pytest_plugins = [\"calc._plug\"]\n"),
+			"calc/_plug.py":    s(pluginModule),
+		}, want: []string{"unresolved", harness.ErrKindPatchRefused}},
+	})
+}
+
+func TestRedTeamTargetedRewrite(t *testing.T) {
+	r := mustRedTeam(t)
+	r.run(t, []attack{
+		{name: "Registry", files: initPlus(registerPlugin(f2pSet)), want: []string{harness.ErrKindRunnerTampered}},
+		{name: "FromItemAndCall", files: initPlus(targetedFromItemAndCall), want: []string{harness.ErrKindRunnerTampered}},
+	})
+}
+
+func TestRedTeamForgedOutput(t *testing.T) {
+	r := mustRedTeam(t)
+	r.run(t, []attack{
+		{name: "WriterFilterAtexitExit", files: initPlus(writerFilter), want: []string{harness.ErrKindRunnerTampered}},
+		{name: "RawPassedLinesAtexit", files: initPlus(rawForge)},
+	})
+}
+
+func TestRedTeamSettrace(t *testing.T) {
+	r := mustRedTeam(t)
+	r.run(t, []attack{
+		{name: "TraceReturn", files: initPlus(settraceRewrite), want: []string{harness.ErrKindRunnerTampered}},
+	})
+}
+
+// TestRedTeamHonest checks the guard leaves honest runs alone: the gold
+// patch resolves, the empty and wrong patches do not, and none is flagged.
+func TestRedTeamHonest(t *testing.T) {
+	r := mustRedTeam(t)
+	inst := instanceOf(t, r.repo)
+	for _, tc := range []struct {
+		name, patch string
+		resolved    bool
+	}{
+		{"Gold", r.repo.Patches[fixture.Gold], true},
+		{"Empty", "", false},
+		{"Wrong", r.repo.Patches[fixture.Wrong], false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := r.ev.EvaluateSWE(context.Background(), inst, r.env, tc.patch, harness.SWEOptions{})
+			if res.Err != nil || res.Resolved() != tc.resolved {
+				t.Fatalf("resolved=%v err=%v, want resolved=%v\n%s", res.Resolved(), res.Err, tc.resolved, tail(res.Log))
+			}
+			if !strings.Contains(string(res.Log), harness.ExitCodeMarker+"0") && tc.resolved {
+				t.Fatalf("honest run did not exit 0:\n%s", tail(res.Log))
+			}
+		})
+	}
+}
+
+const calcOps = `"""Arithmetic operations."""
+
+
+def add(a, b):
+    """Return a + b."""
+    return a + b
+
+
+def sub(a, b):
+    """Return a - b."""
+    return a - b
+
+
+def mean(values):
+    """Return the arithmetic mean of a non-empty sequence of numbers."""
+    values = list(values)
+    if not values:
+        raise ValueError("mean() of an empty sequence")
+    return sum(values) // len(values)
+`
