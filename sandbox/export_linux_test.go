@@ -10,3 +10,6 @@ func PoolStats(r *Runtime) (hits, misses, fallbacks int, ok bool) {
 	s := r.pool.statsNow()
 	return s.Hits, s.Misses, s.Fallbacks, true
 }
+
+// IDsInUse reports how many ids of the range workspaces and runs hold.
+func IDsInUse(r *Runtime) int { return r.ids.inUse() }

@@ -5,9 +5,11 @@ package sandbox
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,7 +44,14 @@ type initRequest struct {
 	Args []string
 	Env  []string
 	Dir  string
+	// UID and GID the command runs as; never 0.
+	UID, GID uint32
 }
+
+// initCaps are the pooled container's capabilities, the init's only: to
+// become the run's ids (SETUID, SETGID) and to empty the bounding set
+// (SETPCAP) before it does.
+var initCaps = []string{"CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"}
 
 func init() {
 	if os.Getenv(initEnv) == "" {
@@ -64,7 +73,10 @@ func runInit() {
 		// The pool closed the socket: the container is no longer wanted.
 		os.Exit(0)
 	}
-	err := execRequest(ctl, &req)
+	err := dropPrivileges(req.UID, req.GID)
+	if err == nil {
+		err = execRequest(ctl, &req)
+	}
 	// Still here: the command could not start. The host runs it cold, and
 	// runc reports the failure in its own words.
 	fmt.Fprintf(ctl, "%v", err)
@@ -104,6 +116,51 @@ func execRequest(ctl *os.File, req *initRequest) error {
 		return err
 	}
 	return syscall.Exec(path, req.Args, os.Environ())
+}
+
+// dropPrivileges makes the init what runc makes a cold run's process: the
+// run's uid and gid, with that gid as its only supplementary group, and no
+// capability in any set. Everything after it (chdir, the PATH lookup, the
+// command) happens as the run's user.
+func dropPrivileges(uid, gid uint32) error {
+	if uid == 0 || gid == 0 {
+		return fmt.Errorf("refusing to run as root")
+	}
+	// The bounding set is per thread: this thread empties it, and execs.
+	runtime.LockOSThread()
+	for c := 0; ; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			if errors.Is(err, unix.EINVAL) && c > 0 {
+				break // past the last capability
+			}
+			return fmt.Errorf("drop capability %d: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("keepcaps: %w", err)
+	}
+	// Go applies these to every thread. Leaving uid 0 for good clears the
+	// permitted and effective sets.
+	if err := syscall.Setgroups([]int{int(gid)}); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setresgid(int(gid), int(gid), int(gid)); err != nil {
+		return fmt.Errorf("setresgid: %w", err)
+	}
+	if err := syscall.Setresuid(int(uid), int(uid), int(uid)); err != nil {
+		return fmt.Errorf("setresuid: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	for _, d := range data {
+		if d.Effective|d.Permitted|d.Inheritable != 0 {
+			return fmt.Errorf("capabilities left after dropping them: %+v", data)
+		}
+	}
+	return nil
 }
 
 // passwdHome is the home directory /etc/passwd gives uid, or "/" as runc

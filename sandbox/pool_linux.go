@@ -415,7 +415,12 @@ func (r *Runtime) startWarm(id string, tmp int64) (_ *warm, err error) {
 	s, err := buildSpec(specInput{
 		Run:    &agora.RunSpec{Args: []string{initPath}, Env: []string{initEnv + "=1"}},
 		Limits: lim, Rootfs: w.rootfs, HostDirs: r.hostDirs,
-		UID: r.uid, GID: r.gid, CgroupsPath: id, Swap: r.swap, Hostname: "sandbox",
+		// The init waits as root with the capabilities to become the
+		// run's ids and nothing else, since a container is started
+		// before anyone knows which run, and so which ids, it will
+		// serve. It drops them all before the command is exec'd
+		// (init_linux.go), and runs nothing of the run's before.
+		UID: 0, GID: 0, Caps: initCaps, CgroupsPath: id, Swap: r.swap, Hostname: "sandbox",
 	})
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -39,10 +40,14 @@ type Runtime struct {
 	rootfs   string // shared read-only root skeleton
 	poolDir  string // roots of pooled containers
 	hostDirs []string
-	uid, gid uint32
+	uid, gid uint32 // the disk ids (Config.UID, GID)
+	ids      *ids   // the ids runs run as (Config.IDs)
 	swap     bool
 	log      *slog.Logger
 	pool     *pool // nil: every run is cold
+
+	wsMu       sync.Mutex
+	workspaces map[string]*workspace // open, by directory
 }
 
 // New checks that the runtime is usable, prepares the state directory and
@@ -76,6 +81,18 @@ func New(cfg Config) (*Runtime, error) {
 	if r.gid == 0 {
 		r.gid = DefaultGID
 	}
+	idr := cfg.IDs
+	if idr == (IDRange{}) {
+		idr = DefaultIDRange
+	}
+	if err := idr.Validate(); err != nil {
+		return nil, err
+	}
+	if idr.Contains(r.uid) || idr.Contains(r.gid) {
+		return nil, agora.Errorf(agora.EINVALID, "sandbox: id range %s contains the disk uid/gid %d/%d", idr, r.uid, r.gid)
+	}
+	r.ids = newIDs(idr, r.uid, r.gid)
+	r.workspaces = map[string]*workspace{}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
@@ -236,11 +253,26 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 			return nil, agora.Errorf(agora.EINVALID, "sandbox: rootfs %q is not a directory", rootfs)
 		}
 	}
+	// The run's ids: its workspace's, or its own for the length of the run.
+	var uid, gid uint32
+	if w := r.workspaceOf(spec.Mounts); w != nil {
+		uid, gid = w.uid, w.gid
+		if w.held {
+			defer r.ids.release(w.uid)
+		}
+	} else {
+		u, err := r.ids.take()
+		if err != nil {
+			return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: %v", err)
+		}
+		defer r.ids.release(u)
+		uid, gid = u, u
+	}
 	// Every run's spec is built, pooled or not: it is where a run is
 	// checked, and a cold run needs it anyway.
 	s, err := buildSpec(specInput{
 		Run: spec, Limits: lim, Rootfs: rootfs, HostDirs: hostDirs,
-		UID: r.uid, GID: r.gid, CgroupsPath: id, Swap: r.swap, Hostname: "sandbox",
+		UID: uid, GID: gid, CgroupsPath: id, Swap: r.swap, Hostname: "sandbox",
 	})
 	if err != nil {
 		return nil, err
@@ -380,9 +412,18 @@ func (r *Runtime) runWarm(ctx context.Context, w *warm, s *specs.Spec, spec *ago
 
 	start := time.Now()
 	// What runc would have been given for a cold run.
-	req, err := json.Marshal(initRequest{Args: s.Process.Args, Env: s.Process.Env, Dir: s.Process.Cwd})
+	u := s.Process.User
+	req, err := json.Marshal(initRequest{Args: s.Process.Args, Env: s.Process.Env, Dir: s.Process.Cwd, UID: u.UID, GID: u.GID})
 	if err != nil {
 		return abandon(err)
+	}
+	// runc gives a non-root process its stdio pipes (so that it may
+	// reopen /dev/stdout); the init started as root, so the host does it,
+	// through its own ends of the same pipes.
+	for _, f := range []*os.File{w.stdin, w.output} {
+		if err := unix.Fchown(int(f.Fd()), int(u.UID), int(u.GID)); err != nil {
+			return abandon(err)
+		}
 	}
 	if _, err := w.ctl.Write(req); err != nil {
 		return abandon(err)

@@ -2,6 +2,7 @@ package sandbox_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,7 +119,9 @@ func TestIsolation(t *testing.T) {
 			cases := []struct {
 				name, script, want string
 			}{
-				{"UnprivilegedUser", "id -u; id -g", "10001\n10001\n"},
+				// A uid of its own from the range, the same gid.
+				{"UnprivilegedUser", fmt.Sprintf(`u=$(id -u); [ "$u" = "$(id -g)" ] && [ "$(id -G)" = "$u" ] && [ $u -ge %d ] && [ $u -lt %d ] && echo ok`,
+					sandbox.DefaultIDRange.First, sandbox.DefaultIDRange.First+sandbox.DefaultIDRange.Count), "ok\n"},
 				{"OwnHostname", "cat /proc/sys/kernel/hostname", "sandbox\n"},
 				{"NoCapabilities", "grep CapEff /proc/self/status | tr -d '\\t '", "CapEff:0000000000000000\n"},
 				{"ReadOnlyRoot", "touch /usr/agora-x 2>/dev/null && echo writable || echo refused", "refused\n"},

@@ -19,11 +19,15 @@ const (
 // specInput is everything buildSpec needs; it keeps spec building a pure
 // function that tests can check without a runtime.
 type specInput struct {
-	Run         *agora.RunSpec
-	Limits      agora.Limits
-	Rootfs      string   // directory used as the (read-only) root
-	HostDirs    []string // host directories bound read-only at the same path
-	UID, GID    uint32
+	Run      *agora.RunSpec
+	Limits   agora.Limits
+	Rootfs   string   // directory used as the (read-only) root
+	HostDirs []string // host directories bound read-only at the same path
+	UID, GID uint32
+	// Caps are the capabilities the process starts with (bounding,
+	// effective and permitted), none for a run; only the pool's init,
+	// which drops them before it execs a run's command, has any.
+	Caps        []string
 	CgroupsPath string
 	Swap        bool // the memory controller accounts swap (memsw)
 	Hostname    string
@@ -98,7 +102,7 @@ func buildSpec(in specInput) (*specs.Spec, error) {
 			Cwd:  dir,
 			User: specs.User{UID: in.UID, GID: in.GID, AdditionalGids: []uint32{in.GID}},
 			// No capabilities in any set: the process is an ordinary user.
-			Capabilities:    &specs.LinuxCapabilities{},
+			Capabilities:    &specs.LinuxCapabilities{Bounding: in.Caps, Effective: in.Caps, Permitted: in.Caps},
 			NoNewPrivileges: noNewPrivs,
 			Rlimits: []specs.POSIXRlimit{
 				{Type: "RLIMIT_NOFILE", Hard: 4096, Soft: 4096},
