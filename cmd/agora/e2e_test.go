@@ -80,13 +80,12 @@ func startMarketplace(t *testing.T, slow bool) *marketplace {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bench, quorum := "python3 bench.py", 2
+	fit, quorum := demo.FitContract(), 2
 	if slow {
-		bench, quorum = "sleep 4 && python3 bench.py", 1
+		fit.BenchmarkCommand, quorum = "sleep 4 && "+fit.BenchmarkCommand, 1
 	}
 	m.fit, err = m.owner.CreateTask(ctx, &agora.Task{Slug: "fit-loss", Title: "fit: lower the loss", Kind: agora.TaskMetric,
-		Repository: repo, BaseRef: commit, MetricContract: agora.MetricContract{BenchmarkCommand: bench, ResultPath: "result.json", MetricName: "loss",
-			MetricDirection: agora.Minimize}, AllowedPatchPaths: []string{"model.py"}, Quorum: quorum, Competition: "e2e",
+		Repository: repo, BaseRef: commit, MetricContract: fit, AllowedPatchPaths: demo.FitAllowed, Quorum: quorum, Competition: "e2e",
 		TimeBudgetSeconds: 120, ValidatorEnv: map[string]string{"HELDOUT_SEED": "99"}})
 	if err != nil {
 		t.Fatal(err)

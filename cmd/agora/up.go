@@ -127,8 +127,9 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 	}
 	fitTask, err := ensureTask(ctx, ownerAPI, &agora.Task{
 		Slug: "fit-loss", Title: "fit: lower the model's loss", Kind: agora.TaskMetric, Competition: "demo",
-		Repository: fitRepo, BaseRef: fitCommit, MetricContract: agora.MetricContract{BenchmarkCommand: "python3 bench.py", ResultPath: "result.json",
-			MetricName: "loss", MetricDirection: agora.Minimize}, AllowedPatchPaths: []string{"model.py"}, ImprovementThreshold: 0.01,
+		// The patched code produces predictions; the owner's scorer,
+		// alone with the held-out seed, measures them.
+		Repository: fitRepo, BaseRef: fitCommit, MetricContract: demo.FitContract(), AllowedPatchPaths: demo.FitAllowed, ImprovementThreshold: 0.01,
 		TimeBudgetSeconds: 120, ValidatorEnv: map[string]string{"HELDOUT_SEED": "20261122"}, Source: "demo",
 	})
 	if err != nil {
