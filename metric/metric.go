@@ -93,9 +93,11 @@ type Spec struct {
 	SecondaryName string `json:"secondary_metric_name,omitempty"`
 	// SecondaryDirection is required exactly when SecondaryName is set.
 	SecondaryDirection Direction `json:"secondary_metric_direction,omitempty"`
-	// ResultPath is the benchmark's JSON result file, relative to the repo
-	// root, in slash form (e.g. "competition_packs/x/last_run.json"); "" means
-	// the metric is read from the output only.
+	// ResultPath is the JSON result file, relative to the repo root of the
+	// run that reports the metric (the score run; the benchmark's when the
+	// task has no score command), in slash form (e.g.
+	// "competition_packs/x/last_run.json"); "" means the metric is read from
+	// the output only.
 	ResultPath string `json:"result_path,omitempty"`
 }
 
