@@ -31,6 +31,12 @@ const (
 	// method and target ("POST /api/v1/tasks/x/close?a=b") that the
 	// signature also covers; see EpistulaTargetMessage.
 	HeaderRequestTarget = "Epistula-Request-Target"
+	// HeaderBodySHA256 is the other half of Agora's extension: the
+	// sha256hex(body) that the signed message already starts with, declared
+	// up front so a receiver can check the signature before reading the
+	// body, then check the body against it. It is not itself signed and
+	// need not be: a wrong value fails one check or the other.
+	HeaderBodySHA256 = "Epistula-Body-Sha256"
 )
 
 // MaxRequestTarget bounds an Epistula-Request-Target value.
@@ -178,9 +184,12 @@ func SignHeaderTarget(h http.Header, target string, body []byte, s *Signer, sign
 		h.Del(HeaderSignedFor)
 	}
 	if target != "" {
+		sum := sha256.Sum256(body)
 		h.Set(HeaderRequestTarget, target)
+		h.Set(HeaderBodySHA256, hex.EncodeToString(sum[:]))
 	} else {
 		h.Del(HeaderRequestTarget)
+		h.Del(HeaderBodySHA256)
 	}
 	return nil
 }
@@ -377,7 +386,11 @@ type SignedHeader struct {
 	// or "" when the request is plain Epistula. The caller checks it names
 	// the request (RequestTarget(r.Method, r.URL)).
 	Target string
+	// BodySHA256 is the declared Epistula-Body-Sha256, or "". With it,
+	// VerifyEarly checks the signature before the body is read.
+	BodySHA256 string
 
+	verified  bool
 	id        string
 	ts        int64
 	signedFor string
@@ -471,6 +484,16 @@ func (v *Verifier) VerifyHeader(h http.Header, now time.Time) (*SignedHeader, er
 		}
 		target = vals[0]
 	}
+	var bodyHash string
+	switch vals := h.Values(HeaderBodySHA256); {
+	case len(vals) > 1:
+		return nil, refuse(ErrMalformedHeader, HeaderBodySHA256, "malformed header %s: sent %d times", HeaderBodySHA256, len(vals))
+	case len(vals) == 1:
+		if !isLowerHex(vals[0], 64) {
+			return nil, refuse(ErrMalformedHeader, HeaderBodySHA256, "malformed header %s %s: want 64 lower-case hex digits", HeaderBodySHA256, quote(vals[0]))
+		}
+		bodyHash = vals[0]
+	}
 
 	maxAge, maxSkew := v.MaxAge, v.MaxSkew
 	if maxAge <= 0 {
@@ -490,31 +513,76 @@ func (v *Verifier) VerifyHeader(h http.Header, now time.Time) (*SignedHeader, er
 
 	// The request is refused as stale once signedAt+maxAge passes, so the
 	// uuid need not be remembered any longer than that.
-	return &SignedHeader{Signer: signedBy, Target: target, id: id, ts: ts, signedFor: signedFor, pub: pub, sig: sig,
+	return &SignedHeader{Signer: signedBy, Target: target, BodySHA256: bodyHash, id: id, ts: ts, signedFor: signedFor, pub: pub, sig: sig,
 		expires: time.UnixMilli(ts).Add(maxAge)}, nil
+}
+
+// VerifyEarly checks sh's signature over its declared BodySHA256 and
+// records the uuid, all before the body is read, so a forged or replayed
+// request costs its headers only. VerifyBody then checks the body against
+// the declared hash. It returns the signer's SS58 address.
+func (v *Verifier) VerifyEarly(ctx context.Context, sh *SignedHeader) (signer string, err error) {
+	if sh == nil || sh.BodySHA256 == "" {
+		return "", agora.Errorf(agora.EINTERNAL, "epistula: VerifyEarly without %s", HeaderBodySHA256)
+	}
+	msg := sh.BodySHA256 + EpistulaTargetMessage(nil, sh.id, sh.ts, sh.signedFor, sh.Target)[64:]
+	if err := v.check(ctx, sh, msg); err != nil {
+		return "", err
+	}
+	sh.verified = true
+	return sh.Signer, nil
 }
 
 // VerifyBody checks sh's signature over body, the exact request bytes, and
 // records the uuid against replay; it returns the signer's SS58 address.
-// The message includes sh.Target when the request carried one.
+// The message includes sh.Target when the request carried one. After
+// VerifyEarly it only checks that body hashes to the signed BodySHA256.
 func (v *Verifier) VerifyBody(ctx context.Context, sh *SignedHeader, body []byte) (signer string, err error) {
-	if v.Nonces == nil {
-		return "", agora.Errorf(agora.EINTERNAL, "epistula verifier has no nonce store")
-	}
 	if sh == nil {
 		return "", agora.Errorf(agora.EINTERNAL, "epistula: VerifyBody without VerifyHeader")
 	}
-	if !VerifyKey(sh.pub, []byte(EpistulaTargetMessage(body, sh.id, sh.ts, sh.signedFor, sh.Target)), sh.sig) {
-		return "", refuse(ErrBadSignature, HeaderSignature, "%s does not verify for %s %s", HeaderSignature, HeaderSignedBy, sh.Signer)
+	sum := sha256.Sum256(body)
+	if sh.BodySHA256 != "" && hex.EncodeToString(sum[:]) != sh.BodySHA256 {
+		return "", refuse(ErrBadSignature, HeaderBodySHA256, "the body does not match %s", HeaderBodySHA256)
+	}
+	if sh.verified {
+		return sh.Signer, nil
+	}
+	if err := v.check(ctx, sh, EpistulaTargetMessage(body, sh.id, sh.ts, sh.signedFor, sh.Target)); err != nil {
+		return "", err
+	}
+	return sh.Signer, nil
+}
+
+// check verifies sh's signature over msg, then records its uuid.
+func (v *Verifier) check(ctx context.Context, sh *SignedHeader, msg string) error {
+	if v.Nonces == nil {
+		return agora.Errorf(agora.EINTERNAL, "epistula verifier has no nonce store")
+	}
+	if !VerifyKey(sh.pub, []byte(msg), sh.sig) {
+		return refuse(ErrBadSignature, HeaderSignature, "%s does not verify for %s %s", HeaderSignature, HeaderSignedBy, sh.Signer)
 	}
 	fresh, err := v.Nonces.Seen(ctx, sh.Signer, sh.id, sh.expires)
 	if err != nil {
-		return "", fmt.Errorf("epistula nonce store: %w", err)
+		return fmt.Errorf("epistula nonce store: %w", err)
 	}
 	if !fresh {
-		return "", refuse(ErrReplay, HeaderUUID, "replayed request: %s %s was already used by %s", HeaderUUID, sh.id, sh.Signer)
+		return refuse(ErrReplay, HeaderUUID, "replayed request: %s %s was already used by %s", HeaderUUID, sh.id, sh.Signer)
 	}
-	return sh.Signer, nil
+	return nil
+}
+
+// isLowerHex reports whether s is n lower-case hex digits.
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseMillis accepts only canonical decimal (digits, no sign, no leading

@@ -148,6 +148,67 @@ func TestEpistulaTargetVector(t *testing.T) {
 	}
 }
 
+// TestEpistulaVerifyEarly checks the signature before the body with the
+// declared Epistula-Body-Sha256: a forged signature or a replay is refused
+// with no body at all, and a body that does not match the declared hash is
+// refused afterwards.
+func TestEpistulaVerifyEarly(t *testing.T) {
+	vec := readTargetVector(t)
+	now := vecTime.Add(time.Second)
+	early := func(h http.Header, v *hotkey.Verifier) (*hotkey.SignedHeader, error) {
+		sh, err := v.VerifyHeader(h, now)
+		if err != nil {
+			return nil, err
+		}
+		_, err = v.VerifyEarly(context.Background(), sh)
+		return sh, err
+	}
+	t.Run("OK", func(t *testing.T) {
+		v := newVerifier(bobAddress, now)
+		sh, err := early(vec.header(), v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.VerifyBody(context.Background(), sh, []byte(vec.Body)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := early(vec.header(), v); !errors.Is(err, hotkey.ErrReplay) {
+			t.Fatalf("replay: %v, want ErrReplay", err)
+		}
+	})
+	t.Run("OtherBody", func(t *testing.T) {
+		v := newVerifier(bobAddress, now)
+		sh, err := early(vec.header(), v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.VerifyBody(context.Background(), sh, []byte(`{"task":"y","n":1}`)); !errors.Is(err, hotkey.ErrBadSignature) {
+			t.Fatalf("other body: %v, want ErrBadSignature", err)
+		}
+	})
+	t.Run("OtherDeclaredHash", func(t *testing.T) {
+		h := vec.header()
+		h.Set(hotkey.HeaderBodySHA256, strings.Repeat("0", 64))
+		if _, err := early(h, newVerifier(bobAddress, now)); !errors.Is(err, hotkey.ErrBadSignature) {
+			t.Fatalf("other declared hash: %v, want ErrBadSignature", err)
+		}
+	})
+	t.Run("MalformedHash", func(t *testing.T) {
+		h := vec.header()
+		h.Set(hotkey.HeaderBodySHA256, strings.ToUpper(vec.Headers[hotkey.HeaderBodySHA256]))
+		if _, err := newVerifier(bobAddress, now).VerifyHeader(h, now); !errors.Is(err, hotkey.ErrMalformedHeader) {
+			t.Fatalf("upper-case hash: %v, want ErrMalformedHeader", err)
+		}
+	})
+	t.Run("Forged", func(t *testing.T) {
+		h := vec.header()
+		h.Set(hotkey.HeaderSignature, strings.Replace(vec.Signature, "8a90", "8a91", 1))
+		if _, err := early(h, newVerifier(bobAddress, now)); !errors.Is(err, hotkey.ErrBadSignature) {
+			t.Fatalf("forged: %v, want ErrBadSignature", err)
+		}
+	})
+}
+
 // TestEpistulaTargetBinding edits the vector's headers the ways an attacker
 // would: the target cannot be stripped, swapped, added to a plain signature,
 // emptied or doubled.

@@ -4,6 +4,7 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -116,4 +117,124 @@ func readBody(r *http.Request, max int64) ([]byte, error) {
 		return nil, agora.Errorf(agora.ETOOLARGE, "body: larger than %d bytes", max)
 	}
 	return b, nil
+}
+
+// readCapped reads r's body, at most max bytes, and refuses more with
+// ETOOLARGE whether the length was declared or the body is chunked. A
+// declared length (already checked against max) is read into a buffer of
+// exactly that size, which fills as the bytes arrive; an undeclared one
+// grows by doubling up to max.
+func readCapped(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	// MaxBytesReader marks the connection for closing through the
+	// server's own ResponseWriter, not a wrapper.
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
+	}
+	body := http.MaxBytesReader(w, r.Body, max)
+	tooLarge := func(err error) error {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return agora.Errorf(agora.ETOOLARGE, "body: larger than %d bytes", max)
+		}
+		return agora.Errorf(agora.EINVALID, "body: %v", err)
+	}
+	if n := r.ContentLength; n >= 0 {
+		if n > max {
+			return nil, agora.Errorf(agora.ETOOLARGE, "body: %d bytes declared, at most %d", n, max)
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(body, b); err != nil {
+			return nil, tooLarge(err)
+		}
+		return b, nil
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(max, 64<<10)))
+	if _, err := buf.ReadFrom(body); err != nil {
+		return nil, tooLarge(err)
+	}
+	return buf.Bytes(), nil
+}
+
+// BodyTargetField is the JSON member by which a plain Epistula body names
+// the request it authorises, when the coordinator accepts plain Epistula:
+// {"epistula_request_target": "POST /api/v1/tasks/x/close", ...}.
+const BodyTargetField = "epistula_request_target"
+
+// cutBodyTarget checks that body, a JSON object signed without
+// Epistula-Request-Target, names want in its BodyTargetField member (once),
+// and returns the body without that member, every other byte unchanged, so
+// strict decoders and content hashes see what they would have. Refusals
+// are EUNAUTHORIZED: the signature does not say which request it is for.
+func cutBodyTarget(body []byte, want string) ([]byte, error) {
+	refuse := func(format string, args ...any) ([]byte, error) {
+		return nil, agora.Errorf(agora.EUNAUTHORIZED, "plain Epistula: "+format, args...)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return refuse("the body must be a JSON object whose %q member is %q (or sign the %s header)", BodyTargetField, want, "Epistula-Request-Target")
+	}
+	var (
+		found      bool
+		start, end int64 // the member's bytes, with one adjacent comma
+		first      bool  // the member came first in the object
+	)
+	for i := 0; dec.More(); i++ {
+		before := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return refuse("the body is not valid JSON")
+		}
+		key, _ := tok.(string)
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return refuse("the body is not valid JSON")
+		}
+		if key != BodyTargetField {
+			continue
+		}
+		if found {
+			return refuse("%q appears more than once", BodyTargetField)
+		}
+		var got string
+		if json.Unmarshal(val, &got) != nil || got != want {
+			return refuse("the body's %q is %s, but this request is %q", BodyTargetField, firstBytes(val, 80), want)
+		}
+		found, start, end, first = true, before, dec.InputOffset(), i == 0
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return refuse("the body is not valid JSON")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return refuse("unexpected data after the JSON object")
+	}
+	if !found {
+		return refuse("the body must name the request in its %q member (%q), or sign the %s header", BodyTargetField, want, "Epistula-Request-Target")
+	}
+	// InputOffset after '{' or after the previous value leaves the comma
+	// before a later member inside [start, end); a first member is followed
+	// by the next member's comma instead, if there is one.
+	if first {
+		rest := bytes.TrimLeft(body[end:], " \t\r\n")
+		if len(rest) > 0 && rest[0] == ',' {
+			end = int64(len(body) - len(rest) + 1)
+		}
+	}
+	out := make([]byte, 0, len(body)-int(end-start))
+	out = append(append(out, body[:start]...), body[end:]...)
+	return out, nil
+}
+
+// firstBytes quotes at most n bytes of b for an error message.
+func firstBytes(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/hotkey"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -39,6 +40,29 @@ const (
 	DefaultRate          = 10.0 // requests per second per hotkey
 	DefaultBurst         = 40
 	DefaultMaxLeaseTTL   = time.Hour
+
+	// DefaultReadHeaderTimeout bounds reading a request's headers.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultReadTimeout bounds reading a signed request's body: enough for
+	// the largest cap (DefaultImportMaxBody) at about 1 MiB/s. Each route
+	// gets less: 30 s plus its cap at MinBodyRate.
+	DefaultReadTimeout = 5 * time.Minute
+	// MinBodyRate is the slowest upload, in bytes per second, a route's
+	// read deadline allows for its full cap.
+	MinBodyRate = 1 << 20
+	// DefaultIdleTimeout closes idle keep-alive connections.
+	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultMaxHeaderBytes bounds the request line and headers; Epistula
+	// needs well under 1 KiB.
+	DefaultMaxHeaderBytes = 64 << 10
+	// DefaultLargeBody is the size above which a body counts as large: it
+	// is read only holding one of MaxLargeBodies slots.
+	DefaultLargeBody = 1 << 20
+	// DefaultMaxLargeBodies is how many large bodies are read at once.
+	DefaultMaxLargeBodies = 2
+	// DefaultLargeBodyWait is how long a large body waits for a slot before
+	// the request is refused with 503.
+	DefaultLargeBodyWait = 2 * time.Second
 )
 
 // Roles configures who may do what. Owners manage tasks; validators are an
@@ -116,6 +140,29 @@ type Server struct {
 	// ClaimLeafBytes32).
 	ClaimLeaf []string
 
+	// AcceptPlainEpistula accepts signed requests without
+	// Epistula-Request-Target, for clients that only speak plain Epistula,
+	// but only when the body names the request itself: a JSON object whose
+	// "epistula_request_target" member equals the method and target
+	// ("POST /api/v1/tasks/x/close"). The member is checked before the
+	// handler runs and removed from the body it sees. Off by default.
+	AcceptPlainEpistula bool
+	// ReadTimeout caps the time to read a signed request's body (default
+	// DefaultReadTimeout); each route gets 30 s plus its cap at MinBodyRate,
+	// up to this. It is a per-request deadline, not http.Server.ReadTimeout,
+	// which would also cut off long-lived event streams.
+	ReadTimeout time.Duration
+	// MaxHeaderBytes bounds request headers (default DefaultMaxHeaderBytes).
+	MaxHeaderBytes int
+	// LargeBody, MaxLargeBodies and LargeBodyWait bound how many bodies
+	// over LargeBody bytes (or of unknown length, on routes that allow
+	// more) are read at once; a request that waits longer than
+	// LargeBodyWait for a slot gets 503. Defaults DefaultLargeBody,
+	// DefaultMaxLargeBodies, DefaultLargeBodyWait.
+	LargeBody      int64
+	MaxLargeBodies int
+	LargeBodyWait  time.Duration
+
 	// permitted are hotkeys with a validator permit on the subnet, set by
 	// SetPermittedValidators; they are validators besides Roles.Validators.
 	permitted atomic.Pointer[map[string]bool]
@@ -140,6 +187,17 @@ type Server struct {
 	routes   []string
 	closing  chan struct{}
 	once     sync.Once
+	verifier headerVerifier
+	large    chan struct{}
+}
+
+// headerVerifier is the two-step form of agora.RequestVerifier that
+// hotkey.Verifier provides: the server checks the headers (and the signer's
+// role) before it reads a body, and the signature over the body after.
+type headerVerifier interface {
+	VerifyHeader(h http.Header, now time.Time) (*hotkey.SignedHeader, error)
+	VerifyEarly(ctx context.Context, sh *hotkey.SignedHeader) (string, error)
+	VerifyBody(ctx context.Context, sh *hotkey.SignedHeader, body []byte) (string, error)
 }
 
 // Open listens on Addr and serves in the background.
@@ -147,6 +205,27 @@ func (s *Server) Open() error {
 	if s.Store == nil || s.Verifier == nil {
 		return errors.New("http: Server needs a Store and a Verifier")
 	}
+	hv, ok := s.Verifier.(headerVerifier)
+	if !ok {
+		return errors.New("http: Server's Verifier must verify headers before bodies (VerifyHeader, VerifyBody), as hotkey.Verifier does")
+	}
+	s.verifier = hv
+	if s.ReadTimeout <= 0 {
+		s.ReadTimeout = DefaultReadTimeout
+	}
+	if s.MaxHeaderBytes <= 0 {
+		s.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if s.LargeBody <= 0 {
+		s.LargeBody = DefaultLargeBody
+	}
+	if s.MaxLargeBodies <= 0 {
+		s.MaxLargeBodies = DefaultMaxLargeBodies
+	}
+	if s.LargeBodyWait <= 0 {
+		s.LargeBodyWait = DefaultLargeBodyWait
+	}
+	s.large = make(chan struct{}, s.MaxLargeBodies)
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
@@ -177,10 +256,15 @@ func (s *Server) Open() error {
 		return agora.Errorf(agora.EUNAVAILABLE, "listen %s: %v", s.Addr, err)
 	}
 	s.ln = ln
+	// No ReadTimeout or WriteTimeout here: they would cut off the event
+	// stream. Signed routes set a read deadline for their body instead, and
+	// no other route reads one.
 	s.srv = &http.Server{
 		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		MaxHeaderBytes:    s.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelDebug),
 	}
 	go s.srv.Serve(ln)
 	s.Logger.Info("listening", "url", s.URL())
@@ -262,6 +346,10 @@ func (w *statusRecorder) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection, for read
+// deadlines.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusRecorder) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
@@ -289,32 +377,84 @@ func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 // signedHandler is a handler for a verified hotkey with the request body.
 type signedHandler func(w http.ResponseWriter, r *http.Request, who string, body []byte) error
 
-// signed wraps h: the body is read (at most max bytes), the Epistula
-// signature checked, the rate limit and the role enforced.
+// signed wraps h for a route whose caller needs role ("" means any role:
+// owner, validator or miner) and whose body may be at most max bytes. In
+// order, so that nothing unauthenticated costs more than its headers:
+//
+//  1. the Epistula headers: format, freshness, receiver, and the request
+//     target, which must name this request (plain Epistula only with
+//     AcceptPlainEpistula);
+//  2. the claimed signer's role: a hotkey without it is refused (403)
+//     before its body is read;
+//  3. with Agora's extension, the signature itself, over the declared
+//     Epistula-Body-Sha256, and the nonce: a forged or replayed request is
+//     refused (401) before its body is read;
+//  4. a declared Content-Length over max is refused (413) unread;
+//  5. a large body waits for one of MaxLargeBodies slots (503 past
+//     LargeBodyWait), then is read under a read deadline and cut off past
+//     max (413, for chunked bodies too);
+//  6. the body against the signed hash (plain Epistula: the signature over
+//     the body, and the nonce, then the body's own target);
+//  7. the rate limit, and h.
 func (s *Server) signed(role string, max int64, h signedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(r, max)
+		sh, err := s.verifyHeader(r)
+		if err != nil {
+			s.refuse(w, r, err)
+			return
+		}
+		if !s.mayAct(role, sh.Signer) {
+			if role == "" {
+				writeError(w, r, s.Logger, agora.Errorf(agora.EFORBIDDEN, "%s has no role here (owner, validator or miner)", sh.Signer))
+			} else {
+				writeError(w, r, s.Logger, agora.Errorf(agora.EFORBIDDEN, "%s is not a registered %s", sh.Signer, role))
+			}
+			return
+		}
+		switch {
+		case sh.BodySHA256 != "":
+			if _, err := s.verifier.VerifyEarly(r.Context(), sh); err != nil {
+				s.refuse(w, r, err)
+				return
+			}
+		case sh.Target != "":
+			// The extension is the pair: without the declared hash, the
+			// body would have to be read before anything is proven.
+			s.refuse(w, r, agora.Errorf(agora.EUNAUTHORIZED, "missing header %s: declare sha256hex(body) so the signature is checked before the body is read", hotkey.HeaderBodySHA256))
+			return
+		}
+		if r.ContentLength > max {
+			writeError(w, r, s.Logger, agora.Errorf(agora.ETOOLARGE, "body: %d bytes declared, this route takes at most %d", r.ContentLength, max))
+			return
+		}
+		release, err := s.acquireBody(r, max)
+		if err != nil {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		body, err := s.readSignedBody(w, r, max)
+		release()
 		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		who, err := s.Verifier.Verify(r.Context(), r.Header, body, s.Now())
+		who, err := s.verifier.VerifyBody(r.Context(), sh, body)
 		if err != nil {
-			if agora.ErrorCode(err) != agora.EUNAUTHORIZED {
-				writeError(w, r, s.Logger, err)
+			s.refuse(w, r, err)
+			return
+		}
+		if sh.Target == "" {
+			// Plain Epistula (only with AcceptPlainEpistula): the signed
+			// body must name this request.
+			if body, err = cutBodyTarget(body, hotkey.RequestTarget(r.Method, r.URL)); err != nil {
+				s.refuse(w, r, err)
 				return
 			}
-			s.Logger.Info("refused request", "path", r.URL.Path, "reason", agora.ErrorMessage(err))
-			writeError(w, r, s.Logger, err)
-			return
 		}
 		if !s.limiter.allow(who, s.Now()) {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, r, s.Logger, agora.Errorf(agora.ERATELIMIT, "rate limit: at most %.0f requests per second per hotkey", s.Rate))
-			return
-		}
-		if role != "" && !s.hasRole(role, who) {
-			writeError(w, r, s.Logger, agora.Errorf(agora.EFORBIDDEN, "%s is not a registered %s", who, role))
 			return
 		}
 		r = r.WithContext(agora.NewContextWithHotkey(r.Context(), who))
@@ -324,14 +464,98 @@ func (s *Server) signed(role string, max int64, h signedHandler) http.HandlerFun
 	}
 }
 
+// verifyHeader checks a request's Epistula headers and that their request
+// target is this request. A plain Epistula request passes only with
+// AcceptPlainEpistula (its body must then name the target; see signed).
+func (s *Server) verifyHeader(r *http.Request) (*hotkey.SignedHeader, error) {
+	sh, err := s.verifier.VerifyHeader(r.Header, s.Now())
+	if err != nil {
+		return nil, err
+	}
+	want := hotkey.RequestTarget(r.Method, r.URL)
+	switch {
+	case sh.Target == "" && !s.AcceptPlainEpistula:
+		return nil, agora.Errorf(agora.EUNAUTHORIZED, "missing header %s: sign the method, path and query too (%q)", hotkey.HeaderRequestTarget, want)
+	case sh.Target != "" && sh.Target != want:
+		return nil, agora.Errorf(agora.EUNAUTHORIZED, "%s %q was signed, but this request is %q", hotkey.HeaderRequestTarget, sh.Target, want)
+	}
+	return sh, nil
+}
+
+// refuse answers a failed verification: 401s are logged at info, anything
+// else (a failing nonce store) is the server's problem.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	if agora.ErrorCode(err) == agora.EUNAUTHORIZED {
+		s.Logger.Info("refused request", "method", r.Method, "path", r.URL.Path, "reason", agora.ErrorMessage(err))
+	}
+	writeError(w, r, s.Logger, err)
+}
+
+// mayAct reports whether who holds role; "" means any role at all.
+func (s *Server) mayAct(role, who string) bool {
+	if role != "" {
+		return s.hasRole(role, who)
+	}
+	return s.hasRole(agora.RoleOwner, who) || s.hasRole(agora.RoleValidator, who) || s.hasRole(agora.RoleMiner, who)
+}
+
+// acquireBody takes a large-body slot when the body may be large: declared
+// over LargeBody, or of unknown length on a route that allows more. It
+// returns the release func; waiting past LargeBodyWait is EUNAVAILABLE.
+func (s *Server) acquireBody(r *http.Request, max int64) (release func(), err error) {
+	large := r.ContentLength > s.LargeBody || (r.ContentLength < 0 && max > s.LargeBody)
+	if !large {
+		return func() {}, nil
+	}
+	t := time.NewTimer(s.LargeBodyWait)
+	defer t.Stop()
+	select {
+	case s.large <- struct{}{}:
+		return func() { <-s.large }, nil
+	case <-t.C:
+		return nil, agora.Errorf(agora.EUNAVAILABLE, "busy: %d large uploads already in progress; retry shortly", s.MaxLargeBodies)
+	case <-r.Context().Done():
+		return nil, agora.Errorf(agora.EUNAVAILABLE, "request cancelled while waiting to upload")
+	}
+}
+
+// readSignedBody reads the body under the route's read deadline, at most
+// max bytes.
+func (s *Server) readSignedBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	// A connection that cannot take deadlines (a test recorder) is read
+	// without one.
+	if rc.SetReadDeadline(time.Now().Add(s.readTimeout(max))) == nil {
+		// Cleared once the body is in, so the handler (and the connection's
+		// background read) are not cut off.
+		defer rc.SetReadDeadline(time.Time{})
+	}
+	return readCapped(w, r, max)
+}
+
+// readTimeout is a route's body read deadline: 30 s plus its cap at
+// MinBodyRate, at most ReadTimeout.
+func (s *Server) readTimeout(max int64) time.Duration {
+	return min(s.ReadTimeout, 30*time.Second+time.Duration(max/MinBodyRate)*time.Second)
+}
+
 // public wraps an unsigned handler. A request that does carry a signature
-// is verified, so owners and validators see what the public does not.
+// is verified (over an empty body: public routes read none), so owners and
+// validators see what the public does not.
 func (s *Server) public(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Epistula-Signed-By") != "" {
-			who, err := s.Verifier.Verify(r.Context(), r.Header, nil, s.Now())
+		if r.Header.Get(hotkey.HeaderSignedBy) != "" {
+			sh, err := s.verifyHeader(r)
+			if err == nil && sh.Target == "" {
+				err = agora.Errorf(agora.EUNAUTHORIZED, "plain Epistula needs a JSON body naming the request, and this route takes none: sign %s too", hotkey.HeaderRequestTarget)
+			}
 			if err != nil {
-				writeError(w, r, s.Logger, err)
+				s.refuse(w, r, err)
+				return
+			}
+			who, err := s.verifier.VerifyBody(r.Context(), sh, nil)
+			if err != nil {
+				s.refuse(w, r, err)
 				return
 			}
 			r = r.WithContext(agora.NewContextWithHotkey(r.Context(), who))

@@ -301,9 +301,10 @@ func TestAuthRefusals(t *testing.T) {
 		body, _ := json.Marshal(task)
 		coord := e.k.coordinator.Address()
 		now := time.Now()
+		const target = "POST /api/v1/tasks"
 		sign := func(s *hotkey.Signer, signedFor, id string, at time.Time) func(http.Header) {
 			return func(h http.Header) {
-				if err := hotkey.SignHeader(h, body, s, signedFor, id, at); err != nil {
+				if err := hotkey.SignHeaderTarget(h, target, body, s, signedFor, id, at); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -323,7 +324,13 @@ func TestAuthRefusals(t *testing.T) {
 				h.Set("Epistula-Signed-By", e.k.owner.Address())
 			}, 401},
 			{"TamperedBody", func(h http.Header) {
-				hotkey.SignHeader(h, []byte(`{"slug":"other"}`), e.k.owner, coord, "00000000-0000-4000-8000-000000000005", now)
+				hotkey.SignHeaderTarget(h, target, []byte(`{"slug":"other"}`), e.k.owner, coord, "00000000-0000-4000-8000-000000000005", now)
+			}, 401},
+			{"Plain", func(h http.Header) {
+				hotkey.SignHeader(h, body, e.k.owner, coord, "00000000-0000-4000-8000-000000000008", now)
+			}, 401},
+			{"OtherTarget", func(h http.Header) {
+				hotkey.SignHeaderTarget(h, "POST /api/v1/tasks/import", body, e.k.owner, coord, "00000000-0000-4000-8000-000000000009", now)
 			}, 401},
 			{"WrongRole", sign(e.k.m1, coord, "00000000-0000-4000-8000-000000000006", now), 403},
 			{"OK", sign(e.k.owner, coord, "00000000-0000-4000-8000-000000000007", now), 201},

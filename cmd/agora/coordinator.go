@@ -52,6 +52,11 @@ type CoordinatorCommand struct {
 	Chain       string
 	Netuid      uint
 	PermitsEach time.Duration
+	// AcceptPlainEpistula, ReadTimeout and MaxLargeBodies set the server's
+	// fields of the same names.
+	AcceptPlainEpistula bool
+	ReadTimeout         time.Duration
+	MaxLargeBodies      int
 
 	// Set by Open.
 	Store  *sqldb.DB
@@ -86,6 +91,10 @@ func (c *CoordinatorCommand) ParseFlags(args []string) error {
 	fs.UintVar(&c.Netuid, "netuid", 1, "subnet `id` whose metagraph --chain reads")
 	fs.DurationVar(&c.PermitsEach, "permits-every", 5*time.Minute, "how often to re-read validator permits and registered miners from --chain")
 	fs.StringVar(&c.ClaimLeaf, "claim-leaf", strings.Join(agorahttp.ClaimLeafBytes32, ","), "claim tree leaf `types`: bytes32,uint256 (hotkey public key) or address,uint256 (its first 20 bytes, the Bittensor EVM mapping)")
+	fs.BoolVar(&c.AcceptPlainEpistula, "accept-plain-epistula", os.Getenv("AGORA_ACCEPT_PLAIN_EPISTULA") == "1",
+		"also accept plain Epistula signatures (no Epistula-Request-Target), only when the JSON body's \""+agorahttp.BodyTargetField+"\" names the request (\"POST /api/v1/...\") [$AGORA_ACCEPT_PLAIN_EPISTULA=1]")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", agorahttp.DefaultReadTimeout, "longest `duration` to read a signed request's body (each route: 30s plus its size cap at 1 MiB/s, up to this)")
+	fs.IntVar(&c.MaxLargeBodies, "max-large-bodies", agorahttp.DefaultMaxLargeBodies, "request bodies over 1 MiB read at once; more wait briefly, then get 503")
 	fs.DurationVar(&c.EpochEvery, "epoch-every", 0, "close a reward epoch this often (0: only on demand, POST /api/v1/epochs/close)")
 	fs.Usage = func() {
 		fmt.Fprintf(c.Stderr, "Usage: agora coordinator [flags]\n\nRuns the coordinator API. With no flags it serves on %s with a SQLite file in %s.\n\n", DefaultCoordinatorListen, DefaultDataDir)
@@ -114,6 +123,10 @@ func (c *CoordinatorCommand) Validate() error {
 		return agora.Errorf(agora.EINVALID, "--max-attempts: at least 1")
 	case c.Rate <= 0 || c.Burst < 1:
 		return agora.Errorf(agora.EINVALID, "--rate and --burst must be positive")
+	case c.ReadTimeout < time.Second:
+		return agora.Errorf(agora.EINVALID, "--read-timeout: at least 1s")
+	case c.MaxLargeBodies < 1:
+		return agora.Errorf(agora.EINVALID, "--max-large-bodies: at least 1")
 	case c.EpochEvery != 0 && c.EpochEvery < time.Minute:
 		return agora.Errorf(agora.EINVALID, "--epoch-every: at least 1m")
 	case c.EpochEvery != 0 && len(c.Rewards) == 0:
@@ -241,6 +254,11 @@ func (c *CoordinatorCommand) Open(ctx context.Context) error {
 	c.Server.EpochBudget = c.EpochBudget
 	c.Server.WeightPolicy, _ = c.weightPolicy()
 	c.Server.ClaimLeaf, _ = agorahttp.ParseClaimLeaf(c.ClaimLeaf)
+	c.Server.AcceptPlainEpistula = c.AcceptPlainEpistula
+	c.Server.ReadTimeout, c.Server.MaxLargeBodies = c.ReadTimeout, c.MaxLargeBodies
+	if c.AcceptPlainEpistula {
+		log.Warn("accepting plain Epistula signatures where the body names the request (--accept-plain-epistula)")
+	}
 	c.Store.OnEvent = c.Server.Notify
 	if err := c.Server.Open(); err != nil {
 		c.Store.Close()
