@@ -299,7 +299,7 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 		// The guard's record against the log (layer 3, guard.go); its
 		// canaries leave the events here, before grading.
 		expected := append(append([]string{}, inst.FailToPass...), inst.PassToPass...)
-		reasons, kept := guard.checkGuard(events, exit, expected)
+		reasons, kept := guard.checkGuard(events, exit, expected, func(s string) logparse.Events { return parser(logparse.Normalize([]byte(s))) })
 		if len(reasons) > 0 {
 			return fail(ErrKindRunnerTampered, &RunnerTamperedError{InstanceID: inst.InstanceID, Reasons: reasons})
 		}

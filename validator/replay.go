@@ -27,6 +27,20 @@ type ArtifactFetcher interface {
 	Fetch(ctx context.Context, a *agora.Artifact) (string, error)
 }
 
+// ArtifactGetter is an ArtifactFetcher that caps an artifact's size at
+// limit and keeps it (no eviction) until release is called.
+// artifact.Fetcher is one.
+type ArtifactGetter interface {
+	ArtifactFetcher
+	Get(ctx context.Context, a *agora.Artifact, limit int64) (path string, release func(), err error)
+}
+
+// ArtifactRemover removes a submission's artifact once its verdict is
+// posted; artifact.Fetcher is one.
+type ArtifactRemover interface {
+	Remove(sha256 string) error
+}
+
 // HarnessReplayer replays specs with the replay engine: SWE-bench grading
 // for swe tasks, the metric contract for metric tasks.
 type HarnessReplayer struct {
@@ -118,6 +132,10 @@ func (h *HarnessReplayer) gradeSWE(ctx context.Context, spec *agora.ReplaySpec, 
 		out.Status = agora.ResultAccepted
 	case res.Report != nil:
 		out.Status, out.Reason = agora.ResultRejected, "not resolved: "+string(res.Resolution)
+	case res.ErrKind == harness.ErrKindRunnerTampered:
+		// The patch tampered with the test runner: rejected, and the
+		// reason says so ("runner tampered: ...").
+		out.Status, out.Reason = agora.ResultRejected, res.Err.Error()
 	case res.ErrKind == harness.ErrKindPatchRefused || res.ErrKind == harness.ErrKindPatchApply || res.ErrKind == harness.ErrKindTimeout:
 		// The miner's patch is at fault: refused, does not apply, or
 		// makes the tests run past the budget.
@@ -158,7 +176,22 @@ func (h *HarnessReplayer) replayMetric(ctx context.Context, spec *agora.ReplaySp
 		if h.Artifacts == nil {
 			return errorResult("artifact: this validator does not download artifacts"), nil
 		}
-		p, err := h.Artifacts.Fetch(ctx, a)
+		// The task's cap, checked before anything is downloaded.
+		if a.Size > spec.ArtifactLimit() {
+			return &agora.Result{Status: agora.ResultRejected, Reason: truncate(fmt.Sprintf("artifact: artifact_size_bytes: %d is over the task's limit of %d", a.Size, spec.ArtifactLimit()), 2000)}, nil
+		}
+		var p string
+		var err error
+		if g, ok := h.Artifacts.(ArtifactGetter); ok {
+			var release func()
+			p, release, err = g.Get(ctx, a, spec.ArtifactLimit())
+			if err == nil {
+				// Held until the replay is done: never evicted under it.
+				defer release()
+			}
+		} else {
+			p, err = h.Artifacts.Fetch(ctx, a)
+		}
 		if err != nil {
 			if agora.ErrorCode(err) == agora.EINVALID {
 				return &agora.Result{Status: agora.ResultRejected, Reason: truncate("artifact: "+agora.ErrorMessage(err), 2000)}, nil

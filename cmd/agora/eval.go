@@ -42,6 +42,8 @@ type EvalCommand struct {
 	MaxPatch    int
 	Verbose     bool
 	Demo        bool
+	// NoGuard turns the runner guard off (hidden flag, for bench/guard.sh).
+	NoGuard bool
 }
 
 const evalUsage = `Usage: agora eval --instances FILE --predictions FILE|gold|empty --run-id ID [flags]
@@ -74,11 +76,23 @@ func (c *EvalCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.InstanceIDs, "instance-ids", "", "comma-separated ids to evaluate (default: all)")
 	fs.IntVar(&c.MaxPatch, "max-patch-bytes", 0, "largest model patch accepted (default 256 KiB)")
 	fs.BoolVar(&c.Verbose, "v", false, "log every step")
+	// Hidden from the usage text on purpose: only bench/guard.sh uses it,
+	// to measure what the guard costs.
+	noGuard := fs.Bool("no-guard", false, "")
 	fs.BoolVar(&c.Demo, "demo", false, "evaluate the bundled demo task with three models (gold, wrong, conftest hack); needs no network")
-	fs.Usage = func() { fmt.Fprint(c.Stderr, evalUsage); fs.PrintDefaults() }
+	fs.Usage = func() {
+		fmt.Fprint(c.Stderr, evalUsage)
+		var b strings.Builder
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		fs.SetOutput(c.Stderr)
+		// PrintDefaults writes "  -name" then an indented usage line.
+		fmt.Fprint(c.Stderr, strings.Replace(b.String(), "  -no-guard\n    \t\n", "", 1))
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	c.NoGuard = c.NoGuard || *noGuard
 	if fs.NArg() > 0 {
 		return &usageError{msg: fmt.Sprintf("eval: unexpected argument %q", fs.Arg(0))}
 	}
@@ -301,6 +315,7 @@ func (c *EvalCommand) evaluate(ctx context.Context, logger *slog.Logger, items [
 		Checkouts:   &repocache.Cache{Dir: filepath.Join(c.CacheDir, "repos"), Source: c.RepoSource, UID: sandbox.DefaultUID, GID: sandbox.DefaultGID, Logger: logger},
 		CacheDir:    c.CacheDir,
 		RuntimeKind: sb.Kind(),
+		NoGuard:     c.NoGuard,
 		Logger:      logger,
 	}
 	prog := newProgress(c.Stderr, len(items))
@@ -379,6 +394,10 @@ func (c *EvalCommand) writeDetail(it *evalItem, kind string, err error, res *har
 		d["resolution"] = res.Resolution
 		d["test_exit_code"] = res.TestExitCode
 		d["ignored_test_edits"] = res.IgnoredTestEdits
+		d["runner_guard"] = res.Guarded
+		if len(res.TamperFindings) > 0 {
+			d["tamper_findings"] = res.TamperFindings
+		}
 		d["timings_ms"] = map[string]int64{
 			"checkout": res.Timings.Checkout.Milliseconds(), "environment": res.Timings.Environment.Milliseconds(),
 			"prepare": res.Timings.Prepare.Milliseconds(), "test": res.Timings.Test.Milliseconds(),
