@@ -38,17 +38,31 @@ type ids struct {
 	mu   sync.Mutex
 	next uint32              // offset into r where the next search starts
 	refs map[uint32]int      // ids in use, by holders
-	ns   map[uint32]*os.File // user namespaces mapping the disk ids to an id in use
+	ns   map[uint32]*os.File // user namespaces mapping the disk ids to an id (ids in use, and up to nsCacheMax free ones)
 }
 
 func newIDs(r IDRange, diskUID, diskGID uint32) *ids {
 	return &ids{r: r, diskUID: diskUID, diskGID: diskGID, refs: map[uint32]int{}, ns: map[uint32]*os.File{}}
 }
 
-// take reserves a free id.
-func (a *ids) take() (uint32, error) {
+// nsCacheMax bounds the user namespaces kept for free ids. Making one
+// costs a process start (milliseconds): workspaces take the ids whose
+// namespace is at hand first, so that in a steady state none is made.
+const nsCacheMax = 32
+
+// take reserves a free id: for a workspace (mapped), one whose user
+// namespace is at hand if there is one; otherwise the next in the range.
+func (a *ids) take(mapped bool) (uint32, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if mapped {
+		for id := range a.ns {
+			if a.refs[id] == 0 {
+				a.refs[id] = 1
+				return id, nil
+			}
+		}
+	}
 	for i := uint32(0); i < a.r.Count; i++ {
 		id := a.r.First + (a.next+i)%a.r.Count
 		if a.refs[id] == 0 {
@@ -75,7 +89,7 @@ func (a *ids) release(id uint32) {
 		return
 	}
 	delete(a.refs, id)
-	if f := a.ns[id]; f != nil {
+	if f := a.ns[id]; f != nil && len(a.ns) > nsCacheMax {
 		f.Close()
 		delete(a.ns, id)
 	}
@@ -90,7 +104,8 @@ func (a *ids) inUse() int {
 
 // userns returns a user namespace whose mapping, used for an idmapped
 // mount, shows the disk ids as id and stores id as the disk ids, and leaves
-// every other id as it is. The namespace lives as long as id is held.
+// every other id as it is. The namespace lives at least as long as id is
+// held.
 func (a *ids) userns(id uint32) (*os.File, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

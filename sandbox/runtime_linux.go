@@ -261,7 +261,7 @@ func (r *Runtime) Run(ctx context.Context, spec *agora.RunSpec) (*agora.RunResul
 			defer r.ids.release(w.uid)
 		}
 	} else {
-		u, err := r.ids.take()
+		u, err := r.ids.take(false)
 		if err != nil {
 			return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: %v", err)
 		}

@@ -78,10 +78,19 @@ func (r *Runtime) NewWorkspace(ctx context.Context, spec agora.WorkspaceSpec) (a
 		}
 		return nil, agora.Errorf(agora.EUNAVAILABLE, "sandbox: workspace %s: %v", step, err)
 	}
-	if err := os.MkdirAll(w.merged, 0o755); err != nil {
+	// Everything the workspace mounts is mounted under a tmpfs of its own
+	// at dir, so that Close takes it all down with one unmount: each costs
+	// this host about a millisecond.
+	if err := os.MkdirAll(w.dir, 0o711); err != nil {
 		return fail("mkdir", err)
 	}
-	id, err := r.ids.take()
+	if err := unix.Mount("tmpfs", w.dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=1m,mode=0711"); err != nil {
+		return fail("tmpfs", err)
+	}
+	if err := os.Mkdir(w.merged, 0o755); err != nil {
+		return fail("mkdir", err)
+	}
+	id, err := r.ids.take(true)
 	if err != nil {
 		return fail("ids", err)
 	}
@@ -140,12 +149,8 @@ func (r *Runtime) NewWorkspace(ctx context.Context, spec agora.WorkspaceSpec) (a
 	if err := unix.Mount("overlay", w.merged, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 		return fail("overlay", err)
 	}
-	// The overlay keeps private clones of its layers' mounts: the mapped
-	// mounts are no longer needed where they were staged.
-	for _, m := range staged {
-		unmountAll(m)
-		os.Remove(m)
-	}
+	// The mapped mounts stay where they were staged (the overlay keeps
+	// private clones of them) until Close takes down the whole tree.
 	r.rememberWorkspace(w)
 	return w, nil
 }
@@ -273,6 +278,14 @@ func unmountAll(p string) {
 // then removes it. It tolerates a half-built workspace, so Sweep can use it
 // on the remains of a crash.
 func removeWorkspaceDir(dir string) error {
+	// The workspace's tmpfs, with every mount below it, in one go. What
+	// is left is the empty directory it was mounted on.
+	unmountAll(dir)
+	if err := unix.Rmdir(dir); err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	// Not empty: a workspace from before workspaces had a tmpfs of their
+	// own, or one that crashed before it was mounted.
 	names := []string{"merged", "rw", "rwmap", "upmap"}
 	if entries, err := os.ReadDir(dir); err == nil {
 		for _, e := range entries {
