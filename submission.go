@@ -96,8 +96,31 @@ type SubmissionFilter struct {
 
 var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// MaxArtifactBytes bounds a declared artifact size (64 GiB).
+// MaxArtifactBytes bounds a declared artifact size (64 GiB), and any
+// task's own cap.
 const MaxArtifactBytes = 64 << 30
+
+// DefaultMaxArtifactBytes caps a declared artifact size on a task that sets
+// no cap of its own (4 GiB): what a validator downloads and keeps per
+// submission.
+const DefaultMaxArtifactBytes = 4 << 30
+
+// ArtifactLimit is the largest artifact t accepts.
+func (t *Task) ArtifactLimit() int64 {
+	if t.MaxArtifactBytes > 0 {
+		return min(t.MaxArtifactBytes, MaxArtifactBytes)
+	}
+	return DefaultMaxArtifactBytes
+}
+
+// ArtifactLimit is the largest artifact the spec's task accepts; specs
+// frozen before tasks had a cap get the default.
+func (r *ReplaySpec) ArtifactLimit() int64 {
+	if r.MaxArtifactBytes > 0 {
+		return min(r.MaxArtifactBytes, MaxArtifactBytes)
+	}
+	return DefaultMaxArtifactBytes
+}
 
 // ValidateSubmission checks a submission against its task before anything is
 // stored: EINVALID naming the field, ETOOLARGE for a patch over the task's
@@ -136,6 +159,8 @@ func ValidateSubmission(s *Submission, t *Task) error {
 			return bad("artifact_sha256", "must be 64 lower-case hex characters")
 		case a.Size <= 0 || a.Size > MaxArtifactBytes:
 			return bad("artifact_size_bytes", "must be 1-%d", int64(MaxArtifactBytes))
+		case a.Size > t.ArtifactLimit():
+			return Errorf(ETOOLARGE, "artifact_size_bytes: %d bytes, the task allows at most %d", a.Size, t.ArtifactLimit())
 		}
 	}
 	return nil
@@ -160,6 +185,9 @@ type ReplaySpec struct {
 	MaxPatchBytes     int       `json:"max_patch_bytes"`
 	Patch             string    `json:"patch"`
 	Artifact          *Artifact `json:"artifact,omitempty"`
+	// MaxArtifactBytes is the task's artifact cap, frozen with specs that
+	// carry an artifact.
+	MaxArtifactBytes int64 `json:"max_artifact_bytes,omitempty"`
 
 	SWE *SWESpec `json:"swe,omitempty"`
 	// Agent makes the job an agent run: the patch comes from the agent.
@@ -178,6 +206,9 @@ func NewReplaySpec(t *Task, s *Submission) *ReplaySpec {
 		AllowedPatchPaths: t.AllowedPatchPaths, MaxPatchBytes: t.MaxPatchBytes,
 		Patch: s.Patch, Artifact: s.Artifact,
 		MetricContract: t.MetricContract, ValidatorEnv: t.ValidatorEnv,
+	}
+	if s.Artifact != nil {
+		r.MaxArtifactBytes = t.ArtifactLimit()
 	}
 	if t.SWE != nil {
 		s := *t.SWE

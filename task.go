@@ -79,6 +79,9 @@ type Task struct {
 	Source             string   `json:"source,omitempty"`
 	// Quorum is how many distinct validators replay each submission.
 	Quorum int `json:"quorum"`
+	// MaxArtifactBytes caps the declared size of a submission's artifact
+	// (0: DefaultMaxArtifactBytes; at most MaxArtifactBytes).
+	MaxArtifactBytes int64 `json:"max_artifact_bytes,omitempty"`
 
 	SWE *SWESpec `json:"swe,omitempty"`
 
@@ -308,6 +311,8 @@ func (t *Task) Validate() error {
 		return bad("time_budget_seconds", "must be 1-%d", MaxTimeBudget)
 	case t.MaxPatchBytes < 1 || t.MaxPatchBytes > DefaultMaxPatchBytes:
 		return bad("max_patch_bytes", "must be 1-%d", DefaultMaxPatchBytes)
+	case t.MaxArtifactBytes < 0 || t.MaxArtifactBytes > MaxArtifactBytes:
+		return bad("max_artifact_bytes", "must be 1-%d (0: the default, %d)", int64(MaxArtifactBytes), int64(DefaultMaxArtifactBytes))
 	case len(t.AllowedPatchPaths) > MaxAllowedPaths:
 		return bad("allowed_patch_paths", "at most %d globs", MaxAllowedPaths)
 	case t.CompetitionMode != ModeStandard && t.CompetitionMode != ModeCenterless && t.CompetitionMode != ModePeerEvaluation:

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,15 +78,32 @@ type Fetcher struct {
 	// other non-public addresses. Without it a URL cannot make a validator
 	// reach its own network (SSRF). For tests only.
 	AllowPrivate bool
-	Logger       *slog.Logger
+	// Budget bounds the bytes of artifacts kept in Dir (0: no bound).
+	// Before a download, the least recently used artifacts that no caller
+	// holds (Get) are removed until the new one fits; one that cannot fit
+	// even then is refused. Downloads in flight count against it. The
+	// budget holds for this Fetcher: processes sharing Dir do not see
+	// each other's downloads in flight, nor what the other holds.
+	Budget int64
+	// Reserve is free space the filesystem of Dir must still have once a
+	// download is complete (default DefaultReserve; negative: none). A
+	// download that would leave less is refused before it starts, after
+	// removing unheld artifacts (oldest first) cannot make room.
+	Reserve int64
+	Logger  *slog.Logger
 
 	once      sync.Once
 	client    *http.Client
 	clientErr error
 
-	mu    sync.Mutex
-	locks map[string]*keyLock
+	mu       sync.Mutex
+	locks    map[string]*keyLock
+	holds    map[string]int // artifacts in use, by sha256: never evicted
+	inFlight int64          // bytes of downloads under way
 }
+
+// DefaultReserve is the free space Fetcher.Reserve keeps by default.
+const DefaultReserve = 1 << 30
 
 // sha256RE matches a declared digest. It also keeps the digest, which names
 // a file in Dir, from being a path.
@@ -98,17 +116,83 @@ var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // may pass (network errors, timeouts, HTTP 5xx and 429, local disk errors:
 // retry later), EINTERNAL for a misconfigured Fetcher. On error nothing is
 // left in Dir.
+//
+// The file may be evicted once Fetch returns (Budget); callers that use it
+// for a while call Get instead.
 func (f *Fetcher) Fetch(ctx context.Context, a *agora.Artifact) (path string, err error) {
-	if f.Dir == "" {
-		return "", agora.Errorf(agora.EINTERNAL, "artifact: Fetcher.Dir is not set")
-	}
-	u, err := f.check(a)
+	path, release, err := f.Get(ctx, a, 0)
 	if err != nil {
 		return "", err
 	}
+	release()
+	return path, nil
+}
+
+// Get is Fetch for a caller that uses the artifact until it calls release:
+// until then the file is never evicted. limit, if positive, caps the
+// declared size below MaxBytes (a task's own cap); a size over either is
+// refused before anything touches the network. Beyond Fetch's errors, a
+// download that does not fit Budget or the free space of Dir's filesystem
+// (less Reserve) is refused with EUNAVAILABLE before it starts.
+func (f *Fetcher) Get(ctx context.Context, a *agora.Artifact, limit int64) (path string, release func(), err error) {
+	if f.Dir == "" {
+		return "", nil, agora.Errorf(agora.EINTERNAL, "artifact: Fetcher.Dir is not set")
+	}
+	u, err := f.check(a, limit)
+	if err != nil {
+		return "", nil, err
+	}
+	release = f.hold(a.SHA256)
+	path, err = f.get(ctx, u, a)
+	if err != nil {
+		release()
+		return "", nil, err
+	}
+	return path, release, nil
+}
+
+// Remove deletes an artifact from Dir, once its verdict is in, unless a
+// caller holds it (Get): a holder's own verdict removes it later.
+func (f *Fetcher) Remove(sha256 string) error {
+	if !sha256RE.MatchString(sha256) || f.Dir == "" {
+		return agora.Errorf(agora.EINVALID, "artifact_sha256: must be 64 lower-case hex characters")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.holds[sha256] > 0 {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(f.Dir, sha256)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return agora.Errorf(agora.EUNAVAILABLE, "artifact: remove: %v", err)
+	}
+	return nil
+}
+
+// hold marks an artifact in use until the returned func is called.
+func (f *Fetcher) hold(sha string) (release func()) {
+	f.mu.Lock()
+	if f.holds == nil {
+		f.holds = map[string]int{}
+	}
+	f.holds[sha]++
+	f.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			if f.holds[sha]--; f.holds[sha] <= 0 {
+				delete(f.holds, sha)
+			}
+			f.mu.Unlock()
+		})
+	}
+}
+
+func (f *Fetcher) get(ctx context.Context, u *url.URL, a *agora.Artifact) (path string, err error) {
 	final := filepath.Join(f.Dir, a.SHA256)
 	if cached(final, a.Size) {
 		f.logger().Debug("artifact cache hit", "sha256", a.SHA256, "path", final)
+		touch(final)
 		return final, nil
 	}
 	client, err := f.httpClient()
@@ -125,11 +209,21 @@ func (f *Fetcher) Fetch(ctx context.Context, a *agora.Artifact) (path string, er
 	}
 	defer unlock()
 	if cached(final, a.Size) {
+		touch(final)
 		return final, nil
 	}
 	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
 		return "", agora.Errorf(agora.EUNAVAILABLE, "artifact: cache directory: %v", err)
 	}
+	if err := f.admit(a.Size); err != nil {
+		f.logger().Warn("artifact download refused", "uri", a.URI, "sha256", a.SHA256, "bytes", a.Size, "error", agora.ErrorMessage(err))
+		return "", err
+	}
+	defer func() {
+		f.mu.Lock()
+		f.inFlight -= a.Size
+		f.mu.Unlock()
+	}()
 	start := time.Now()
 	tmp, err := f.download(ctx, client, u, a)
 	if err != nil {
@@ -147,13 +241,18 @@ func (f *Fetcher) Fetch(ctx context.Context, a *agora.Artifact) (path string, er
 }
 
 // check validates a's declaration before anything touches the network.
-func (f *Fetcher) check(a *agora.Artifact) (*url.URL, error) {
+func (f *Fetcher) check(a *agora.Artifact, limit int64) (*url.URL, error) {
 	if a == nil {
 		return nil, agora.Errorf(agora.EINVALID, "artifact_uri: no artifact")
 	}
 	maxBytes := f.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = agora.MaxArtifactBytes
+	}
+	if limit > 0 && limit < maxBytes {
+		if a.Size > limit {
+			return nil, agora.Errorf(agora.EINVALID, "artifact_size_bytes: %d is over the task's limit of %d", a.Size, limit)
+		}
 	}
 	u, err := url.Parse(a.URI)
 	switch {
@@ -173,6 +272,104 @@ func (f *Fetcher) check(a *agora.Artifact) (*url.URL, error) {
 		return nil, agora.Errorf(agora.EINVALID, "artifact_size_bytes: %d is over this validator's limit of %d", a.Size, maxBytes)
 	}
 	return u, nil
+}
+
+// admit makes room for a download of size bytes and counts it in flight,
+// or refuses it: over Budget once every unheld artifact is evicted, or more
+// than the free space of Dir's filesystem less Reserve.
+func (f *Fetcher) admit(size int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Budget > 0 && size > f.Budget {
+		return agora.Errorf(agora.EUNAVAILABLE, "artifact: %d bytes is more than this validator's artifact budget of %d", size, f.Budget)
+	}
+	files, used, err := f.listLocked()
+	if err != nil {
+		return agora.Errorf(agora.EUNAVAILABLE, "artifact: cache directory: %v", err)
+	}
+	used += f.inFlight
+	// Oldest first; held artifacts are never evicted.
+	next := 0
+	evict := func() bool {
+		for ; next < len(files); next++ {
+			c := files[next]
+			if f.holds[c.sha] > 0 {
+				continue
+			}
+			next++
+			if err := os.Remove(filepath.Join(f.Dir, c.sha)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			used -= c.size
+			f.logger().Info("artifact evicted", "sha256", c.sha, "bytes", c.size)
+			return true
+		}
+		return false
+	}
+	for f.Budget > 0 && used+size > f.Budget {
+		if !evict() {
+			return agora.Errorf(agora.EUNAVAILABLE, "artifact: %d bytes do not fit the artifact budget of %d: %d bytes are held by replays under way", size, f.Budget, used)
+		}
+	}
+	reserve := f.Reserve
+	if reserve == 0 {
+		reserve = DefaultReserve
+	}
+	reserve = max(reserve, 0)
+	for {
+		free, err := freeBytes(f.Dir)
+		if err != nil {
+			return agora.Errorf(agora.EUNAVAILABLE, "artifact: free space of %s: %v", f.Dir, err)
+		}
+		// Downloads under way have not written all their bytes yet (this
+		// counts their written part twice: it errs on the safe side).
+		free -= f.inFlight
+		if size+reserve <= free {
+			break
+		}
+		if !evict() {
+			return agora.Errorf(agora.EUNAVAILABLE, "artifact: not enough disk space: %d bytes plus a reserve of %d needed, %d free on %s", size, reserve, max(free, 0), f.Dir)
+		}
+	}
+	f.inFlight += size
+	return nil
+}
+
+// cachedFile is an artifact in Dir.
+type cachedFile struct {
+	sha  string
+	size int64
+	used time.Time // mtime, set on every hit
+}
+
+// listLocked returns the artifacts in Dir, least recently used first, and
+// their total size.
+func (f *Fetcher) listLocked() ([]cachedFile, int64, error) {
+	entries, err := os.ReadDir(f.Dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	var files []cachedFile
+	var total int64
+	for _, e := range entries {
+		if !sha256RE.MatchString(e.Name()) || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		files = append(files, cachedFile{sha: e.Name(), size: fi.Size(), used: fi.ModTime()})
+		total += fi.Size()
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].used.Before(files[j].used) })
+	return files, total, nil
+}
+
+// touch marks a cached artifact used now, for eviction order.
+func touch(path string) {
+	now := time.Now()
+	os.Chtimes(path, now, now)
 }
 
 // cached reports whether path is a regular file of size bytes.

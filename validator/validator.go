@@ -58,6 +58,9 @@ type Validator struct {
 	Registry prometheus.Registerer
 	// OnJob, when set, is told when a job starts and ends (progress).
 	OnJob func(ev JobEvent)
+	// Artifacts, when set, removes a submission's artifact once its result
+	// is posted: a verdict is final, the bytes are not needed again.
+	Artifacts ArtifactRemover
 
 	jobs     *prometheus.CounterVec
 	running  prometheus.Gauge
@@ -239,6 +242,11 @@ func (v *Validator) handle(jobCtx context.Context, l *agora.Lease) {
 	res.SubmissionID = l.Submission.ID
 	v.duration.Observe(time.Since(start).Seconds())
 	v.report(jobCtx, l.Job.ID, res, out, log)
+	if a := spec.Artifact; a != nil && v.Artifacts != nil {
+		if err := v.Artifacts.Remove(a.SHA256); err != nil {
+			log.Warn("artifact not removed after the verdict", "sha256", a.SHA256, "err", agora.ErrorMessage(err))
+		}
+	}
 	v.jobs.WithLabelValues(res.Status).Inc()
 	if v.OnJob != nil {
 		v.OnJob(JobEvent{Job: l.Job, Kind: spec.Kind, Done: true, Result: res})

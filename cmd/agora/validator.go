@@ -56,6 +56,17 @@ type ValidatorCommand struct {
 	VersionKey   string
 	CommitReveal string
 	WeightsEvery time.Duration
+	// UIDRange is the host ids sandbox runs run as ("first-last").
+	UIDRange string
+	// ArtifactBudget and ArtifactReserve bound the artifact cache: bytes
+	// kept at most, and free disk space a download must leave.
+	ArtifactBudget  string
+	ArtifactReserve string
+
+	uids            sandbox.IDRange
+	artifactBudget  int64
+	artifactReserve int64
+	artifacts       *artifact.Fetcher
 
 	// Extra environment specs added by `agora up` (the demo's).
 	extraEnvs [][]byte
@@ -80,6 +91,9 @@ func (c *ValidatorCommand) ParseFlags(args []string) error {
 	fs.StringVar(&c.RepoSource, "repo-source", "", "repository location `template` overriding swe tasks' URLs, e.g. mirrors/{owner}+{name}/repo")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "serve Prometheus /metrics on this `address`")
 	fs.BoolVar(&c.Verbose, "v", false, "debug logging")
+	fs.StringVar(&c.UIDRange, "uid-range", sandbox.DefaultIDRange.String(), "host uids (and gids) sandbox runs take one each of, `first-last`")
+	fs.StringVar(&c.ArtifactBudget, "artifact-budget", "20GiB", "disk `bytes` the artifact cache may hold; least recently used artifacts not in use are evicted")
+	fs.StringVar(&c.ArtifactReserve, "artifact-reserve", "1GiB", "free disk `bytes` an artifact download must leave on the cache's filesystem")
 	c.Proxy.register(fs)
 	fs.StringVar(&c.Chain, "chain", os.Getenv("AGORA_CHAIN"), "subtensor node JSON-RPC `URL` to set weights on (none: log what would be set) [$AGORA_CHAIN]")
 	fs.UintVar(&c.Netuid, "netuid", 1, "subnet `id`")
@@ -115,6 +129,19 @@ func (c *ValidatorCommand) ParseFlags(args []string) error {
 	}
 	if _, err := c.versionKey(); err != nil {
 		return err
+	}
+	var err error
+	if c.uids, err = sandbox.ParseIDRange(c.UIDRange); err != nil {
+		return agora.Errorf(agora.EINVALID, "--uid-range: %s", agora.ErrorMessage(err))
+	}
+	if c.artifactBudget, err = parseBytes(c.ArtifactBudget); err != nil || c.artifactBudget < 1<<20 {
+		return agora.Errorf(agora.EINVALID, "--artifact-budget: %q: want a size of at least 1MiB, e.g. 20GiB", c.ArtifactBudget)
+	}
+	if c.artifactReserve, err = parseBytes(c.ArtifactReserve); err != nil {
+		return agora.Errorf(agora.EINVALID, "--artifact-reserve: %q: want a size, e.g. 1GiB or 0", c.ArtifactReserve)
+	}
+	if c.artifactReserve == 0 {
+		c.artifactReserve = -1 // none; 0 would mean the default
 	}
 	if c.Proxy.set() {
 		_, err := c.Proxy.Config()
@@ -229,15 +256,16 @@ func (c *ValidatorCommand) replayer() (*validator.HarnessReplayer, error) {
 			return nil, err
 		}
 	}
-	sb, err := sandbox.New(sandbox.Config{Runtime: c.Runtime, StateDir: c.StateDir, Logger: log, PoolSize: sandbox.DefaultPoolSize})
+	sb, err := sandbox.New(sandbox.Config{Runtime: c.Runtime, StateDir: c.StateDir, Logger: log, PoolSize: sandbox.DefaultPoolSize, IDs: c.uids})
 	if err != nil {
 		return nil, err
 	}
 	c.closers = append(c.closers, sb.Close)
 	checkouts := &validator.URLCheckouts{Dir: filepath.Join(cacheDir, "repos"), Source: c.RepoSource, UID: sandbox.DefaultUID, GID: sandbox.DefaultGID, Logger: log}
 	ev := &harness.Evaluator{Sandbox: sb, Checkouts: checkouts, CacheDir: cacheDir, RuntimeKind: sb.Kind(), Logger: log}
+	c.artifacts = &artifact.Fetcher{Dir: filepath.Join(cacheDir, "artifacts"), Budget: c.artifactBudget, Reserve: c.artifactReserve, Logger: log}
 	return &validator.HarnessReplayer{Evaluator: ev, Envs: specs, Checkouts: checkouts,
-		Artifacts: &artifact.Fetcher{Dir: filepath.Join(cacheDir, "artifacts"), Logger: log}}, nil
+		Artifacts: c.artifacts}, nil
 }
 
 // build wires the replay engine and the coordinator client.
@@ -280,7 +308,29 @@ func (c *ValidatorCommand) build(address string, client *agorahttp.Client) (*val
 		Replayer:    replayer,
 		Concurrency: c.Concurrency, LeaseTTL: c.LeaseTTL, Poll: c.Poll, Drain: c.Drain,
 		Logger: log, Registry: reg, OnJob: prog.event,
+		Artifacts: c.artifacts,
 	}, nil
+}
+
+// parseBytes reads a size: a number with an optional unit (B, KiB, MiB,
+// GiB, TiB, or KB, MB, GB, TB for powers of 1000).
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	mult := map[string]float64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+		"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[unit]
+	if mult == 0 || n*mult > 1<<62 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return int64(n * mult), nil
 }
 
 // coordinatorAPI adapts the HTTP client to validator.Coordinator.
