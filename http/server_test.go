@@ -464,3 +464,167 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		t.Fatalf("readyz: %d", status)
 	}
 }
+
+// signedFor signs body for method path as Agora's client does (target and
+// body hash), returning the headers.
+func signedFor(t *testing.T, e *env, s *hotkey.Signer, method, path string, body []byte) http.Header {
+	t.Helper()
+	h := http.Header{}
+	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", time.Now().UnixNano()%1e12)
+	if err := hotkey.SignHeaderTarget(h, method+" "+path, body, s, e.k.coordinator.Address(), id, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// wantJSONError checks a reply is the JSON error shape with code.
+func wantJSONError(t *testing.T, status int, body string, wantStatus int, code string) {
+	t.Helper()
+	var e agorahttp.ErrorResponse
+	if status != wantStatus || json.Unmarshal([]byte(body), &e) != nil || e.Error.Code != code {
+		t.Fatalf("status %d %s, want %d with JSON error %q", status, body, wantStatus, code)
+	}
+}
+
+func TestBodyCaps(t *testing.T) {
+	e := MustOpenServer(t, "sqlite")
+	big := bytes.Repeat([]byte{' '}, agorahttp.DefaultMaxBody+1)
+	t.Run("DeclaredTooLarge", func(t *testing.T) {
+		// A real owner signature: the 413 comes from the cap, unread.
+		status, body := send(t, e, "POST", "/api/v1/tasks", signedFor(t, e, e.k.owner, "POST", "/api/v1/tasks", big), big)
+		wantJSONError(t, status, body, http.StatusRequestEntityTooLarge, agora.ETOOLARGE)
+	})
+	t.Run("ChunkedTooLarge", func(t *testing.T) {
+		h := signedFor(t, e, e.k.owner, "POST", "/api/v1/tasks", big)
+		req, _ := http.NewRequest("POST", e.srv.URL()+"/api/v1/tasks", io.MultiReader(bytes.NewReader(big)))
+		req.ContentLength = -1 // chunked
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if len(req.TransferEncoding) != 0 && req.TransferEncoding[0] != "chunked" {
+			t.Fatalf("sent %v, want chunked", req.TransferEncoding)
+		}
+		wantJSONError(t, resp.StatusCode, string(b), http.StatusRequestEntityTooLarge, agora.ETOOLARGE)
+	})
+	t.Run("HeadersTooLarge", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", e.srv.URL()+"/api/v1/tasks", nil)
+		req.Header.Set("X-Pad", strings.Repeat("a", agorahttp.DefaultMaxHeaderBytes+8192))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("status %d, want 431", resp.StatusCode)
+		}
+	})
+	t.Run("MissingBodyHash", func(t *testing.T) {
+		body := []byte(`{}`)
+		h := signedFor(t, e, e.k.owner, "POST", "/api/v1/tasks", body)
+		h.Del(hotkey.HeaderBodySHA256)
+		status, reply := send(t, e, "POST", "/api/v1/tasks", h, body)
+		wantJSONError(t, status, reply, http.StatusUnauthorized, agora.EUNAUTHORIZED)
+	})
+}
+
+// TestLargeBodySlots holds the only large-body slot with an upload that
+// never finishes: another large upload waits LargeBodyWait, then gets 503
+// with the JSON error shape; a small one is not held up.
+func TestLargeBodySlots(t *testing.T) {
+	e := MustOpenServer(t, "sqlite", func(s *agorahttp.Server) {
+		s.MaxLargeBodies, s.LargeBodyWait = 1, 100*time.Millisecond
+	})
+	const size = 4 << 20
+	body := make([]byte, size)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() {
+		req, _ := http.NewRequest("POST", e.srv.URL()+"/api/v1/tasks/import", pr)
+		req.ContentLength = size
+		for k, v := range signedFor(t, e, e.k.owner, "POST", "/api/v1/tasks/import", body) {
+			req.Header[k] = v
+		}
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	pw.Write(body[:1<<10]) // the upload has started, and stalls
+	var status int
+	var reply string
+	for i := 0; i < 50 && status != http.StatusServiceUnavailable; i++ {
+		status, reply = send(t, e, "POST", "/api/v1/tasks/import", signedFor(t, e, e.k.owner, "POST", "/api/v1/tasks/import", body), body)
+	}
+	wantJSONError(t, status, reply, http.StatusServiceUnavailable, agora.EUNAVAILABLE)
+	if _, err := e.owner.CreateTask(ctx, testingutil.SWETask("small")); err != nil {
+		t.Fatalf("small body while the slot is held: %v", err)
+	}
+}
+
+// TestAcceptPlainEpistula: behind the flag, plain Epistula is accepted
+// only when the signed JSON body names the request, and the handler sees
+// the body without that member.
+func TestAcceptPlainEpistula(t *testing.T) {
+	e := MustOpenServer(t, "sqlite", func(s *agorahttp.Server) { s.AcceptPlainEpistula = true })
+	task := mustTask(t, e, "calc-add")
+	n := 0
+	plain := func(s *hotkey.Signer, body []byte) http.Header {
+		n++
+		h := http.Header{}
+		if err := hotkey.SignHeader(h, body, s, e.k.coordinator.Address(), fmt.Sprintf("00000000-0000-4000-8000-%012d", n), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	closePath := "/api/v1/tasks/" + task.ID + "/close"
+	for _, tc := range []struct {
+		name, path string
+		body       string
+		want       int
+	}{
+		{"NoBody", closePath, "", 401},
+		{"NoMember", closePath, `{}`, 401},
+		{"OtherTarget", closePath, `{"epistula_request_target":"POST /api/v1/tasks/` + task.ID + `/pause"}`, 401},
+		{"OtherMethod", closePath, `{"epistula_request_target":"GET ` + closePath + `"}`, 401},
+		{"Twice", closePath, `{"epistula_request_target":"POST ` + closePath + `","epistula_request_target":"POST ` + closePath + `"}`, 401},
+		{"NotJSON", closePath, `POST ` + closePath, 401},
+		{"ClaimStrictDecode", "/api/v1/tasks/" + task.ID + "/claim", `{"claim_description":"mine", "epistula_request_target": "POST /api/v1/tasks/` + task.ID + `/claim" ,"expires_in_seconds":60}`, 201},
+		{"Close", closePath, `{"epistula_request_target":"POST ` + closePath + `"}`, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			signer := e.k.owner
+			if strings.HasSuffix(tc.path, "/claim") {
+				signer = e.k.m1
+			}
+			var body []byte
+			if tc.body != "" {
+				body = []byte(tc.body)
+			}
+			status, reply := send(t, e, "POST", tc.path, plain(signer, body), body)
+			if status != tc.want {
+				t.Fatalf("status %d, want %d: %s", status, tc.want, reply)
+			}
+			state := agora.TaskLive
+			if tc.name == "Close" {
+				state = agora.TaskClosed
+			}
+			wantState(t, e, task.ID, state)
+		})
+	}
+	t.Run("PublicGet", func(t *testing.T) {
+		status, reply := send(t, e, "GET", "/api/v1/tasks/"+task.ID, plain(e.k.owner, nil), nil)
+		if status != http.StatusUnauthorized {
+			t.Fatalf("plain signed GET: status %d, want 401: %s", status, reply)
+		}
+	})
+	t.Run("ExtendedStillWorks", func(t *testing.T) {
+		if _, err := e.owner.Task(ctx, task.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
