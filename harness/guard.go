@@ -28,8 +28,8 @@ package harness
 //     records each test's outcome from the outermost makereport wrapper in a
 //     MAC-signed record written outside /repo at the very end.
 //  3. The harness (checkGuard) refuses a run whose record is missing,
-//     forged or lists findings, whose exit status differs from the one
-//     pytest computed, whose log shows a canary other than as planted, or
+//     forged or lists findings, that exits 0 although pytest computed a
+//     failure status, whose log shows a canary other than as planted, or
 //     whose log reports a FAIL_TO_PASS/PASS_TO_PASS test passing that the
 //     guard saw fail or never saw run. Such a run is runner_tampered: not
 //     resolved, with a reason starting "runner tampered: ".
@@ -303,7 +303,9 @@ func (g *guardRun) checkGuard(events logparse.Events, exit int, expected []strin
 	for _, f := range rec.Findings {
 		reasons = append(reasons, clipReason(f))
 	}
-	if rec.ExitStatus != nil && *rec.ExitStatus != exit {
+	// Only a forced success matters: a crash after pytest decided (a full
+	// disk at session end) exits non-zero and grading deals with it.
+	if rec.ExitStatus != nil && *rec.ExitStatus != 0 && exit == 0 {
 		reasons = append(reasons, fmt.Sprintf("pytest ended with status %d but the test command exited %d", *rec.ExitStatus, exit))
 	}
 

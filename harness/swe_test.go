@@ -117,8 +117,8 @@ func TestEvaluateSWEPython(t *testing.T) {
 		{fixture.Broken, []string{harness.ErrKindPatchApply}},
 		{fixture.Conftest, []string{"unresolved"}},
 		{fixture.EditTests, []string{"unresolved"}},
-		{fixture.ForgePassed, []string{"unresolved", harness.ErrKindInvalidLog}},
-		{fixture.ForkBomb, []string{"unresolved", harness.ErrKindInvalidLog, harness.ErrKindTimeout}},
+		{fixture.ForgePassed, []string{"unresolved", harness.ErrKindInvalidLog, harness.ErrKindRunnerTampered}},
+		{fixture.ForkBomb, []string{"unresolved", harness.ErrKindInvalidLog, harness.ErrKindTimeout, harness.ErrKindRunnerTampered}},
 		{fixture.MemoryHog, []string{"unresolved", harness.ErrKindInvalidLog}},
 		{fixture.DiskFill, []string{"unresolved", harness.ErrKindInvalidLog}},
 		{fixture.Network, []string{"unresolved"}},
@@ -137,7 +137,10 @@ func TestEvaluateSWEPython(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			results[i] = ev.EvaluateSWE(context.Background(), inst, env, repo.Patches[tc.patch], harness.SWEOptions{})
+			// The static scan only reports here, so the sandbox's and the
+			// guard's defences are what is tested (redteam_test.go covers
+			// the scan's policy).
+			results[i] = ev.EvaluateSWE(context.Background(), inst, env, repo.Patches[tc.patch], harness.SWEOptions{TamperPolicy: harness.TamperPolicyOff})
 		}()
 	}
 	wg.Wait()

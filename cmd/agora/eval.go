@@ -44,6 +44,8 @@ type EvalCommand struct {
 	Demo        bool
 	// NoGuard turns the runner guard off (hidden flag, for bench/guard.sh).
 	NoGuard bool
+	// TamperPolicy is harness.SWEOptions.TamperPolicy.
+	TamperPolicy string
 }
 
 const evalUsage = `Usage: agora eval --instances FILE --predictions FILE|gold|empty --run-id ID [flags]
@@ -76,6 +78,7 @@ func (c *EvalCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.InstanceIDs, "instance-ids", "", "comma-separated ids to evaluate (default: all)")
 	fs.IntVar(&c.MaxPatch, "max-patch-bytes", 0, "largest model patch accepted (default 256 KiB)")
 	fs.BoolVar(&c.Verbose, "v", false, "log every step")
+	fs.StringVar(&c.TamperPolicy, "tamper-policy", "reject", "what a static-scan finding of runner tampering does: reject, or off (only recorded in agora.json)")
 	// Hidden from the usage text on purpose: only bench/guard.sh uses it,
 	// to measure what the guard costs.
 	noGuard := fs.Bool("no-guard", false, "")
@@ -145,6 +148,8 @@ func (c *EvalCommand) Validate() error {
 		return &usageError{msg: "eval: --run-id is required"}
 	case c.Workers < 1:
 		return &usageError{msg: "eval: --workers must be at least 1"}
+	case c.TamperPolicy != "" && c.TamperPolicy != "reject" && c.TamperPolicy != harness.TamperPolicyOff:
+		return &usageError{msg: "eval: --tamper-policy must be reject or off"}
 	}
 	if err := swebench.CheckRunID(c.RunID); err != nil {
 		return &usageError{msg: "eval: --run-id: " + message(err)}
@@ -326,7 +331,7 @@ func (c *EvalCommand) evaluate(ctx context.Context, logger *slog.Logger, items [
 		go func() {
 			defer wg.Done()
 			for it := range work {
-				res := ev.EvaluateSWE(ctx, it.inst, it.env, *it.pred.ModelPatch, harness.SWEOptions{MaxPatchBytes: c.MaxPatch, Timeout: c.Timeout})
+				res := ev.EvaluateSWE(ctx, it.inst, it.env, *it.pred.ModelPatch, harness.SWEOptions{MaxPatchBytes: c.MaxPatch, Timeout: c.Timeout, TamperPolicy: c.TamperPolicy})
 				if ctx.Err() != nil {
 					return // canceled: leave no half-written instance
 				}
