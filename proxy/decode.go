@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Request bodies come from untrusted agents. The parsers below accept a
@@ -48,7 +49,9 @@ type chatRequest struct {
 	model       string
 	stream      bool
 	clientUsage bool  // the run asked for the usage chunk itself
-	maxTokens   int64 // the cap the upstream is held to
+	maxTokens   int64 // the completion cap the run sent; 0 if it sent none
+	messages    int   // how many messages
+	remote      []remoteRef
 	runID       string
 }
 
@@ -77,6 +80,11 @@ func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	}
 	if trimmed[0] != '{' {
 		return nil, badRequest("body", "expected a JSON object")
+	}
+	if !utf8.Valid(body) {
+		// JSON is UTF-8. An upstream would replace each stray byte with
+		// U+FFFD, three bytes, and the prompt bound reads one.
+		return nil, badRequest("body", "not valid UTF-8")
 	}
 	var obj map[string]json.RawMessage
 	if err := decodeStrict(body, &obj); err != nil {
@@ -214,10 +222,13 @@ func rawJSON(v any) json.RawMessage {
 }
 
 // parseChat checks an OpenAI chat-completion body and applies the proxy's
-// policy: max_tokens (or max_completion_tokens) capped at maxTokens, n at
-// most 1, and on a stream the usage chunk always requested so the call
-// can be charged.
-func parseChat(body []byte, maxTokens int64, extra map[string]bool) (*chatRequest, error) {
+// policy: n at most 1, and on a stream the usage chunk always requested so
+// the call can be charged. The completion cap the run sent, if any, is
+// read but left for capOutput; the proxy adds none of its own, since some
+// models refuse max_tokens. The messages are re-encoded from what was
+// checked, and every URL in their content parts is collected in remote for
+// the proxy's URL policy.
+func parseChat(body []byte, extra map[string]bool) (*chatRequest, error) {
 	obj, err := decodeObject(body)
 	if err != nil {
 		return nil, err
@@ -237,10 +248,15 @@ func parseChat(body []byte, maxTokens int64, extra map[string]bool) (*chatReques
 	case string(bytes.Join(bytes.Fields(msgs), nil)) == "[]":
 		return nil, badRequest("messages", "at least one message is required")
 	}
+	var cw contentWalk
+	if obj["messages"], err = cw.value(obj["messages"], "messages", "", false); err != nil {
+		return nil, err
+	}
+	c.messages, c.remote = cw.messages, cw.refs
 	if n, ok, err := intField(obj, "n"); err != nil {
 		return nil, err
 	} else if ok && n != 1 {
-		// n completions cost n times max_tokens; the overshoot bound
+		// n completions cost n times the completion cap; the reservation
 		// assumes one.
 		return nil, badRequest("n", "at most 1 completion per call")
 	}
@@ -260,32 +276,45 @@ func parseChat(body []byte, maxTokens int64, extra map[string]bool) (*chatReques
 	if c.stream {
 		obj["stream_options"] = json.RawMessage(`{"include_usage":true}`)
 	}
-	// Newer OpenAI models take max_completion_tokens and refuse
-	// max_tokens, so cap whichever the run used, and set max_tokens only
-	// when it used neither.
-	capped := false
-	for _, name := range []string{"max_tokens", "max_completion_tokens"} {
+	for _, name := range outputCapFields {
 		n, ok, err := intField(obj, name)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			capped = true
-			n = min(n, maxTokens)
-			obj[name] = rawJSON(n)
-			if c.maxTokens == 0 || n < c.maxTokens {
-				c.maxTokens = n
-			}
+		if ok && (c.maxTokens == 0 || n < c.maxTokens) {
+			c.maxTokens = n
 		}
-	}
-	if !capped {
-		obj["max_tokens"] = rawJSON(maxTokens)
-		c.maxTokens = maxTokens
 	}
 	return c, nil
 }
 
-// parseEmbedding checks an OpenAI embedding body.
+// outputCapFields are the fields that cap a completion: newer OpenAI
+// models take max_completion_tokens and refuse max_tokens, others take
+// only max_tokens.
+var outputCapFields = []string{"max_tokens", "max_completion_tokens"}
+
+// capOutput holds the call to at most limit completion tokens and returns
+// the cap the upstream works under: each cap field the run sent is
+// lowered to limit, and a run that sent none gets none added (some models
+// refuse max_tokens): the upstream's own cap for the model, which limit
+// must cover, applies.
+func (c *chatRequest) capOutput(limit int64) int64 {
+	if c.maxTokens == 0 {
+		return limit
+	}
+	for _, name := range outputCapFields {
+		if n, ok, _ := intField(c.fields, name); ok && n > limit {
+			c.fields[name] = rawJSON(limit)
+		}
+	}
+	c.maxTokens = min(c.maxTokens, limit)
+	return c.maxTokens
+}
+
+// parseEmbedding checks an OpenAI embedding body. The input is text or
+// token ids only: a string, or an array of strings, of token ids, or of
+// arrays of token ids. Objects (the image inputs of multimodal embedding
+// APIs, which may name URLs) are refused.
 func parseEmbedding(body []byte, extra map[string]bool) (*embeddingRequest, error) {
 	obj, err := decodeObject(body)
 	if err != nil {
@@ -305,8 +334,37 @@ func parseEmbedding(body []byte, extra map[string]bool) (*embeddingRequest, erro
 		return nil, badRequest("input", "expected a string or an array")
 	case string(bytes.Join(bytes.Fields(in), nil)) == "[]":
 		return nil, badRequest("input", "at least one input is required")
+	case kindOf(in) == '[':
+		if err := checkEmbeddingInputs(in); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
+}
+
+// checkEmbeddingInputs checks an input array: strings, token ids, or
+// arrays of token ids.
+func checkEmbeddingInputs(in json.RawMessage) error {
+	var items []json.RawMessage
+	if err := json.Unmarshal(in, &items); err != nil {
+		return badRequest("input", "expected an array")
+	}
+	for i, it := range items {
+		switch kindOf(it) {
+		case '"':
+		case '[':
+			var ids []int64
+			if json.Unmarshal(it, &ids) != nil {
+				return badRequest(fmt.Sprintf("input[%d]", i), "expected a string or an array of token ids")
+			}
+		default:
+			var id int64
+			if json.Unmarshal(it, &id) != nil {
+				return badRequest(fmt.Sprintf("input[%d]", i), "expected a string, a token id or an array of token ids")
+			}
+		}
+	}
+	return nil
 }
 
 // ridgesInference is Ridges' POST /agents/inference body.
@@ -324,7 +382,8 @@ type ridgesMessage struct {
 
 // parseRidgesInference checks a Ridges inference body and builds the chat
 // request it stands for. defaultModel is used when the body names none.
-func parseRidgesInference(body []byte, maxTokens int64, defaultModel string) (*chatRequest, error) {
+// The form has no completion cap, and the proxy adds none.
+func parseRidgesInference(body []byte, defaultModel string) (*chatRequest, error) {
 	if _, err := decodeObject(body); err != nil {
 		return nil, err
 	}
@@ -349,15 +408,14 @@ func parseRidgesInference(body []byte, maxTokens int64, defaultModel string) (*c
 		}
 	}
 	obj := map[string]json.RawMessage{
-		"model":      rawJSON(in.Model),
-		"messages":   rawJSON(in.Messages),
-		"max_tokens": rawJSON(maxTokens),
-		"stream":     json.RawMessage("false"),
+		"model":    rawJSON(in.Model),
+		"messages": rawJSON(in.Messages),
+		"stream":   json.RawMessage("false"),
 	}
 	if in.Temperature != nil {
 		obj["temperature"] = rawJSON(*in.Temperature)
 	}
-	return &chatRequest{fields: obj, model: in.Model, maxTokens: maxTokens, runID: in.RunID}, nil
+	return &chatRequest{fields: obj, model: in.Model, messages: len(in.Messages), runID: in.RunID}, nil
 }
 
 // ridgesEmbedding is Ridges' POST /agents/embedding body.

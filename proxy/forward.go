@@ -23,22 +23,27 @@ type call struct {
 	body        []byte // exactly what is sent upstream
 	stream      bool
 	clientUsage bool  // the run asked for the stream's usage chunk
-	maxTokens   int64 // the completion cap the upstream was given
-	ridges      bool  // answer in Ridges' form
+	promptBound int64 // the most prompt tokens the call can have
+	outputCap   int64 // the most completion tokens it can have
+	reserve     Micros
+	ridges      bool // answer in Ridges' form
+}
+
+// newCall prices a call's worst case: its reservation.
+func newCall(kind string, rt *route, body []byte, promptBound, outputCap int64, stream, clientUsage, ridges bool) *call {
+	return &call{kind: kind, route: rt, body: body, stream: stream, clientUsage: clientUsage, ridges: ridges,
+		promptBound: promptBound, outputCap: outputCap, reserve: rt.Price.Cost(promptBound, outputCap)}
 }
 
 // estimate is what a call is charged when the upstream does not report
-// usage. It is meant as an upper bound, so a reply without usage is never
-// cheaper than an honest one: a prompt has at most one token per byte of
-// the body forwarded (a byte-level BPE token covers at least one byte, and
-// the body holds all of the prompt's text plus JSON syntax that outweighs
-// the chat template's per-message tokens), and a completion has at most
-// max_tokens tokens, which the proxy always sets. Images referenced by URL
-// are the exception the bound does not cover.
+// usage: its worst case, the bounds its reservation was made from, so a
+// reply without usage is never cheaper than an honest one. See
+// promptPerMessage for the prompt bound; the completion bound is the cap
+// the upstream works under.
 func (c *call) estimate() (prompt, completion int64) {
-	prompt = int64(len(c.body))
+	prompt = c.promptBound
 	if c.kind == KindInference {
-		completion = c.maxTokens
+		completion = c.outputCap
 	}
 	return prompt, completion
 }
@@ -116,7 +121,7 @@ func readAll(r io.Reader, max int64) ([]byte, error) {
 
 // forward sends c upstream for run rs and answers the run.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rs *runState, c *call) {
-	if aerr := p.admit(r.Context(), rs, c.kind); aerr != nil {
+	if aerr := p.admit(r.Context(), rs, c); aerr != nil {
 		p.refuse(w, rs, aerr)
 		return
 	}
@@ -154,7 +159,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rs *runState, c 
 	resp, err := p.cfg.Client.Do(req)
 	if err != nil {
 		aerr := p.failed(ctx, r, e, c, sent.Load(), noUsage, "did not answer")
-		p.settle(rs, e, c.stream)
+		p.settle(rs, e, c)
 		writeError(w, aerr)
 		return
 	}
@@ -163,7 +168,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rs *runState, c 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		msg := upstreamMessage(resp.Body)
 		e.Status = StatusUpstreamError
-		p.settle(rs, e, c.stream)
+		p.settle(rs, e, c)
 		writeError(w, &apiError{status: http.StatusBadGateway, typ: "upstream_error", upstreamStatus: resp.StatusCode,
 			msg: fmt.Sprintf("upstream %s answered %d: %s", up.Name, resp.StatusCode, msg)})
 		return
@@ -179,7 +184,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rs *runState, c 
 			what = fmt.Sprintf("reply is larger than %d bytes", p.cfg.MaxResponse)
 		}
 		aerr := p.failed(ctx, r, e, c, true, noUsage, what)
-		p.settle(rs, e, false)
+		p.settle(rs, e, c)
 		writeError(w, aerr)
 		return
 	}
@@ -189,7 +194,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rs *runState, c 
 	_ = json.Unmarshal(body, &reply) // a reply that is not JSON has no usage: estimated
 	c.charge(e, reply.Usage.usage())
 	out, aerr := c.answer(body, up.Name)
-	p.settle(rs, e, false)
+	p.settle(rs, e, c)
 	if e.Estimated {
 		p.log.Warn("upstream reply lacked usage; charged the conservative estimate", "run", rs.id, "model", c.route.Name,
 			"prompt_tokens", e.PromptTokens, "completion_tokens", e.CompletionTokens, "cost", e.Cost.String())
@@ -395,13 +400,11 @@ func (p *Proxy) stream(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		aerr := p.failed(ctx, r, e, c, true, u, what)
 		if !gone {
 			// Headers are out; say what happened in the stream itself.
-			var b ErrorBody
-			b.Error.Type, b.Error.Message = aerr.typ, aerr.msg
-			fmt.Fprintf(w, "data: %s\n\n", encodeJSON(b))
+			fmt.Fprintf(w, "data: %s\n\n", encodeJSON(aerr.body()))
 			rc.Flush()
 		}
 	}
-	p.settle(rs, e, true)
+	p.settle(rs, e, c)
 	if e.Estimated {
 		p.log.Warn("upstream stream lacked usage; charged the conservative estimate", "run", rs.id, "model", c.route.Name,
 			"status", e.Status, "prompt_tokens", e.PromptTokens, "completion_tokens", e.CompletionTokens, "cost", e.Cost.String())

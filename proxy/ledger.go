@@ -19,7 +19,7 @@ const (
 	// is exact.
 	StatusOK = "ok"
 	// StatusNoUsage: the upstream answered without usage; the call was
-	// charged the conservative estimate (see Estimate).
+	// charged its reservation, the most it could have cost.
 	StatusNoUsage = "no_usage"
 	// StatusTimeout: the upstream had the request but did not answer in
 	// time; it may still bill us, so the estimate is charged.
@@ -36,7 +36,8 @@ const (
 
 // Entry is one call forwarded upstream. Refusals by the proxy itself are
 // not entries: they cost nothing, and a run looping on a refusal must not
-// be able to fill the validator's disk.
+// be able to fill the validator's disk. They are counted instead, one
+// counter per run and reason (Ledger.RecordRefusals).
 type Entry struct {
 	RunID            string
 	Kind             string // KindInference or KindEmbedding
@@ -59,7 +60,11 @@ type Spend struct {
 	Inference Micros
 	Embedding Micros
 	// Calls counts calls forwarded upstream, charged or not.
-	Calls            int64
+	Calls int64
+	// Refused counts calls the proxy refused without forwarding them:
+	// over budget, queue full or timed out, a remote URL, a model not
+	// allowed, too large, malformed.
+	Refused          int64
 	PromptTokens     int64
 	CompletionTokens int64
 }
@@ -98,6 +103,11 @@ type Ledger interface {
 	Totals(ctx context.Context, runID string) (Spend, error)
 	// Entries lists a run's calls in the order they were recorded.
 	Entries(ctx context.Context, runID string) ([]Entry, error)
+	// RecordRefusals adds n to the run's count of calls refused for
+	// reason, which Totals reports as Spend.Refused. The reasons are a
+	// small fixed set, so the record of a run stays small however often
+	// it is refused.
+	RecordRefusals(ctx context.Context, runID, reason string, n int64) error
 }
 
 // MemoryLedger keeps entries in memory: for tests and for processes whose
@@ -105,6 +115,7 @@ type Ledger interface {
 type MemoryLedger struct {
 	mu      sync.Mutex
 	entries map[string][]Entry
+	refused map[string]int64
 }
 
 var _ Ledger = (*MemoryLedger)(nil)
@@ -128,7 +139,19 @@ func (l *MemoryLedger) Totals(_ context.Context, runID string) (Spend, error) {
 	for _, e := range l.entries[runID] {
 		s.add(e)
 	}
+	s.Refused = l.refused[runID]
 	return s, nil
+}
+
+// RecordRefusals implements Ledger.
+func (l *MemoryLedger) RecordRefusals(_ context.Context, runID, _ string, n int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.refused == nil {
+		l.refused = map[string]int64{}
+	}
+	l.refused[runID] += n
+	return nil
 }
 
 // Entries implements Ledger.
@@ -144,4 +167,5 @@ func (l *MemoryLedger) Forget(runID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.entries, runID)
+	delete(l.refused, runID)
 }

@@ -12,6 +12,9 @@ type metrics struct {
 	refusals     *prometheus.CounterVec   // reason
 	latency      *prometheus.HistogramVec // kind, upstream
 	inflight     prometheus.Gauge
+	queued       prometheus.Gauge
+	queueWait    prometheus.Histogram
+	overrun      prometheus.Counter
 	ledgerErrors prometheus.Counter
 }
 
@@ -27,7 +30,7 @@ func newMetrics() *metrics {
 			Name: "agora_proxy_cost_micro_usd_total", Help: "Money charged to runs, in micro-USD, by kind and model.",
 		}, []string{"kind", "model"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "agora_proxy_refusals_total", Help: "Requests the proxy refused without calling upstream, by reason.",
+			Name: "agora_proxy_refusals_total", Help: "Requests the proxy refused without calling upstream, by reason (the error's code).",
 		}, []string{"reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "agora_proxy_upstream_seconds", Help: "Duration of forwarded calls, streams included.",
@@ -36,6 +39,16 @@ func newMetrics() *metrics {
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "agora_proxy_inflight_calls", Help: "Calls in flight upstream.",
 		}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "agora_proxy_queued_calls", Help: "Calls waiting their turn in their run's queue.",
+		}),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "agora_proxy_queue_seconds", Help: "How long calls that had to wait waited for their turn.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+		}),
+		overrun: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "agora_proxy_overrun_micro_usd_total", Help: "Charges beyond calls' reservations: upstreams that reported more than the configured caps allow.",
+		}),
 		ledgerErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "agora_proxy_ledger_errors_total", Help: "Charges the ledger failed to record (the in-memory spend still has them).",
 		}),
@@ -43,7 +56,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.calls, m.tokens, m.cost, m.refusals, m.latency, m.inflight, m.ledgerErrors} {
+	for _, c := range []prometheus.Collector{m.calls, m.tokens, m.cost, m.refusals, m.latency, m.inflight, m.queued, m.queueWait, m.overrun, m.ledgerErrors} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

@@ -8,13 +8,25 @@
 // work unchanged; GET /agora/budget tells a run what it has left, and GET
 // /healthz answers probes.
 //
-// Metering is what Ridges got wrong, and the reason for most of this code:
-// every call is charged from the usage the provider reports (prompt and
-// completion tokens times the configured prices, in integer micro-dollars);
-// a reply without usage is charged a conservative estimate, never nothing;
-// spend is recorded in a Ledger and never forgotten while the run lives; and
-// a run that has reached its budget gets HTTP 402 with a JSON error, never a
-// 200 carrying an error string.
+// Metering is what Ridges got wrong, and the reason for most of this code.
+// Before a call goes upstream, its worst case is reserved against the
+// run's budget: a bound on its prompt tokens read from the body, times the
+// input price, plus its completion cap times the output price. A call
+// whose worst case does not fit what is left is refused with HTTP 402, so
+// spend plus reservations never exceed the budget, however many calls a
+// run makes at once. When the call ends it is charged from the usage the
+// provider reports (in integer micro-dollars) and the rest of its
+// reservation is released; a reply without usage is charged the whole
+// reservation, never nothing. Spend is recorded in a Ledger and never
+// forgotten while the run lives.
+//
+// A run may have MaxInFlight calls upstream at once; more wait their turn
+// in a bounded queue, as they also do for budget that calls in flight hold
+// but may release, and are refused only when the queue is full or their
+// wait times out. Every refusal is an OpenAI-shaped JSON error and is
+// counted on the run's record. Content parts that name remote URLs are
+// refused unless the operator allows them: a provider that fetches URLs
+// would be a way out of the sandbox.
 //
 // A validator gives each run its own handler, ForRun, served on a listener
 // inside that run's network namespace: the listener is the run's identity,
@@ -28,10 +40,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,12 +56,28 @@ import (
 
 // Defaults for zero Config fields.
 const (
-	DefaultBudget      Micros = 2 * MicrosPerUSD // per run, inference and embeddings each
-	DefaultMaxTokens          = 4096
-	DefaultMaxInFlight        = 4
-	DefaultMaxBody            = 1 << 20
-	DefaultMaxResponse        = 32 << 20
-	DefaultTimeout            = 5 * time.Minute
+	DefaultBudget          Micros = 2 * MicrosPerUSD // per run, inference and embeddings each
+	DefaultMaxTokens              = 4096
+	DefaultMaxInFlight            = 4
+	DefaultMaxQueue               = 64
+	DefaultQueueTimeout           = 2 * time.Minute
+	DefaultMaxBody                = 1 << 20
+	DefaultMaxResponse            = 32 << 20
+	DefaultTimeout                = 5 * time.Minute
+	DefaultRemoteURLTokens        = 16384
+)
+
+// Prompt bound. A byte-level BPE token (GPT, Llama 3, Qwen, DeepSeek) or a
+// SentencePiece token with byte fallback covers at least one byte of text,
+// so a prompt has at most as many tokens as the bytes of its text; the
+// forwarded body holds all of that text (JSON escapes only lengthen it)
+// plus the JSON syntax around it. The chat template adds a few tokens per
+// message (role markers, separators) which the syntax of a message,
+// `{"role":"user","content":""}`, already outweighs; promptPerMessage and
+// promptPerCall cover them anyway, for messages as short as `{}`.
+const (
+	promptPerMessage = 8
+	promptPerCall    = 32
 )
 
 // RunHeader names the run in multi-run mode (Handler).
@@ -80,6 +110,12 @@ type Model struct {
 	// Price must be positive: a model the proxy does not know how to
 	// charge for would be free, and budgets would mean nothing.
 	Price Price
+	// MaxOutputTokens is the most completion tokens one call to this
+	// inference model can produce; 0 is Config.MaxTokens. A run's
+	// max_tokens above it is lowered to it, and a call that names no cap
+	// is reserved as if it will produce this many: it must be at least
+	// what the upstream generates for the model when no cap is sent.
+	MaxOutputTokens int64
 }
 
 // Budget is what one run may spend. A zero field is the Config's default.
@@ -93,6 +129,15 @@ func (b Budget) of(kind string) Micros {
 		return b.Embedding
 	}
 	return b.Inference
+}
+
+// add adds m to one kind.
+func (b *Budget) add(kind string, m Micros) {
+	if kind == KindEmbedding {
+		b.Embedding += m
+	} else {
+		b.Inference += m
+	}
 }
 
 // withDefaults fills zero fields from def.
@@ -113,14 +158,26 @@ type Config struct {
 	// Budget is each run's budget unless ForRun gives one; zero fields
 	// are DefaultBudget.
 	Budget Budget
-	// MaxTokens caps max_tokens (and max_completion_tokens) of every
-	// chat call, and is set when a run sends neither. With MaxInFlight it
-	// bounds how far a run can overshoot its budget: calls already in
-	// flight when the budget is reached still complete and are charged.
+	// MaxTokens is the MaxOutputTokens of models that set none
+	// (default DefaultMaxTokens).
 	MaxTokens int64
-	// MaxInFlight is how many calls one run may have in flight; more get
-	// HTTP 429.
-	MaxInFlight int
+	// MaxInFlight is how many calls one run may have upstream at once.
+	// More wait in the run's queue, first come first served, up to
+	// MaxQueue of them (more get HTTP 429) and for at most QueueTimeout
+	// (then HTTP 503); both carry Retry-After.
+	MaxInFlight  int
+	MaxQueue     int
+	QueueTimeout time.Duration
+	// AllowRemoteURLs lets content parts name remote URLs (image_url,
+	// file_data, ...); RemoteURLHosts allows only http(s) URLs on these
+	// hosts ("example.com", or "*.example.com" for its subdomains). By
+	// default only inline data: URLs pass: a provider that fetches URLs
+	// would be the sandbox's way out. Each remote URL adds RemoteURLTokens
+	// (default DefaultRemoteURLTokens) prompt tokens to the call's
+	// reservation, since its cost cannot be read from the body.
+	AllowRemoteURLs bool
+	RemoteURLHosts  []string
+	RemoteURLTokens int64
 	// MaxBody caps a request body (default 1 MiB); MaxResponse caps an
 	// upstream reply or stream (default 32 MiB).
 	MaxBody     int64
@@ -147,6 +204,8 @@ type Config struct {
 	// redirects. It needs no Timeout: each call has its own deadline.
 	Client *http.Client
 	Now    func() time.Time
+	// After is the queue's timer (default time.After), for tests.
+	After func(time.Duration) <-chan time.Time
 }
 
 // Proxy is the metering proxy. Build it with New; it is safe for
@@ -221,6 +280,9 @@ func New(cfg Config) (*Proxy, error) {
 		if m.UpstreamModel == "" {
 			m.UpstreamModel = m.Name
 		}
+		if m.MaxOutputTokens < 0 {
+			return nil, agora.Errorf(agora.EINVALID, "proxy: model %q: negative output cap", m.Name)
+		}
 		p.routes[m.Name] = &route{Model: m, up: up}
 		p.names = append(p.names, m.Name)
 		if m.Kind == KindEmbedding {
@@ -248,8 +310,25 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxTokens <= 0 {
 		cfg.MaxTokens = DefaultMaxTokens
 	}
+	for _, rt := range p.routes {
+		if rt.MaxOutputTokens == 0 {
+			rt.MaxOutputTokens = cfg.MaxTokens
+		}
+	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = DefaultMaxQueue
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = DefaultQueueTimeout
+	}
+	if cfg.RemoteURLTokens <= 0 {
+		cfg.RemoteURLTokens = DefaultRemoteURLTokens
+	}
+	if cfg.After == nil {
+		cfg.After = time.After
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -302,22 +381,39 @@ func (p *Proxy) Models() []Model {
 	return out
 }
 
-// runState is one run's budget and running spend. The spend in memory is
-// authoritative while the process lives; the ledger is read once, the
-// first time the run is admitted, to carry on after a restart.
+// runState is one run's budget, running spend, reservations and queue.
+// The spend in memory is authoritative while the process lives; the
+// ledger is read once, the first time the run is admitted, to carry on
+// after a restart.
 type runState struct {
 	id       string
 	mu       sync.Mutex
 	budget   Budget
 	spend    Spend
+	reserved Budget // the reservations of calls in flight, by kind
 	loaded   bool
 	inflight int
+	queue    []*waiter // calls waiting their turn, oldest first
 	ended    bool
 	wg       sync.WaitGroup  // calls in flight, for EndRun
 	logged   map[string]bool // refusal reasons already logged at Info
+	// pending holds refusals not yet in the ledger, by reason. They are
+	// written with the first refusal of each reason, then with the next
+	// settled call and at EndRun, so a run looping on a refusal costs
+	// the ledger no write per refusal.
+	pending map[string]int64
+}
+
+// waiter is a call in a run's queue.
+type waiter struct {
+	kind    string
+	reserve Micros
+	ready   chan *apiError // nil once admitted; buffered, sent once
 }
 
 // load reads the run's past spend from the ledger; rs.mu is held.
+// Refusals counted before are pending, never yet written (flush waits for
+// load), so they are added to what the ledger says.
 func (p *Proxy) load(ctx context.Context, rs *runState) error {
 	if rs.loaded {
 		return nil
@@ -325,6 +421,9 @@ func (p *Proxy) load(ctx context.Context, rs *runState) error {
 	s, err := p.cfg.Ledger.Totals(ctx, rs.id)
 	if err != nil {
 		return err
+	}
+	for _, n := range rs.pending {
+		s.Refused += n
 	}
 	rs.spend, rs.loaded = s, true
 	return nil
@@ -394,9 +493,10 @@ func (p *Proxy) Spend(runID string) Spend {
 	return s
 }
 
-// EndRun refuses the run's further calls (HTTP 410), waits for its calls in
-// flight to finish or ctx to end, forgets the run's in-memory state and
-// returns its final spend: what the validator puts in the run's result.
+// EndRun refuses the run's further calls (HTTP 410), and those still
+// queued, waits for its calls in flight to finish or ctx to end, forgets
+// the run's in-memory state and returns its final spend: what the
+// validator puts in the run's result.
 func (p *Proxy) EndRun(ctx context.Context, runID string) (Spend, error) {
 	p.mu.Lock()
 	rs := p.runs[runID]
@@ -406,12 +506,14 @@ func (p *Proxy) EndRun(ctx context.Context, runID string) (Spend, error) {
 	}
 	rs.mu.Lock()
 	rs.ended = true // admit checks it under rs.mu, so wg gets no new Add
+	p.grant(rs)     // the queued calls are refused
 	rs.mu.Unlock()
 	done := make(chan struct{})
 	go func() { rs.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
+		p.flushRefusals(rs)
 		rs.mu.Lock()
 		defer rs.mu.Unlock()
 		return rs.spend, ctx.Err()
@@ -422,49 +524,192 @@ func (p *Proxy) EndRun(ctx context.Context, runID string) (Spend, error) {
 	}
 	p.mu.Unlock()
 	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if err := p.load(ctx, rs); err != nil {
+	err := p.load(ctx, rs)
+	rs.mu.Unlock()
+	if err != nil {
 		return Spend{}, err
 	}
+	p.flushRefusals(rs)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
 	return rs.spend, nil
 }
 
-// admit lets a call through or says why not: the run has ended, spent its
-// budget for this kind of call, or has too many calls in flight.
-func (p *Proxy) admit(ctx context.Context, rs *runState, kind string) *apiError {
+// admit lets a call through once its turn comes, or says why not: the run
+// has ended, its budget for this kind of call cannot cover the call's
+// reservation, or the queue is full or the wait timed out. An admitted
+// call holds one of the run's in-flight slots and its reservation until
+// settle.
+func (p *Proxy) admit(ctx context.Context, rs *runState, c *call) *apiError {
 	rs.mu.Lock()
-	defer rs.mu.Unlock()
 	if rs.ended {
+		rs.mu.Unlock()
 		return &apiError{status: http.StatusGone, typ: "run_ended", msg: fmt.Sprintf("run %s has ended", rs.id)}
 	}
 	if err := p.load(ctx, rs); err != nil {
+		rs.mu.Unlock()
 		p.log.Error("ledger totals", "run", rs.id, "err", err)
 		return &apiError{status: http.StatusServiceUnavailable, typ: "unavailable", msg: "the proxy's ledger is unavailable; try again"}
 	}
-	if spent, budget := rs.spend.of(kind), rs.budget.of(kind); spent >= budget {
-		return &apiError{status: http.StatusPaymentRequired, typ: "budget_exhausted",
-			msg: fmt.Sprintf("run %s spent %s of its %s %s budget", rs.id, spent, budget.Short(), kind)}
+	// A call that would not fit even with nothing else in flight is
+	// refused now rather than after a wait.
+	if aerr := p.overBudget(rs, c.kind, c.reserve, c); aerr != nil {
+		rs.mu.Unlock()
+		return aerr
 	}
-	if rs.inflight >= p.cfg.MaxInFlight {
-		return &apiError{status: http.StatusTooManyRequests, typ: "concurrency_limit",
-			msg: fmt.Sprintf("run %s already has %d calls in flight, the most allowed; wait for one to finish", rs.id, rs.inflight)}
+	w := &waiter{kind: c.kind, reserve: c.reserve, ready: make(chan *apiError, 1)}
+	rs.queue = append(rs.queue, w)
+	p.grant(rs)
+	select {
+	case aerr := <-w.ready:
+		rs.mu.Unlock()
+		return aerr
+	default:
 	}
-	rs.inflight++
-	rs.wg.Add(1)
-	p.m.inflight.Inc()
-	return nil
+	if len(rs.queue) > p.cfg.MaxQueue {
+		p.dequeue(rs, w)
+		rs.mu.Unlock()
+		return &apiError{status: http.StatusTooManyRequests, typ: "concurrency_limit", code: "queue_full", retryAfter: 1,
+			msg: fmt.Sprintf("run %s has %d calls in flight and %d waiting, the most allowed; retry after one finishes", rs.id, rs.inflight, p.cfg.MaxQueue)}
+	}
+	p.m.queued.Inc()
+	rs.mu.Unlock()
+	start := time.Now()
+	defer func() {
+		p.m.queued.Dec()
+		p.m.queueWait.Observe(time.Since(start).Seconds())
+	}()
+	select {
+	case aerr := <-w.ready:
+		return aerr // nil: admitted
+	case <-ctx.Done():
+	case <-p.cfg.After(p.cfg.QueueTimeout):
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	select {
+	case aerr := <-w.ready: // answered as the wait ended
+		if aerr != nil || ctx.Err() == nil {
+			return aerr
+		}
+		p.release(rs, c.kind, c.reserve) // admitted, but the run has hung up
+		rs.wg.Done()
+	default:
+		p.dequeue(rs, w)
+	}
+	p.grant(rs) // the calls behind it may go now
+	if ctx.Err() != nil {
+		return &apiError{status: http.StatusServiceUnavailable, typ: "aborted", msg: "the request was cancelled while it waited its turn", uncounted: true}
+	}
+	return &apiError{status: http.StatusServiceUnavailable, typ: "concurrency_limit", code: "queue_timeout", retryAfter: 5,
+		msg: fmt.Sprintf("run %s: the call waited %s for its turn (%d calls in flight); retry later", rs.id, p.cfg.QueueTimeout, rs.inflight)}
 }
 
-// settle charges a finished call to its run, records it and logs it. It
-// runs before the reply is written (after the stream, for streams), so
-// the next call sees the charge.
-func (p *Proxy) settle(rs *runState, e *Entry, stream bool) {
+// overBudget refuses a call whose reservation exceeds what the run has
+// left even with nothing in flight; rs.mu is held. c, if set, describes
+// the call in the message.
+func (p *Proxy) overBudget(rs *runState, kind string, reserve Micros, c *call) *apiError {
+	spent, budget := rs.spend.of(kind), rs.budget.of(kind)
+	if addSat(spent, reserve) <= budget {
+		return nil
+	}
+	aerr := &apiError{status: http.StatusPaymentRequired, typ: "budget_exhausted"}
+	if spent >= budget || c == nil {
+		aerr.msg = fmt.Sprintf("run %s spent %s of its %s %s budget", rs.id, spent, budget.Short(), kind)
+		return aerr
+	}
+	aerr.msg = fmt.Sprintf("run %s has %s of its %s %s budget left; this call could cost up to %s (%d prompt tokens",
+		rs.id, budget-spent, budget.Short(), kind, reserve, c.promptBound)
+	if kind == KindInference {
+		aerr.msg += fmt.Sprintf(", %d completion tokens); send a shorter prompt or a lower max_tokens", c.outputCap)
+	} else {
+		aerr.msg += "); send less input"
+	}
+	return aerr
+}
+
+// grant admits the queued calls whose turn has come; rs.mu is held. Calls
+// of one kind go in the order they came; one waiting for budget that calls
+// in flight hold does not hold up calls of the other kind. A call whose
+// reservation no longer fits even with nothing in flight is refused.
+func (p *Proxy) grant(rs *runState) {
+	var blocked [2]bool // by kind: the oldest call waits for budget
+	for i := 0; i < len(rs.queue); {
+		w := rs.queue[i]
+		k := 0
+		if w.kind == KindEmbedding {
+			k = 1
+		}
+		if rs.ended {
+			p.dequeueAt(rs, i)
+			w.ready <- &apiError{status: http.StatusGone, typ: "run_ended", msg: fmt.Sprintf("run %s has ended", rs.id), uncounted: true}
+			continue
+		}
+		if blocked[k] || rs.inflight >= p.cfg.MaxInFlight {
+			i++
+			continue
+		}
+		if aerr := p.overBudget(rs, w.kind, w.reserve, nil); aerr != nil {
+			p.dequeueAt(rs, i)
+			w.ready <- aerr
+			continue
+		}
+		if addSat(addSat(rs.spend.of(w.kind), rs.reserved.of(w.kind)), w.reserve) > rs.budget.of(w.kind) {
+			blocked[k] = true // until a call in flight settles
+			i++
+			continue
+		}
+		p.dequeueAt(rs, i)
+		rs.inflight++
+		rs.reserved.add(w.kind, w.reserve)
+		rs.wg.Add(1)
+		p.m.inflight.Inc()
+		w.ready <- nil
+	}
+}
+
+// release gives back an admitted call's slot and reservation; rs.mu is
+// held. The caller then calls wg.Done and grant.
+func (p *Proxy) release(rs *runState, kind string, reserve Micros) {
+	rs.inflight--
+	rs.reserved.add(kind, -reserve)
+	p.m.inflight.Dec()
+}
+
+func (p *Proxy) dequeue(rs *runState, w *waiter) {
+	for i, x := range rs.queue {
+		if x == w {
+			p.dequeueAt(rs, i)
+			return
+		}
+	}
+}
+
+func (p *Proxy) dequeueAt(rs *runState, i int) {
+	rs.queue = append(rs.queue[:i], rs.queue[i+1:]...)
+}
+
+// settle charges a finished call to its run, releases the rest of its
+// reservation, records it and logs it. It runs before the reply is
+// written (after the stream, for streams), so the next call sees the
+// charge.
+func (p *Proxy) settle(rs *runState, e *Entry, c *call) {
 	e.Duration = p.cfg.Now().Sub(e.Time)
 	rs.mu.Lock()
 	rs.spend.add(*e)
-	rs.inflight--
+	p.release(rs, c.kind, c.reserve)
+	p.grant(rs)
 	rs.mu.Unlock()
-	p.m.inflight.Dec()
+	if e.Cost > c.reserve {
+		// Only an upstream that ignores the caps it was given, or a
+		// model whose MaxOutputTokens is set below what it generates,
+		// gets here: the run is charged what the upstream reported.
+		p.m.overrun.Add(float64(e.Cost - c.reserve))
+		p.log.Warn("upstream reported more than the call's worst case; check the model's output cap", "run", e.RunID,
+			"model", e.Model, "reserved", c.reserve.String(), "cost", e.Cost.String(),
+			"prompt_tokens", e.PromptTokens, "prompt_bound", c.promptBound,
+			"completion_tokens", e.CompletionTokens, "output_cap", c.outputCap)
+	}
 	// The run may have hung up; the charge is recorded regardless.
 	ctx, cancel := context.WithTimeout(context.Background(), p.ledgerCtx)
 	if err := p.cfg.Ledger.Record(ctx, *e); err != nil {
@@ -472,6 +717,7 @@ func (p *Proxy) settle(rs *runState, e *Entry, stream bool) {
 		p.log.Error("ledger record", "run", e.RunID, "cost_micros", int64(e.Cost), "err", err)
 	}
 	cancel()
+	p.flushRefusals(rs)
 	rs.wg.Done()
 	p.m.observe(e)
 	level := slog.LevelInfo
@@ -480,10 +726,38 @@ func (p *Proxy) settle(rs *runState, e *Entry, stream bool) {
 	}
 	p.log.LogAttrs(context.Background(), level, "call",
 		slog.String("run", e.RunID), slog.String("kind", e.Kind), slog.String("model", e.Model),
-		slog.String("upstream", e.Upstream), slog.Bool("stream", stream),
+		slog.String("upstream", e.Upstream), slog.Bool("stream", c.stream),
 		slog.Int64("prompt_tokens", e.PromptTokens), slog.Int64("completion_tokens", e.CompletionTokens),
 		slog.Bool("estimated", e.Estimated), slog.String("cost", e.Cost.String()), slog.Int64("cost_micros", int64(e.Cost)),
+		slog.Int64("reserved_micros", int64(c.reserve)),
 		slog.String("status", e.Status), slog.Int("upstream_status", e.HTTPStatus), slog.Int64("ms", e.Duration.Milliseconds()))
+}
+
+// flushRefusals writes the run's pending refusal counts to the ledger,
+// once the run's totals are loaded (load adds what is pending).
+func (p *Proxy) flushRefusals(rs *runState) {
+	rs.mu.Lock()
+	if !rs.loaded || len(rs.pending) == 0 {
+		rs.mu.Unlock()
+		return
+	}
+	pending := rs.pending
+	rs.pending = nil
+	rs.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), p.ledgerCtx)
+	defer cancel()
+	for reason, n := range pending {
+		if err := p.cfg.Ledger.RecordRefusals(ctx, rs.id, reason, n); err != nil {
+			p.m.ledgerErrors.Inc()
+			p.log.Error("ledger refusals", "run", rs.id, "reason", reason, "err", err)
+			rs.mu.Lock()
+			if rs.pending == nil {
+				rs.pending = map[string]int64{}
+			}
+			rs.pending[reason] += n // tried again at the next flush
+			rs.mu.Unlock()
+		}
+	}
 }
 
 // validRunID bounds what a run id can be in multi-run mode, where it comes
@@ -557,12 +831,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, fixed *runState) {
 	case "/agents/embedding":
 		h = func(w http.ResponseWriter, r *http.Request, fixed *runState) { p.serveEmbedding(w, r, fixed, true) }
 	default:
-		p.refuse(w, nil, &apiError{status: http.StatusNotFound, typ: "not_found", msg: "no such endpoint: " + truncate(r.URL.Path, 64)})
+		p.refuse(w, fixed, &apiError{status: http.StatusNotFound, typ: "not_found", msg: "no such endpoint: " + truncate(r.URL.Path, 64)})
 		return
 	}
 	if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
 		w.Header().Set("Allow", method)
-		p.refuse(w, nil, &apiError{status: http.StatusMethodNotAllowed, typ: "method_not_allowed", msg: r.URL.Path + " takes " + method})
+		p.refuse(w, fixed, &apiError{status: http.StatusMethodNotAllowed, typ: "method_not_allowed", msg: r.URL.Path + " takes " + method})
 		return
 	}
 	h(w, r, fixed)
@@ -608,42 +882,61 @@ func (p *Proxy) serveBudget(w http.ResponseWriter, r *http.Request, fixed *runSt
 		p.refuse(w, rs, &apiError{status: http.StatusServiceUnavailable, typ: "unavailable", msg: "the proxy's ledger is unavailable; try again"})
 		return
 	}
-	s, b := rs.spend, rs.budget
+	s, b, res := rs.spend, rs.budget, rs.reserved
+	inflight, queued := rs.inflight, len(rs.queue)
 	rs.mu.Unlock()
 	type line struct {
-		Spent        string `json:"spent_usd"`
-		Budget       string `json:"budget_usd"`
-		SpentMicros  int64  `json:"spent_micro_usd"`
-		BudgetMicros int64  `json:"budget_micro_usd"`
+		Spent          string `json:"spent_usd"`
+		Budget         string `json:"budget_usd"`
+		Reserved       string `json:"reserved_usd"`
+		SpentMicros    int64  `json:"spent_micro_usd"`
+		BudgetMicros   int64  `json:"budget_micro_usd"`
+		ReservedMicros int64  `json:"reserved_micro_usd"`
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"run_id":    rs.id,
-		"inference": line{s.Inference.Decimal(), b.Inference.Decimal(), int64(s.Inference), int64(b.Inference)},
-		"embedding": line{s.Embedding.Decimal(), b.Embedding.Decimal(), int64(s.Embedding), int64(b.Embedding)},
-		"calls":     s.Calls,
+		"run_id":        rs.id,
+		"inference":     line{s.Inference.Decimal(), b.Inference.Decimal(), res.Inference.Decimal(), int64(s.Inference), int64(b.Inference), int64(res.Inference)},
+		"embedding":     line{s.Embedding.Decimal(), b.Embedding.Decimal(), res.Embedding.Decimal(), int64(s.Embedding), int64(b.Embedding), int64(res.Embedding)},
+		"calls":         s.Calls,
+		"refused_calls": s.Refused,
+		"in_flight":     inflight,
+		"queued":        queued,
 	})
+}
+
+// hinted is the run a request is charged to before its body is read: the
+// run-scoped handler's, or the one the X-Agora-Run header names. It is
+// only for counting a refusal; nil if there is none yet.
+func (p *Proxy) hinted(r *http.Request, fixed *runState) *runState {
+	if fixed != nil {
+		return fixed
+	}
+	if id := r.Header.Get(RunHeader); validRunID(id) {
+		return p.run(id)
+	}
+	return nil
 }
 
 func (p *Proxy) serveChat(w http.ResponseWriter, r *http.Request, fixed *runState, ridges bool) {
 	body, aerr := p.readBody(w, r)
 	if aerr != nil {
-		p.refuse(w, fixed, aerr)
+		p.refuse(w, p.hinted(r, fixed), aerr)
 		return
 	}
 	var c *chatRequest
 	var err error
 	if ridges {
-		c, err = parseRidgesInference(body, p.cfg.MaxTokens, p.cfg.DefaultModel)
+		c, err = parseRidgesInference(body, p.cfg.DefaultModel)
 	} else {
-		c, err = parseChat(body, p.cfg.MaxTokens, p.extra)
+		c, err = parseChat(body, p.extra)
 	}
 	if err != nil {
-		p.refuse(w, fixed, asAPIError(err))
+		p.refuse(w, p.hinted(r, fixed), asAPIError(err))
 		return
 	}
 	rs, aerr := p.resolve(r, fixed, c.runID)
 	if aerr != nil {
-		p.refuse(w, nil, aerr)
+		p.refuse(w, p.hinted(r, fixed), aerr)
 		return
 	}
 	rt, aerr := p.routeFor(c.model, KindInference)
@@ -651,22 +944,29 @@ func (p *Proxy) serveChat(w http.ResponseWriter, r *http.Request, fixed *runStat
 		p.refuse(w, rs, aerr)
 		return
 	}
+	remote, aerr := p.checkRemote(c.remote)
+	if aerr != nil {
+		p.refuse(w, rs, aerr)
+		return
+	}
+	outCap := c.capOutput(rt.MaxOutputTokens)
 	c.fields["model"] = rawJSON(rt.UpstreamModel)
-	p.forward(w, r, rs, &call{kind: KindInference, route: rt, body: encodeFields(c.fields), stream: c.stream,
-		clientUsage: c.clientUsage, maxTokens: c.maxTokens, ridges: ridges})
+	fwd := encodeFields(c.fields)
+	prompt := int64(len(fwd)) + promptPerCall + promptPerMessage*int64(c.messages) + remote*p.cfg.RemoteURLTokens
+	p.forward(w, r, rs, newCall(KindInference, rt, fwd, prompt, outCap, c.stream, c.clientUsage, ridges))
 }
 
 func (p *Proxy) serveEmbedding(w http.ResponseWriter, r *http.Request, fixed *runState, ridges bool) {
 	body, aerr := p.readBody(w, r)
 	if aerr != nil {
-		p.refuse(w, fixed, aerr)
+		p.refuse(w, p.hinted(r, fixed), aerr)
 		return
 	}
 	var e *embeddingRequest
 	var err error
 	if ridges {
 		if p.cfg.EmbeddingModel == "" {
-			p.refuse(w, fixed, &apiError{status: http.StatusNotFound, typ: "not_found", msg: "this proxy has no embedding model for /agents/embedding"})
+			p.refuse(w, p.hinted(r, fixed), &apiError{status: http.StatusNotFound, typ: "not_found", msg: "this proxy has no embedding model for /agents/embedding"})
 			return
 		}
 		e, err = parseRidgesEmbedding(body, p.cfg.EmbeddingModel)
@@ -674,12 +974,12 @@ func (p *Proxy) serveEmbedding(w http.ResponseWriter, r *http.Request, fixed *ru
 		e, err = parseEmbedding(body, p.extra)
 	}
 	if err != nil {
-		p.refuse(w, fixed, asAPIError(err))
+		p.refuse(w, p.hinted(r, fixed), asAPIError(err))
 		return
 	}
 	rs, aerr := p.resolve(r, fixed, e.runID)
 	if aerr != nil {
-		p.refuse(w, nil, aerr)
+		p.refuse(w, p.hinted(r, fixed), aerr)
 		return
 	}
 	rt, aerr := p.routeFor(e.model, KindEmbedding)
@@ -688,42 +988,81 @@ func (p *Proxy) serveEmbedding(w http.ResponseWriter, r *http.Request, fixed *ru
 		return
 	}
 	e.fields["model"] = rawJSON(rt.UpstreamModel)
-	p.forward(w, r, rs, &call{kind: KindEmbedding, route: rt, body: encodeFields(e.fields), ridges: ridges})
+	fwd := encodeFields(e.fields)
+	// Every input's text (or token ids, at least two bytes each) is in
+	// the body, as are the quotes and commas that outweigh the one or
+	// two special tokens an embedding model adds per input.
+	p.forward(w, r, rs, newCall(KindEmbedding, rt, fwd, int64(len(fwd))+promptPerCall, 0, false, false, ridges))
 }
 
-// refuse answers a request the proxy will not forward. The first refusal
+// refuse answers a request the proxy will not forward, and counts it on
+// the run's record when there is a run to count it on. The first refusal
 // of each kind per run is logged at Info, the rest at Debug: a run looping
 // on a 402 must not flood the validator's log.
 func (p *Proxy) refuse(w http.ResponseWriter, rs *runState, e *apiError) {
-	p.m.refusals.WithLabelValues(e.typ).Inc()
+	reason := e.reason()
+	p.m.refusals.WithLabelValues(reason).Inc()
 	level := slog.LevelDebug
 	run := ""
+	first := false
 	if rs != nil {
 		run = rs.id
 		rs.mu.Lock()
-		if !rs.logged[e.typ] {
+		if !rs.logged[reason] {
 			if rs.logged == nil {
 				rs.logged = map[string]bool{}
 			}
-			rs.logged[e.typ] = true
-			level = slog.LevelInfo
+			rs.logged[reason] = true
+			level, first = slog.LevelInfo, true
+		}
+		if !e.uncounted && !rs.ended {
+			if rs.pending == nil {
+				rs.pending = map[string]int64{}
+			}
+			rs.pending[reason]++
+			if rs.loaded {
+				rs.spend.Refused++
+			}
 		}
 		rs.mu.Unlock()
 	}
 	p.log.LogAttrs(context.Background(), level, "refused", slog.String("run", run), slog.Int("status", e.status),
-		slog.String("reason", e.typ), slog.String("message", e.msg))
+		slog.String("reason", reason), slog.String("message", e.msg))
+	if first {
+		// The first refusal of a reason reaches the ledger at once; the
+		// rest go with the next settled call, or at EndRun.
+		rs.mu.Lock()
+		if err := p.load(context.Background(), rs); err != nil {
+			p.log.Error("ledger totals", "run", rs.id, "err", err)
+		}
+		rs.mu.Unlock()
+		p.flushRefusals(rs)
+	}
 	writeError(w, e)
 }
 
-// readBody reads at most MaxBody bytes.
+// maxDrain bounds how much of a body over MaxBody the proxy reads and
+// discards so the client can read its 413 instead of having its upload
+// cut off; drainTimeout bounds how long it reads.
+const (
+	maxDrain     = 64 << 20
+	drainTimeout = 30 * time.Second
+)
+
+// readBody reads at most MaxBody bytes. A larger body, declared or not,
+// is refused with 413, and read to its end (up to maxDrain) first: a
+// client that sends its whole body before reading the reply would
+// otherwise have the connection reset under it and never see the 413.
 func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
-	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, typ: "request_too_large",
-		msg: fmt.Sprintf("body: larger than %d bytes", p.cfg.MaxBody)}
+	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
+		msg: fmt.Sprintf("body: larger than %d bytes, the most this proxy accepts", p.cfg.MaxBody)}
 	if r.ContentLength > p.cfg.MaxBody {
+		p.drain(w, r, r.ContentLength)
 		return nil, tooLarge
 	}
-	b, err := readAll(http.MaxBytesReader(w, r.Body, p.cfg.MaxBody), p.cfg.MaxBody)
+	b, err := readAll(r.Body, p.cfg.MaxBody)
 	if err == errTooLarge {
+		p.drain(w, r, -1)
 		return nil, tooLarge
 	} else if err != nil {
 		return nil, badRequest("body", "could not be read")
@@ -731,17 +1070,45 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiEr
 	return b, nil
 }
 
+// drain discards the rest of a refused body, declared as n bytes (-1:
+// not declared), or, when it is too large to read through or the client
+// waits for "100 Continue" before sending it, has the server close the
+// connection after the reply instead.
+func (p *Proxy) drain(w http.ResponseWriter, r *http.Request, n int64) {
+	if n > maxDrain || strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		w.Header().Set("Connection", "close")
+		return
+	}
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(drainTimeout)) // not every ResponseWriter can; then the server's own timeouts apply
+	if m, _ := io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain+1)); m > maxDrain {
+		w.Header().Set("Connection", "close")
+	}
+	rc.SetReadDeadline(time.Time{})
+}
+
 // apiError is an error answered to the run, in OpenAI's error shape so
 // OpenAI clients surface the message.
 type apiError struct {
 	status         int
 	typ            string
+	code           string // OpenAI's error.code; empty is typ
 	msg            string
 	param          string
 	upstreamStatus int
+	retryAfter     int  // seconds, for the Retry-After header
+	uncounted      bool // not a refusal of the run's call (a run that ended or hung up)
 }
 
 func (e *apiError) Error() string { return e.msg }
+
+// reason is the refusal's machine-readable name: its code.
+func (e *apiError) reason() string {
+	if e.code != "" {
+		return e.code
+	}
+	return e.typ
+}
 
 // asAPIError returns err as an *apiError; the parsers return nothing else,
 // and anything else is still the client's bad request.
@@ -752,24 +1119,54 @@ func asAPIError(err error) *apiError {
 	return badRequest("body", "%v", err)
 }
 
-// ErrorBody is the JSON body of every error the proxy answers.
+// ErrorBody is the JSON body of every error the proxy answers: OpenAI's
+// shape, {"error": {"message", "type", "param", "code"}}, with param and
+// code null when they do not apply.
 type ErrorBody struct {
 	Error struct {
-		Type    string `json:"type"`
 		Message string `json:"message"`
-		Param   string `json:"param,omitempty"`
+		Type    string `json:"type"`
+		Param   string `json:"param"`
+		Code    string `json:"code"`
 		// UpstreamStatus is the status the upstream answered, on a 502.
 		UpstreamStatus int `json:"upstream_status,omitempty"`
 	} `json:"error"`
 }
 
-func writeError(w http.ResponseWriter, e *apiError) {
-	var b ErrorBody
-	b.Error.Type, b.Error.Message, b.Error.Param, b.Error.UpstreamStatus = e.typ, e.msg, e.param, e.upstreamStatus
-	if e.status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
+// MarshalJSON writes empty param and code as null, as OpenAI does.
+func (b ErrorBody) MarshalJSON() ([]byte, error) {
+	null := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
 	}
-	writeJSON(w, e.status, b)
+	var out struct {
+		Error struct {
+			Message        string  `json:"message"`
+			Type           string  `json:"type"`
+			Param          *string `json:"param"`
+			Code           *string `json:"code"`
+			UpstreamStatus int     `json:"upstream_status,omitempty"`
+		} `json:"error"`
+	}
+	e := &out.Error
+	e.Message, e.Type, e.Param, e.Code, e.UpstreamStatus = b.Error.Message, b.Error.Type, null(b.Error.Param), null(b.Error.Code), b.Error.UpstreamStatus
+	return encodeJSON(out), nil
+}
+
+// body is e as the client sees it.
+func (e *apiError) body() ErrorBody {
+	var b ErrorBody
+	b.Error.Message, b.Error.Type, b.Error.Param, b.Error.Code, b.Error.UpstreamStatus = e.msg, e.typ, e.param, e.reason(), e.upstreamStatus
+	return b
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
+	writeJSON(w, e.status, e.body())
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

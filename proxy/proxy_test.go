@@ -136,8 +136,8 @@ func TestChatChargesExactUsage(t *testing.T) {
 	if up.Authorization != "Bearer "+apiKey || up.Header.Get("X-Leak") != "" {
 		t.Fatalf("upstream saw Authorization %q, X-Leak %q", up.Authorization, up.Header.Get("X-Leak"))
 	}
-	if up.Model != "upstream-"+chatModel || up.MaxTokens != 1000 || up.Stream {
-		t.Fatalf("upstream request: model %q max_tokens %d stream %v", up.Model, up.MaxTokens, up.Stream)
+	if _, capped := up.JSON["max_tokens"]; up.Model != "upstream-"+chatModel || capped || up.Stream {
+		t.Fatalf("upstream request: model %q max_tokens %v stream %v", up.Model, up.JSON["max_tokens"], up.Stream)
 	}
 	entries, _ := e.ledger.Entries(context.Background(), "run-1")
 	if len(entries) != 1 || entries[0].Cost != cost1234 || entries[0].Status != proxy.StatusOK || entries[0].Model != chatModel ||
@@ -161,14 +161,38 @@ func TestMaxTokensCapped(t *testing.T) {
 		{`{"model":"gpt-test","messages":[{"role":"user","content":"x"}],"max_tokens":100000}`, "max_tokens", 1000},
 		{`{"model":"gpt-test","messages":[{"role":"user","content":"x"}],"max_tokens":10}`, "max_tokens", 10},
 		{`{"model":"gpt-test","messages":[{"role":"user","content":"x"}],"max_completion_tokens":5000}`, "max_completion_tokens", 1000},
-		{chatBody, "max_tokens", 1000},
+		{`{"model":"gpt-test","messages":[{"role":"user","content":"x"}],"max_completion_tokens":5000,"max_tokens":20}`, "max_completion_tokens", 1000},
+		{chatBody, "max_tokens", 0}, // none sent, none added
 	} {
 		if w := do(h, "POST", "/v1/chat/completions", tt.body); w.Code != 200 {
 			t.Fatalf("%s: %d %s", tt.body, w.Code, w.Body)
 		}
-		if got := e.fake.Last().JSON[tt.field]; got != tt.want {
+		got, ok := e.fake.Last().JSON[tt.field]
+		if tt.want == 0 && ok || tt.want != 0 && got != tt.want {
 			t.Errorf("%s: upstream %s = %v, want %v", tt.body, tt.field, got, tt.want)
 		}
+	}
+}
+
+// TestOutputCapPerModel: a model's own output cap bounds its calls and is
+// what a call without max_tokens is reserved for.
+func TestOutputCapPerModel(t *testing.T) {
+	e := newEnv(t, func(c *proxy.Config) { c.Models[0].MaxOutputTokens = 100_000 })
+	h := e.p.ForRun("r", proxy.Budget{Inference: proxy.USD(1)})
+	if w := do(h, "POST", "/v1/chat/completions", `{"model":"gpt-test","max_tokens":200000,"messages":[{"role":"user","content":"x"}]}`); w.Code != 402 {
+		t.Fatalf("a 100,000-token cap at $15/1M in a $1 budget: %d %s", w.Code, w.Body)
+	}
+	// Without max_tokens the call may produce the model's 100,000 tokens,
+	// $1.50 of them: more than the budget.
+	w := do(h, "POST", "/v1/chat/completions", chatBody)
+	if w.Code != 402 || !strings.Contains(apiErr(t, w).Error.Message, "100000 completion tokens); send a shorter prompt or a lower max_tokens") {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if w := do(h, "POST", "/v1/chat/completions", `{"model":"gpt-test","max_tokens":50000,"messages":[{"role":"user","content":"x"}]}`); w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if got := e.fake.Last().JSON["max_tokens"]; got != 50000.0 {
+		t.Fatalf("max_tokens %v", got)
 	}
 }
 
@@ -242,40 +266,47 @@ func TestStreamingPassesChunksAndChargesFinalUsage(t *testing.T) {
 	}
 }
 
-// TestBudgetCrossing: the call that crosses the budget is answered and
-// charged in full; the calls after it get 402 and never reach upstream.
-func TestBudgetCrossing(t *testing.T) {
+// TestBudgetReservation: a call is admitted only if its worst case fits
+// what the run has left; one that does not gets 402 saying what it could
+// cost, and never reaches upstream. A call with a lower cap still fits.
+func TestBudgetReservation(t *testing.T) {
 	e := newEnv(t)
 	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return usage1234 })
-	h := e.p.ForRun("r1", proxy.Budget{Inference: 20_000}) // $0.02: the second call crosses it
-	for i := 0; i < 2; i++ {
-		if w := do(h, "POST", "/v1/chat/completions", chatBody); w.Code != 200 {
-			t.Fatalf("call %d: %d %s", i+1, w.Code, w.Body)
-		}
+	h := e.p.ForRun("r1", proxy.Budget{Inference: 20_000}) // $0.02
+	// chatBody's worst case: 122 prompt tokens (its 82 bytes upstream and
+	// the template allowance) and the model's 1000 completion tokens.
+	worst := proxy.Price{Input: proxy.USD(3), Output: proxy.USD(15)}.Cost(122, 1000)
+	if w := do(h, "POST", "/v1/chat/completions", chatBody); w.Code != 200 {
+		t.Fatalf("call 1: %d %s", w.Code, w.Body)
 	}
-	for _, form := range []struct{ path, body string }{
-		{"/v1/chat/completions", chatBody},
-		{"/v1/chat/completions", `{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"x"}]}`},
-		{"/agents/inference", `{"run_id":"r1","model":"gpt-test","messages":[{"role":"user","content":"x"}]}`},
+	for _, form := range []struct{ path, body, msg string }{
+		{"/v1/chat/completions", chatBody, fmt.Sprintf("run r1 has $0.007793 of its $0.02 inference budget left; this call could cost up to %s (122 prompt tokens, 1000 completion tokens); send a shorter prompt or a lower max_tokens", worst)},
+		{"/v1/chat/completions", `{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"x"}]}`, "this call could cost up to"},
+		{"/agents/inference", `{"run_id":"r1","model":"gpt-test","messages":[{"role":"user","content":"x"}]}`, "this call could cost up to"},
 	} {
 		w := do(h, "POST", form.path, form.body)
 		if w.Code != http.StatusPaymentRequired {
-			t.Fatalf("%s after the budget: %d %s", form.path, w.Code, w.Body)
+			t.Fatalf("%s past the budget: %d %s", form.path, w.Code, w.Body)
 		}
 		b := apiErr(t, w)
-		if b.Error.Type != "budget_exhausted" || b.Error.Message != "run r1 spent $0.024414 of its $0.02 inference budget" {
+		if b.Error.Type != "budget_exhausted" || b.Error.Code != "budget_exhausted" || !strings.Contains(b.Error.Message, form.msg) {
 			t.Fatalf("402 body: %+v", b)
 		}
 	}
-	if n := e.fake.Count(); n != 2 {
-		t.Fatalf("upstream saw %d requests, want 2: refused calls must not be forwarded", n)
+	if n := e.fake.Count(); n != 1 {
+		t.Fatalf("upstream saw %d requests, want 1: refused calls must not be forwarded", n)
 	}
-	want := 2 * cost1234
-	if got := e.p.Spend("r1"); got.Inference != want || got.Calls != 2 {
-		t.Fatalf("spend %+v, want %d", got, want)
+	// A lower cap fits: 300 completion tokens at most.
+	e.fake.Enqueue(fakeopenai.Reply{Usage: &fakeopenai.Usage{PromptTokens: 100, CompletionTokens: 300}})
+	if w := do(h, "POST", "/v1/chat/completions", `{"model":"gpt-test","max_tokens":300,"messages":[{"role":"user","content":"x"}]}`); w.Code != 200 {
+		t.Fatalf("a call with a lower cap: %d %s", w.Code, w.Body)
 	}
-	if tot, _ := e.ledger.Totals(context.Background(), "r1"); tot.Inference != want {
-		t.Fatalf("ledger total %d, want %d", tot.Inference, want)
+	want := cost1234 + 4800
+	if got := e.p.Spend("r1"); got.Inference != want || got.Calls != 2 || got.Refused != 3 {
+		t.Fatalf("spend %+v, want %d and 3 refused", got, want)
+	}
+	if tot, _ := e.ledger.Totals(context.Background(), "r1"); tot.Inference != want || tot.Refused < 1 {
+		t.Fatalf("ledger %+v, want %d", tot, want)
 	}
 	// The embedding budget is separate: still open.
 	if w := do(h, "POST", "/v1/embeddings", `{"model":"embed-test","input":"x"}`); w.Code != 200 {
@@ -283,6 +314,53 @@ func TestBudgetCrossing(t *testing.T) {
 	}
 	if got := countMetric(t, e.reg, "agora_proxy_refusals_total", "reason", "budget_exhausted"); got != 3 {
 		t.Fatalf("refusal metric %v, want 3", got)
+	}
+	// An upstream that ignores the cap it was given is charged what it
+	// reports (the ledger is the provider's bill), logged and counted as
+	// an overrun; the run is then past its budget, and told so.
+	e.fake.Enqueue(fakeopenai.Reply{Usage: &fakeopenai.Usage{PromptTokens: 1, CompletionTokens: 1000}})
+	do(h, "POST", "/v1/chat/completions", `{"model":"gpt-test","max_tokens":150,"messages":[{"role":"user","content":"x"}]}`)
+	if got := e.p.Spend("r1").Inference; got != want+15_003 {
+		t.Fatalf("spend %d, want %d", got, want+15_003)
+	}
+	if got := countMetric(t, e.reg, "agora_proxy_overrun_micro_usd_total", "", ""); got <= 0 || !strings.Contains(e.logs.String(), "more than the call's worst case") {
+		t.Fatalf("overrun %v not counted or logged", got)
+	}
+	w := do(h, "POST", "/v1/chat/completions", `{"model":"gpt-test","max_tokens":1,"messages":[{"role":"user","content":"x"}]}`)
+	if w.Code != 402 || apiErr(t, w).Error.Message != "run r1 spent $0.032010 of its $0.02 inference budget" {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+}
+
+// TestReservationSettles: calls that do not fit beside the reservations
+// of calls in flight wait for them to settle, and go once the exact
+// charges leave room.
+func TestReservationSettles(t *testing.T) {
+	e := newEnv(t)
+	release := make(chan struct{})
+	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply {
+		return fakeopenai.Reply{Release: release, Usage: &fakeopenai.Usage{PromptTokens: 10, CompletionTokens: 1}}
+	})
+	h := e.p.ForRun("r", proxy.Budget{Inference: 40_000}) // two worst cases of chatBody fit, three do not
+	codes := make(chan int, 3)
+	for range 3 {
+		go func() { codes <- do(h, "POST", "/v1/chat/completions", chatBody).Code }()
+	}
+	waitUntil(t, "two calls upstream and one waiting", func() bool {
+		return e.fake.Count() == 2 && gauge(t, e.reg, "agora_proxy_queued_calls") == 1
+	})
+	w := do(h, "GET", "/agora/budget", "")
+	if !strings.Contains(w.Body.String(), `"reserved_micro_usd":30732`) || !strings.Contains(w.Body.String(), `"queued":1`) {
+		t.Fatalf("budget view: %s", w.Body)
+	}
+	close(release)
+	for range 3 {
+		if c := <-codes; c != 200 {
+			t.Fatalf("status %d", c)
+		}
+	}
+	if got := e.p.Spend("r"); got.Calls != 3 || got.Inference != 3*45 {
+		t.Fatalf("spend %+v", got)
 	}
 }
 
@@ -399,9 +477,10 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 }
 
-// TestMissingUsageChargesEstimate: a reply without usage is charged the
-// documented upper bound (a token per byte forwarded, max_tokens out),
-// never nothing, and a warning is logged.
+// TestMissingUsageChargesEstimate: a reply without usage is charged its
+// reservation, the documented upper bound (a token per byte forwarded
+// plus the template allowance, the completion cap out), never nothing,
+// and a warning is logged.
 func TestMissingUsageChargesEstimate(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
@@ -427,7 +506,7 @@ func TestMissingUsageChargesEstimate(t *testing.T) {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			sent := int64(len(e.fake.Last().Body))
-			prompt := sent
+			prompt := sent + 32 + 8 // the body, the per-call and per-message allowances
 			if tt.name == "partial usage" {
 				prompt = 100 // what was reported is used; only the rest is estimated
 			}
@@ -486,7 +565,7 @@ func TestRidgesForms(t *testing.T) {
 	}
 	up := e.fake.Last()
 	msgs, _ := up.JSON["messages"].([]any)
-	if up.Path != "/v1/chat/completions" || up.Model != "upstream-gpt-test" || up.JSON["temperature"] != 0.5 || len(msgs) != 2 || up.MaxTokens != 1000 || up.Stream {
+	if up.Path != "/v1/chat/completions" || up.Model != "upstream-gpt-test" || up.JSON["temperature"] != 0.5 || len(msgs) != 2 || up.MaxTokens != 0 || up.Stream {
 		t.Fatalf("upstream request %s", up.Body)
 	}
 	if _, ok := up.JSON["run_id"]; ok {
@@ -516,7 +595,8 @@ func TestRidgesForms(t *testing.T) {
 }
 
 func TestMultiRunHandler(t *testing.T) {
-	e := newEnv(t, func(c *proxy.Config) { c.Budget = proxy.Budget{Inference: 20_000} })
+	// Two calls of 15,381 µUSD at worst fit, a third does not.
+	e := newEnv(t, func(c *proxy.Config) { c.Budget = proxy.Budget{Inference: 30_000} })
 	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return usage1234 })
 	h := e.p.Handler()
 	ridges := func(run string) string {
@@ -552,58 +632,118 @@ func TestMultiRunHandler(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	w := do(h, "GET", "/agora/budget", "", proxy.RunHeader, "b")
-	if w.Code != 200 || !strings.Contains(w.Body.String(), `"spent_micro_usd":24414`) || !strings.Contains(w.Body.String(), `"budget_usd":"0.02"`) {
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"spent_micro_usd":24414`) || !strings.Contains(w.Body.String(), `"budget_usd":"0.03"`) {
 		t.Fatalf("budget view: %d %s", w.Code, w.Body)
 	}
 }
 
-func TestConcurrencyCap(t *testing.T) {
-	e := newEnv(t, func(c *proxy.Config) { c.MaxInFlight = 4 })
+// TestQueueTakesTurns: calls past the in-flight limit wait their turn,
+// first come first served, and are all answered; another run is not held
+// back.
+func TestQueueTakesTurns(t *testing.T) {
+	e := newEnv(t, func(c *proxy.Config) { c.MaxInFlight = 1 })
 	release := make(chan struct{})
-	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply {
-		r := usage1234
-		r.Release = release
-		return r
-	})
+	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return fakeopenai.Reply{Release: release} })
 	h := e.p.ForRun("r", proxy.Budget{})
 	var wg sync.WaitGroup
-	codes := make(chan int, 4)
-	for i := 0; i < 4; i++ {
+	codes := make([]int, 4)
+	for i := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes <- do(h, "POST", "/v1/chat/completions", chatBody).Code
+			codes[i] = do(h, "POST", "/v1/chat/completions", fmt.Sprintf(`{"model":"gpt-test","messages":[{"role":"user","content":"call %d"}]}`, i)).Code
 		}()
+		// One at a time, so the order they queue in is known.
+		waitUntil(t, "the call in flight or queued", func() bool { return e.fake.Count()+int(gauge(t, e.reg, "agora_proxy_queued_calls")) == i+1 })
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for e.fake.Count() < 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d calls reached upstream", e.fake.Count())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	w := do(h, "POST", "/v1/chat/completions", chatBody)
-	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || apiErr(t, w).Error.Type != "concurrency_limit" {
-		t.Fatalf("fifth call: %d %s", w.Code, w.Body)
-	}
-	// Another run is not held back by this one's calls.
 	e.fake.Enqueue(usage1234)
 	if w := do(e.p.ForRun("other", proxy.Budget{}), "POST", "/v1/chat/completions", chatBody); w.Code != 200 {
 		t.Fatalf("other run: %d %s", w.Code, w.Body)
 	}
 	close(release)
 	wg.Wait()
-	close(codes)
-	for c := range codes {
+	for i, c := range codes {
 		if c != 200 {
-			t.Fatalf("held call answered %d", c)
+			t.Fatalf("call %d answered %d", i, c)
 		}
 	}
-	if got := e.p.Spend("r"); got.Inference != 4*cost1234 || got.Calls != 4 {
+	var order []string
+	for _, r := range e.fake.Requests() {
+		order = append(order, r.JSON["messages"].([]any)[0].(map[string]any)["content"].(string))
+	}
+	if got := strings.Join(order, ","); got != "call 0,fix the bug,call 1,call 2,call 3" {
+		t.Fatalf("upstream order %s", got)
+	}
+	if got := e.p.Spend("r"); got.Calls != 4 || got.Refused != 0 {
 		t.Fatalf("spend %+v", got)
 	}
-	if e.fake.Count() != 5 {
-		t.Fatalf("upstream saw %d requests, want 5", e.fake.Count())
+	if n := countMetric(t, e.reg, "agora_proxy_queue_seconds", "", ""); n != 3 {
+		t.Fatalf("queue wait observed %v times, want 3", n)
+	}
+}
+
+// TestQueueRefusals: a full queue answers 429 at once, a wait that times
+// out 503; both with Retry-After, both on the run's record.
+func TestQueueRefusals(t *testing.T) {
+	timers := make(chan chan time.Time, 4)
+	e := newEnv(t, func(c *proxy.Config) {
+		c.MaxInFlight, c.MaxQueue = 1, 1
+		c.After = func(time.Duration) <-chan time.Time {
+			ch := make(chan time.Time, 1)
+			timers <- ch
+			return ch
+		}
+	})
+	release := make(chan struct{})
+	defer close(release)
+	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return fakeopenai.Reply{Release: release} })
+	h := e.p.ForRun("r", proxy.Budget{})
+	go do(h, "POST", "/v1/chat/completions", chatBody)
+	waitUntil(t, "a call in flight", func() bool { return e.fake.Count() == 1 })
+	queued := make(chan *httptest.ResponseRecorder, 1)
+	go func() { queued <- do(h, "POST", "/v1/chat/completions", chatBody) }()
+	timer := <-timers // the second call waits
+
+	w := do(h, "POST", "/v1/embeddings", `{"model":"embed-test","input":"x"}`)
+	if b := apiErr(t, w); w.Code != 429 || w.Header().Get("Retry-After") == "" || b.Error.Code != "queue_full" {
+		t.Fatalf("past the queue: %d %s", w.Code, w.Body)
+	}
+	timer <- time.Time{}
+	w = <-queued
+	if b := apiErr(t, w); w.Code != 503 || w.Header().Get("Retry-After") == "" || b.Error.Code != "queue_timeout" || b.Error.Type != "concurrency_limit" {
+		t.Fatalf("timed out in the queue: %d %s", w.Code, w.Body)
+	}
+	if got := e.p.Spend("r").Refused; got != 2 {
+		t.Fatalf("refused %d, want 2", got)
+	}
+	if e.fake.Count() != 1 {
+		t.Fatalf("upstream saw %d", e.fake.Count())
+	}
+}
+
+// TestEndRunRefusesQueued: ending a run answers its queued calls 410.
+func TestEndRunRefusesQueued(t *testing.T) {
+	e := newEnv(t, func(c *proxy.Config) { c.MaxInFlight = 1 })
+	release := make(chan struct{})
+	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return fakeopenai.Reply{Release: release} })
+	h := e.p.ForRun("r", proxy.Budget{})
+	first := make(chan int, 1)
+	go func() { first <- do(h, "POST", "/v1/chat/completions", chatBody).Code }()
+	waitUntil(t, "a call in flight", func() bool { return e.fake.Count() == 1 })
+	queued := make(chan int, 1)
+	go func() { queued <- do(h, "POST", "/v1/chat/completions", chatBody).Code }()
+	waitUntil(t, "a call queued", func() bool { return gauge(t, e.reg, "agora_proxy_queued_calls") == 1 })
+	ended := make(chan proxy.Spend, 1)
+	go func() { s, _ := e.p.EndRun(context.Background(), "r"); ended <- s }()
+	if c := <-queued; c != http.StatusGone {
+		t.Fatalf("queued call: %d", c)
+	}
+	close(release)
+	if c := <-first; c != 200 {
+		t.Fatalf("call in flight: %d", c)
+	}
+	if s := <-ended; s.Calls != 1 || s.Refused != 0 {
+		t.Fatalf("EndRun: %+v", s)
 	}
 }
 
@@ -725,7 +865,7 @@ func TestSQLiteLedgerPersists(t *testing.T) {
 	// Every reply reports 1234/567; the embedding is charged its 1234
 	// prompt tokens at $0.02/1M, 24.68 µUSD rounded up to 25.
 	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return usage1234 })
-	h := e.p.ForRun("r", proxy.Budget{Inference: 20_000})
+	h := e.p.ForRun("r", proxy.Budget{Inference: 30_000})
 	for i := 0; i < 2; i++ {
 		do(h, "POST", "/v1/chat/completions", chatBody)
 	}
@@ -750,12 +890,18 @@ func TestSQLiteLedgerPersists(t *testing.T) {
 	// A new proxy on the reopened ledger remembers the run's spend and
 	// keeps refusing it: a restart is not a fresh budget.
 	e2 := newEnv(t, func(c *proxy.Config) { c.Ledger = l })
-	w := do(e2.p.ForRun("r", proxy.Budget{Inference: 20_000}), "POST", "/v1/chat/completions", chatBody)
+	w := do(e2.p.ForRun("r", proxy.Budget{Inference: 30_000}), "POST", "/v1/chat/completions", chatBody)
 	if w.Code != 402 || e2.fake.Count() != 0 {
 		t.Fatalf("after restart: %d %s (upstream saw %d)", w.Code, w.Body, e2.fake.Count())
 	}
-	if got := e2.p.Spend("r"); got != tot {
-		t.Fatalf("Spend after restart %+v, want %+v", got, tot)
+	want := tot
+	want.Refused++
+	if got := e2.p.Spend("r"); got != want {
+		t.Fatalf("Spend after restart %+v, want %+v", got, want)
+	}
+	// The refusal is in the file too, and a third proxy still sees it.
+	if tot, _ := l.Totals(ctx, "r"); tot != want {
+		t.Fatalf("ledger after the refusal %+v, want %+v", tot, want)
 	}
 	if tot, _ := l.Totals(ctx, "never-seen"); tot != (proxy.Spend{}) {
 		t.Fatalf("unknown run: %+v", tot)
@@ -790,8 +936,8 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// countMetric sums the samples of a metric with label=value (histograms:
-// their counts).
+// countMetric sums the samples of a metric with label=value, or of an
+// unlabelled one when label is empty (histograms: their counts).
 func countMetric(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -804,15 +950,18 @@ func countMetric(t *testing.T, reg *prometheus.Registry, name, label, value stri
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			match := label == "" // an unlabelled metric
 			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					switch {
-					case m.Counter != nil:
-						sum += m.Counter.GetValue()
-					case m.Histogram != nil:
-						sum += float64(m.Histogram.GetSampleCount())
-					}
-				}
+				match = match || lp.GetName() == label && lp.GetValue() == value
+			}
+			if !match {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.Histogram.GetSampleCount())
 			}
 		}
 	}
@@ -854,7 +1003,7 @@ func TestEmbeddingUsage(t *testing.T) {
 		{"only total_tokens", fakeopenai.Reply{Body: `{"data":[{"embedding":[1]}],"usage":{"total_tokens":100000}}`},
 			func(int64) proxy.Micros { return 2_000 }, false},
 		{"no usage", fakeopenai.Reply{NoUsage: true},
-			func(sent int64) proxy.Micros { return proxy.Price{Input: 20_000}.Cost(sent, 0) }, true},
+			func(sent int64) proxy.Micros { return proxy.Price{Input: 20_000}.Cost(sent+32, 0) }, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -872,4 +1021,19 @@ func TestEmbeddingUsage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gauge reads a gauge's value.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return 0
 }

@@ -37,7 +37,13 @@ const sqliteSchema = `CREATE TABLE IF NOT EXISTS proxy_calls (
 	at_us             INTEGER NOT NULL,
 	duration_us       INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS proxy_calls_run ON proxy_calls (run_id, id);`
+CREATE INDEX IF NOT EXISTS proxy_calls_run ON proxy_calls (run_id, id);
+CREATE TABLE IF NOT EXISTS proxy_refusals (
+	run_id TEXT    NOT NULL,
+	reason TEXT    NOT NULL,
+	count  INTEGER NOT NULL,
+	PRIMARY KEY (run_id, reason)
+);`
 
 // OpenSQLiteLedger opens (creating if needed) the ledger in the SQLite file
 // at path; ":memory:" is a private in-memory database.
@@ -101,12 +107,23 @@ func (l *SQLiteLedger) Totals(ctx context.Context, runID string) (Spend, error) 
 	err := l.db.QueryRowContext(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN kind = 'embedding' THEN 0 ELSE cost_micros END), 0),
 		COALESCE(SUM(CASE WHEN kind = 'embedding' THEN cost_micros ELSE 0 END), 0),
-		COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0)
-		FROM proxy_calls WHERE run_id = ?`, runID).Scan(&s.Inference, &s.Embedding, &s.Calls, &s.PromptTokens, &s.CompletionTokens)
+		COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
+		(SELECT COALESCE(SUM(count), 0) FROM proxy_refusals WHERE run_id = ?1)
+		FROM proxy_calls WHERE run_id = ?1`, runID).Scan(&s.Inference, &s.Embedding, &s.Calls, &s.PromptTokens, &s.CompletionTokens, &s.Refused)
 	if err != nil {
 		return Spend{}, fmt.Errorf("proxy ledger: totals: %w", err)
 	}
 	return s, nil
+}
+
+// RecordRefusals implements Ledger: one row per run and reason.
+func (l *SQLiteLedger) RecordRefusals(ctx context.Context, runID, reason string, n int64) error {
+	_, err := l.db.ExecContext(ctx, `INSERT INTO proxy_refusals (run_id, reason, count) VALUES (?, ?, ?)
+		ON CONFLICT (run_id, reason) DO UPDATE SET count = count + excluded.count`, runID, reason, n)
+	if err != nil {
+		return fmt.Errorf("proxy ledger: record refusals: %w", err)
+	}
+	return nil
 }
 
 // Entries implements Ledger.
