@@ -92,6 +92,12 @@ _WATCH = [
     "pytest",
 ]
 
+# Checked after every test; the rest of _WATCH after collection, every
+# _FULL_EVERY tests and at the end.
+_HOT = {"_pytest.runner", "_pytest.reports", "_pytest.python", "_pytest.skipping", "_pytest.terminal",
+        "pluggy._callers", "pluggy._hooks", "pluggy._result"}
+_FULL_EVERY = 25
+
 _BUILTINS = [
     "__import__", "isinstance", "issubclass", "getattr", "setattr", "hasattr",
     "type", "print", "open", "compile", "exec", "eval", "id", "repr", "str",
@@ -121,11 +127,11 @@ class _Machinery:
                 if isinstance(val, types.FunctionType) or (
                     isinstance(val, type) and (getattr(val, "__module__", "") or "").split(".")[0] in ("_pytest", "pluggy", "pytest")
                 ):
-                    self._add(name + "." + attr, mod, attr, val)
+                    self._add(name + "." + attr, mod, attr, val, name in _HOT)
                     if isinstance(val, type) and getattr(val, "__module__", "") == name:
                         for cattr, cval in list(vars(val).items()):
                             if isinstance(cval, (types.FunctionType, classmethod, staticmethod, property)):
-                                self._add("%s.%s.%s" % (name, attr, cattr), val, cattr, cval)
+                                self._add("%s.%s.%s" % (name, attr, cattr), val, cattr, cval, name in _HOT)
         for attr in _BUILTINS:
             if hasattr(builtins, attr):
                 self._add("builtins." + attr, builtins, attr, getattr(builtins, attr))
@@ -136,45 +142,43 @@ class _Machinery:
                 self._add("os." + attr, os, attr, getattr(os, attr))
         self.meta_path = list(sys.meta_path)
 
-    def _add(self, label, holder, name, val):
+    def _add(self, label, holder, name, val, hot=True):
         fns = [val]
         if isinstance(val, (classmethod, staticmethod)):
             fns = [val.__func__]
         elif isinstance(val, property):
             fns = [val.fget, val.fset, val.fdel]
-        codes = tuple(_code(f) if f is not None else None for f in fns)
-        defaults = tuple(getattr(f, "__defaults__", None) if f is not None else None for f in fns)
-        self.entries.append((label, holder, name, val, codes, defaults))
+        # Only Python functions carry code and defaults to compare.
+        fns = tuple((f, f.__code__, f.__defaults__) for f in fns if isinstance(f, types.FunctionType))
+        # A module's dict and a class's mappingproxy are live views: the
+        # check is a dict lookup per entry.
+        d = vars(holder)
+        self.entries.append((label, holder, d, name, val, fns, hot))
 
-    def check(self):
+    def check(self, full=True):
         bad = []
-        for i, (label, holder, name, val, codes, defaults) in enumerate(self.entries):
-            cur = holder.__dict__.get(name, _MISSING) if isinstance(holder, type) else getattr(holder, name, _MISSING)
+        for i, (label, holder, d, name, val, fns, hot) in enumerate(self.entries):
+            if not (full or hot):
+                continue
+            cur = d.get(name, _MISSING)
             if cur is not val:
                 # pytest patches some of its own classes at configure time
                 # (_pytest/legacypath.py); its own code may, nothing else.
                 if cur is not _MISSING and _own_pytest(cur):
-                    self.entries[i] = (label, holder, name, cur, (), ())
-                    self._add(label, holder, name, cur)
+                    self._add(label, holder, name, cur, hot)
                     self.entries[i] = self.entries.pop()
                     continue
                 bad.append("%s replaced" % label)
                 continue
-            fns = [val]
-            if isinstance(val, (classmethod, staticmethod)):
-                fns = [val.__func__]
-            elif isinstance(val, property):
-                fns = [val.fget, val.fset, val.fdel]
-            for f, c, d in zip(fns, codes, defaults):
-                if f is None:
-                    continue
-                if _code(f) is not c:
+            for f, c, dflt in fns:
+                if f.__code__ is not c:
                     bad.append("%s code replaced" % label)
-                elif getattr(f, "__defaults__", None) is not d:
+                elif f.__defaults__ is not dflt:
                     bad.append("%s defaults replaced" % label)
-        for finder in sys.meta_path:
-            if not any(finder is f for f in self.meta_path) and not _trusted_obj(type(finder)):
-                bad.append("import hook %r added by %s" % (type(finder).__name__, _file_of(type(finder))))
+        if len(sys.meta_path) != len(self.meta_path) or any(a is not b for a, b in zip(sys.meta_path, self.meta_path)):
+            for finder in sys.meta_path:
+                if not any(finder is f for f in self.meta_path) and not _trusted_obj(type(finder)):
+                    bad.append("import hook %r added by %s" % (type(finder).__name__, _file_of(type(finder))))
         return bad
 
 
@@ -259,6 +263,7 @@ class _State:
         self.exitstatus = None
         self.canary_failed = set()
         self.written = False
+        self.ntests = 0
 
 
 _STATE = _State()
@@ -353,10 +358,10 @@ def _check_trace():
         _flag("a thread profile function (%s) was installed" % _file_of(gp()))
 
 
-def _check_all():
+def _check_all(full=True):
     if not _STATE.active:
         return
-    for b in _STATE.machinery.check():
+    for b in _STATE.machinery.check(full):
         _flag("machinery: " + b)
     _check_registry()
     _check_trace()
@@ -527,7 +532,8 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_runtest_logfinish(nodeid, location):
     if _STATE.active and _STATE.session is not None:
-        _check_all()
+        _STATE.ntests += 1
+        _check_all(_STATE.ntests % _FULL_EVERY == 0)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
