@@ -57,6 +57,7 @@ func (h *HarnessReplayer) replayAgent(ctx context.Context, spec *agora.ReplaySpe
 			h.logger().Warn("proxy spend incomplete", "run", run.RunID, "err", err)
 		}
 		report.InferenceMicroUSD, report.EmbeddingMicroUSD, report.Calls = int64(sp.Inference), int64(sp.Embedding), int(sp.Calls)
+		report.Refused = int(sp.Refused) // calls the proxy turned away: budget, queue, URLs, models, malformed
 	}
 	log := append([]byte("### agent run\n"), ar.Log...)
 	switch ar.ErrKind {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,9 +47,13 @@ type ProxyCommand struct {
 const proxyUsage = `Usage: agora proxy --upstream NAME=URL --price MODEL=IN,OUT [flags]
 
 Runs the inference and embedding proxy for many runs at once. Each call
-names its run with the X-Agora-Run header (or run_id in a Ridges body) and
-is charged to it from the provider's reported usage; a run past its budget
-gets HTTP 402. Routes: POST /v1/chat/completions, /v1/embeddings,
+names its run with the X-Agora-Run header (or run_id in a Ridges body).
+Before a call goes upstream its worst case (a token per byte of prompt,
+its max_tokens or the model's output cap) is reserved against the run's
+budget; a call that does not fit gets HTTP 402. Once answered, it is
+charged from the provider's reported usage. Calls past --max-inflight wait
+their turn (--max-queue, --queue-timeout). Content parts naming remote
+URLs are refused unless --allow-remote-urls or --allow-url-host. Routes: POST /v1/chat/completions, /v1/embeddings,
 /agents/inference, /agents/embedding; GET /v1/models, /agora/budget,
 /healthz, /metrics.
 
@@ -59,7 +64,10 @@ API keys come from the environment, never the command line:
     --ledger proxy.db
 
 Prices are USD per 1M tokens: IN,OUT for a chat model, IN alone for an
-embedding model. Only priced models can be allowed.
+embedding model. Only priced models can be allowed. A chat model's price
+may add its output cap, IN,OUT,MAX_OUTPUT_TOKENS (default --max-tokens):
+what a call that sends no max_tokens is reserved for, so it must cover
+what the provider generates for the model when no cap is sent.
 
 Flags:
 `
@@ -104,6 +112,10 @@ type proxyFlags struct {
 	EmbeddingBudget string
 	MaxTokens       int64
 	MaxInFlight     int
+	MaxQueue        int
+	QueueTimeout    time.Duration
+	AllowRemoteURLs bool
+	AllowURLHosts   listFlag
 	Timeout         time.Duration
 	DefaultModel    string
 	EmbeddingModel  string
@@ -115,13 +127,17 @@ func (c *proxyFlags) set() bool { return len(c.Upstreams) > 0 }
 func (c *proxyFlags) register(fs *flag.FlagSet) {
 	fs.Var(&c.Upstreams, "upstream", "OpenAI-compatible provider `name=URL` (its API root, e.g. https://api.openai.com/v1), repeatable")
 	fs.Var(&c.KeyEnvs, "upstream-key-env", "`name=ENV_VAR` holding an upstream's API key, repeatable")
-	fs.Var(&c.Prices, "price", "`model=in,out` USD per 1M input,output tokens (model=in: an embedding model), repeatable")
+	fs.Var(&c.Prices, "price", "`model=in,out[,max_output_tokens]` USD per 1M input,output tokens and the model's output cap (model=in: an embedding model), repeatable")
 	fs.Var(&c.Routes, "route", "`model=upstream` for a model, repeatable; needed only with several upstreams")
 	fs.Var(&c.Allow, "allow", "allowed `model`s, repeatable or comma-separated (default: every priced model)")
 	fs.StringVar(&c.InferenceBudget, "inference-budget", "2", "inference budget per run, `USD`")
 	fs.StringVar(&c.EmbeddingBudget, "embedding-budget", "2", "embedding budget per run, `USD`")
-	fs.Int64Var(&c.MaxTokens, "max-tokens", proxy.DefaultMaxTokens, "cap on max_tokens of every chat call")
-	fs.IntVar(&c.MaxInFlight, "max-inflight", proxy.DefaultMaxInFlight, "calls one run may have in flight")
+	fs.Int64Var(&c.MaxTokens, "max-tokens", proxy.DefaultMaxTokens, "output cap of chat models whose --price names none: max_tokens above it is lowered, a call without max_tokens is reserved for it (none is added)")
+	fs.IntVar(&c.MaxInFlight, "max-inflight", proxy.DefaultMaxInFlight, "calls one run may have upstream at once; more wait their turn")
+	fs.IntVar(&c.MaxQueue, "max-queue", proxy.DefaultMaxQueue, "calls one run may have waiting; more get HTTP 429")
+	fs.DurationVar(&c.QueueTimeout, "queue-timeout", proxy.DefaultQueueTimeout, "how long a call may wait its turn before HTTP 503")
+	fs.BoolVar(&c.AllowRemoteURLs, "allow-remote-urls", false, "let content parts name remote URLs (image_url, file_data, ...), which the provider may fetch: a way out of the sandbox")
+	fs.Var(&c.AllowURLHosts, "allow-url-host", "`host` whose http(s) URLs content parts may name (*.example.com: its subdomains), repeatable or comma-separated")
 	fs.DurationVar(&c.Timeout, "timeout", proxy.DefaultTimeout, "upstream call timeout, streams included")
 	fs.StringVar(&c.DefaultModel, "default-model", "", "`model` for Ridges inference bodies that name none")
 	fs.StringVar(&c.EmbeddingModel, "embedding-model", "", "`model` for /agents/embedding (default: the only embedding model)")
@@ -200,8 +216,14 @@ func (c *proxyFlags) Config() (proxy.Config, error) {
 		if !chat {
 			m.Kind = proxy.KindEmbedding
 		}
+		out, maxOut, capped := strings.Cut(out, ",")
 		if m.Price.Input, err = proxy.ParseUSD(in); err == nil && chat {
 			m.Price.Output, err = proxy.ParseUSD(out)
+		}
+		if err == nil && capped {
+			if m.MaxOutputTokens, err = strconv.ParseInt(maxOut, 10, 64); err != nil || m.MaxOutputTokens < 1 {
+				err = agora.Errorf(agora.EINVALID, "the output cap %q is not a positive number of tokens", maxOut)
+			}
 		}
 		if err != nil {
 			return cfg, agora.Errorf(agora.EINVALID, "--price %s=%s: %s", name, spec, agora.ErrorMessage(err))
@@ -227,10 +249,21 @@ func (c *proxyFlags) Config() (proxy.Config, error) {
 		return cfg, agora.Errorf(agora.EINVALID, "--max-tokens: at least 1")
 	case c.MaxInFlight < 1:
 		return cfg, agora.Errorf(agora.EINVALID, "--max-inflight: at least 1")
+	case c.MaxQueue < 1:
+		return cfg, agora.Errorf(agora.EINVALID, "--max-queue: at least 1")
+	case c.QueueTimeout < time.Second:
+		return cfg, agora.Errorf(agora.EINVALID, "--queue-timeout: at least 1s")
 	case c.Timeout < time.Second:
 		return cfg, agora.Errorf(agora.EINVALID, "--timeout: at least 1s")
 	}
+	for _, h := range c.AllowURLHosts {
+		if strings.ContainsAny(strings.TrimPrefix(h, "*."), "*/:@ ") {
+			return cfg, agora.Errorf(agora.EINVALID, "--allow-url-host %q: want a host name, or *.example.com", h)
+		}
+	}
 	cfg.MaxTokens, cfg.MaxInFlight, cfg.Timeout = c.MaxTokens, c.MaxInFlight, c.Timeout
+	cfg.MaxQueue, cfg.QueueTimeout = c.MaxQueue, c.QueueTimeout
+	cfg.AllowRemoteURLs, cfg.RemoteURLHosts = c.AllowRemoteURLs, []string(c.AllowURLHosts)
 	cfg.DefaultModel, cfg.EmbeddingModel = c.DefaultModel, c.EmbeddingModel
 	// New checks the rest (URLs, kinds, default models) with its own
 	// messages; a dry run here reports them at flag-parsing time.

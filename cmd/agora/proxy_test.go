@@ -23,7 +23,7 @@ func TestProxyCommand(t *testing.T) {
 	ledger := filepath.Join(t.TempDir(), "proxy.db")
 	c := &ProxyCommand{Stdout: io.Discard, Stderr: io.Discard}
 	err := c.ParseFlags([]string{"--listen", "127.0.0.1:0", "--upstream", "fake=" + fake.URL, "--upstream-key-env", "fake=TEST_PROXY_KEY",
-		"--price", "gpt-test=3,15", "--price", "embed-test=0.02", "--inference-budget", "0.02", "--ledger", ledger})
+		"--price", "gpt-test=3,15,1000", "--price", "embed-test=0.02", "--inference-budget", "0.03", "--ledger", ledger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +89,9 @@ func TestProxyCommandFlags(t *testing.T) {
 		{"route for unpriced model", append(base, "--price", "m=1,2", "--route", "n=a"), "--route n"},
 		{"zero budget", append(base, "--price", "m=1,2", "--inference-budget", "0"), "--inference-budget"},
 		{"bad URL", []string{"--upstream", "a=ftp://x", "--price", "m=1,2"}, "not an http(s) URL"},
+		{"bad output cap", append(base, "--price", "m=1,2,lots"), "--price m=1,2,lots"},
+		{"zero queue", append(base, "--price", "m=1,2", "--max-queue", "0"), "--max-queue"},
+		{"bad URL host", append(base, "--price", "m=1,2", "--allow-url-host", "https://x"), "--allow-url-host"},
 	} {
 		err := (&ProxyCommand{Stdout: io.Discard, Stderr: io.Discard}).ParseFlags(tt.args)
 		if err == nil || !strings.Contains(message(err), tt.want) {
@@ -102,6 +105,14 @@ func TestProxyCommandFlags(t *testing.T) {
 	cfg, _ := c.Config()
 	if len(cfg.Models) != 1 || cfg.Models[0].Upstream != "a" || cfg.Models[0].Price != (proxy.Price{Input: 1_000_000, Output: 2_000_000}) ||
 		cfg.Budget != (proxy.Budget{Inference: proxy.USD(2), Embedding: proxy.USD(2)}) {
+		t.Fatalf("config %+v", cfg)
+	}
+	c = &ProxyCommand{Stdout: io.Discard, Stderr: io.Discard}
+	if err := c.ParseFlags(append(base, "--price", "m=1,2,32768", "--allow-url-host", "cdn.example.com,*.example.org", "--max-queue", "8")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ = c.Config()
+	if cfg.Models[0].MaxOutputTokens != 32768 || len(cfg.RemoteURLHosts) != 2 || cfg.AllowRemoteURLs || cfg.MaxQueue != 8 || cfg.QueueTimeout != proxy.DefaultQueueTimeout {
 		t.Fatalf("config %+v", cfg)
 	}
 }
