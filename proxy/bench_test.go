@@ -14,8 +14,9 @@ import (
 
 // BenchmarkChatCompletion measures what the proxy adds to a non-streaming
 // call: the same request straight to the fake upstream, and through the
-// proxy (parse, policy, admission, forward, usage, charge, ledger, log,
-// metrics), both over loopback HTTP. The difference is the overhead.
+// proxy (parse, content walk, URL policy, reservation, admission, forward,
+// usage, settlement, ledger, log, metrics), both over loopback HTTP. The
+// difference is the overhead.
 func BenchmarkChatCompletion(b *testing.B) {
 	e := newEnv(b, func(c *proxy.Config) {
 		// A real deployment logs every call: format them, then drop them.
@@ -26,7 +27,9 @@ func BenchmarkChatCompletion(b *testing.B) {
 	srv := httptest.NewServer(e.p.ForRun("bench", proxy.Budget{}))
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	direct := `{"model":"upstream-gpt-test","max_tokens":1000,"messages":[{"role":"user","content":"fix the bug"}]}`
+	// What the proxy forwards for chatBody: the upstream's model name,
+	// and no max_tokens (none was sent, none is added).
+	direct := `{"messages":[{"role":"user","content":"fix the bug"}],"model":"upstream-gpt-test"}`
 	for _, tt := range []struct{ name, url, body string }{
 		{"direct", e.fake.URL + "/chat/completions", direct},
 		{"proxy", srv.URL + "/v1/chat/completions", chatBody},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -33,7 +34,9 @@ type contentWalk struct {
 }
 
 // value walks one JSON value at path; key is the object key it is under,
-// inPart says it is inside a content part.
+// inPart says it is inside a content part. Objects and arrays come back
+// compact, built from their walked members; other values, which the
+// decoder handed over as their exact bytes, come back as they are.
 func (cw *contentWalk) value(raw json.RawMessage, path, key string, inPart bool) (json.RawMessage, error) {
 	switch kindOf(raw) {
 	case '{':
@@ -46,14 +49,20 @@ func (cw *contentWalk) value(raw json.RawMessage, path, key string, inPart bool)
 			keys = append(keys, k)
 		}
 		sort.Strings(keys) // the first fault reported is the same every time
-		for _, k := range keys {
+		out := make([]byte, 0, len(raw))
+		out = append(out, '{')
+		for i, k := range keys {
 			v, err := cw.value(obj[k], path+"."+k, k, inPart)
 			if err != nil {
 				return nil, err
 			}
-			obj[k] = v
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(append(out, encodeJSON(k)...), ':')
+			out = append(out, v...)
 		}
-		return encodeJSON(obj), nil
+		return append(out, '}'), nil
 	case '[':
 		var items []json.RawMessage
 		if err := json.Unmarshal(raw, &items); err != nil {
@@ -64,14 +73,19 @@ func (cw *contentWalk) value(raw json.RawMessage, path, key string, inPart bool)
 		}
 		// The elements of a content array are its parts.
 		parts := inPart || key == "content"
+		out := make([]byte, 0, len(raw))
+		out = append(out, '[')
 		for i, it := range items {
-			v, err := cw.value(it, fmt.Sprintf("%s[%d]", path, i), key, parts)
+			v, err := cw.value(it, path+"["+strconv.Itoa(i)+"]", key, parts)
 			if err != nil {
 				return nil, err
 			}
-			items[i] = v
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, v...)
 		}
-		return encodeJSON(items), nil
+		return append(out, ']'), nil
 	case '"':
 		cw.checkString(raw, path, key, inPart)
 	}
