@@ -107,7 +107,7 @@ func mustOpenAPI() []byte {
 	doc := map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{"title": "Agora coordinator API", "version": "1",
-			"description": "Signed requests carry Epistula v2 headers: Epistula-Version, Epistula-Timestamp (unix ms), Epistula-Uuid, Epistula-Signed-By (SS58), Epistula-Signed-For (the coordinator's address from /api/v1/info) and Epistula-Request-Signature, an sr25519 signature of sha256hex(body).uuid.timestamp.signed_for."},
+			"description": "Signed requests carry Epistula v2 headers: Epistula-Version, Epistula-Timestamp (unix ms), Epistula-Uuid, Epistula-Signed-By (SS58), Epistula-Signed-For (the coordinator's address from /api/v1/info), Epistula-Request-Target (METHOD path?query), Epistula-Body-Sha256 (sha256hex(body)) and Epistula-Request-Signature, an sr25519 signature of sha256hex(body).uuid.timestamp.signed_for + \"\\nepistula-request-target: \" + METHOD path?query. Plain Epistula is refused unless the coordinator runs with --accept-plain-epistula."},
 		"paths": paths,
 		"components": map[string]any{
 			"schemas": schemas,
