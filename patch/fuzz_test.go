@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/agoranet/agora/patch"
 )
@@ -114,6 +115,48 @@ func FuzzCheck(f *testing.F) {
 				if tgt == "" || strings.HasPrefix(tgt, "/") || r == ".." || strings.HasPrefix(r, "../") {
 					t.Fatalf("accepted symlink %q -> %q", fl.NewPath, tgt)
 				}
+			}
+		}
+	})
+}
+
+// FuzzScanTampering: whatever the diff, the scan never panics, and every
+// finding names a file of the patch, a line of the new side and a rule,
+// with a clipped, valid UTF-8 text; the same input gives the same findings.
+func FuzzScanTampering(f *testing.F) {
+	for _, s := range seedDiffs(f) {
+		f.Add([]byte(s), "agora/calc")
+	}
+	for _, payload := range redTeamPayloads {
+		f.Add([]byte(calcFix+editFile("calc/__init__.py", 1, calcInitHead, payload)), "pytest-dev/pytest")
+	}
+	f.Add([]byte(addFile("x.py", "x = '''\nsys.settrace(f)\n'''\ny = (\n  os._exit(\n")), "")
+	f.Fuzz(func(t *testing.T, data []byte, repo string) {
+		p, err := patch.Parse(data)
+		if err != nil {
+			return
+		}
+		opt := patch.ScanOptions{Repo: repo, OwnPackages: []string{repo}}
+		fs := patch.ScanTampering(p, opt)
+		paths := map[string]bool{}
+		for _, fl := range p.Files {
+			paths[fl.NewPath] = true
+		}
+		for _, fd := range fs {
+			if !paths[fd.Path] || fd.Path == "" || fd.Line < 1 || fd.Rule == "" {
+				t.Fatalf("bad finding %+v", fd)
+			}
+			if !utf8.ValidString(fd.Text) || len(fd.Text) > patch.MaxFindingText {
+				t.Fatalf("bad text %q", fd.Text)
+			}
+		}
+		again := patch.ScanTampering(p, opt)
+		if len(again) != len(fs) {
+			t.Fatalf("%d findings, then %d", len(fs), len(again))
+		}
+		for i := range fs {
+			if fs[i] != again[i] {
+				t.Fatalf("finding %d: %+v, then %+v", i, fs[i], again[i])
 			}
 		}
 	})
