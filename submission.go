@@ -49,7 +49,38 @@ const (
 	SubmissionAccepted = "accepted"
 	SubmissionRejected = "rejected"
 	SubmissionError    = "error"
+	// SubmissionHeld is a submission the tampering scan held for its
+	// task's owner (the task's tamper policy is hold): no job exists until
+	// the owner releases it, or it is rejected.
+	SubmissionHeld = "held"
 )
+
+// Decisions on a held submission.
+const (
+	HoldReleased = "released"
+	HoldRejected = "rejected"
+)
+
+// TamperFinding is one finding of the static tampering scan
+// (patch.Finding), as a held submission records it.
+type TamperFinding struct {
+	Path string `json:"path"`
+	Line int    `json:"line"`
+	Rule string `json:"rule"`
+	Text string `json:"text,omitempty"`
+}
+
+// String returns "path:line rule".
+func (f TamperFinding) String() string { return fmt.Sprintf("%q:%d %s", f.Path, f.Line, f.Rule) }
+
+// Hold records why a submission was held and what its task's owner
+// decided.
+type Hold struct {
+	Findings  []TamperFinding `json:"findings"`
+	Decision  string          `json:"decision,omitempty"` // "", HoldReleased or HoldRejected
+	DecidedBy string          `json:"decided_by,omitempty"`
+	DecidedAt *time.Time      `json:"decided_at,omitempty"`
+}
 
 // Artifact is a file a submission points to; the coordinator keeps only its
 // address and integrity data, never the bytes.
@@ -77,6 +108,11 @@ type Submission struct {
 	// AgentID marks a league job: the agent version whose run on the task
 	// this is. The coordinator creates these; miners cannot.
 	AgentID string `json:"agent_id,omitempty"`
+	// TamperPolicy is the tamper policy the coordinator resolved for this
+	// submission (Task.EffectiveTamperPolicy), frozen into its replay spec.
+	TamperPolicy string `json:"tamper_policy,omitempty"`
+	// Hold is set on a submission the tampering scan held.
+	Hold *Hold `json:"hold,omitempty"`
 	*Artifact
 	ReplaySpecHash string    `json:"replay_spec_hash"`
 	Status         string    `json:"status"`
@@ -192,6 +228,11 @@ type ReplaySpec struct {
 	SWE *SWESpec `json:"swe,omitempty"`
 	// Agent makes the job an agent run: the patch comes from the agent.
 	Agent *AgentRun `json:"agent,omitempty"`
+	// TamperPolicy is what a tampering finding does on the validator
+	// (TamperReject or TamperHold, as resolved when the spec was frozen):
+	// the harness applies it to an agent's patch, which no coordinator
+	// scanned. Empty (specs frozen before it existed) means reject.
+	TamperPolicy string `json:"tamper_policy,omitempty"`
 
 	MetricContract
 	ValidatorEnv map[string]string `json:"validator_benchmark_env,omitempty"`
@@ -209,6 +250,13 @@ func NewReplaySpec(t *Task, s *Submission) *ReplaySpec {
 	}
 	if s.Artifact != nil {
 		r.MaxArtifactBytes = t.ArtifactLimit()
+	}
+	// A submission the coordinator did not resolve (league jobs, local
+	// checks) gets the task's policy with its results taken as paid: the
+	// strict default.
+	r.TamperPolicy = s.TamperPolicy
+	if r.TamperPolicy == "" {
+		r.TamperPolicy = t.EffectiveTamperPolicy(true)
 	}
 	if t.SWE != nil {
 		s := *t.SWE
@@ -256,4 +304,12 @@ type SubmissionService interface {
 	FindSubmissions(ctx context.Context, f SubmissionFilter) ([]*Submission, int, error)
 	// FindReplaySpec returns a stored spec's bytes by hash. ENOTFOUND.
 	FindReplaySpec(ctx context.Context, hash string) ([]byte, error)
+	// ReleaseSubmission queues the jobs of a held submission and records
+	// who released it. Idempotent: a released submission is returned as
+	// it is. ENOTFOUND, ECONFLICT (never held, or rejected).
+	ReleaseSubmission(ctx context.Context, id, by string) (*Submission, error)
+	// RejectHeldSubmission rejects a held submission: its verdict is
+	// rejected, with no result. Idempotent likewise. ENOTFOUND, ECONFLICT
+	// (never held, or released).
+	RejectHeldSubmission(ctx context.Context, id, by string) (*Submission, error)
 }

@@ -82,6 +82,10 @@ type Task struct {
 	// MaxArtifactBytes caps the declared size of a submission's artifact
 	// (0: DefaultMaxArtifactBytes; at most MaxArtifactBytes).
 	MaxArtifactBytes int64 `json:"max_artifact_bytes,omitempty"`
+	// TamperPolicy is what a tampering finding (the static scan of a
+	// patch for test-runner tampering) does to a submission: TamperReject
+	// or TamperHold; empty means EffectiveTamperPolicy's default.
+	TamperPolicy string `json:"tamper_policy,omitempty"`
 
 	SWE *SWESpec `json:"swe,omitempty"`
 
@@ -323,6 +327,8 @@ func (t *Task) Validate() error {
 		return bad("visibility", "must be public or hidden")
 	case t.State != TaskLive && t.State != TaskPaused && t.State != TaskClosed:
 		return bad("task_state", "must be live, paused or closed")
+	case t.TamperPolicy != "" && t.TamperPolicy != TamperReject && t.TamperPolicy != TamperHold:
+		return bad("tamper_policy", "%q: must be %s or %s (empty: reject on hidden or paid tasks, hold otherwise)", t.TamperPolicy, TamperReject, TamperHold)
 	case t.Quorum < 1 || t.Quorum > MaxQuorum:
 		return bad("quorum", "must be 1-%d", MaxQuorum)
 	case t.ImprovementThreshold < 0 || t.NoiseMargin < 0 || t.Tolerance < 0:
@@ -413,6 +419,32 @@ func (t *Task) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Tamper policies: what a finding of the static tampering scan does to a
+// submission. NOTE: patch.TamperReject and patch.TamperHold carry the same
+// values (patch cannot be imported here).
+const (
+	TamperReject = "reject" // refused when submitted, naming the findings
+	TamperHold   = "hold"   // stored held: no job until the task's owner releases it
+)
+
+// EffectiveTamperPolicy returns the task's tamper policy or, when it sets
+// none, the default: reject for a hidden task (nobody outside can audit
+// its verdicts, and its owner is not asked to) and for a task whose
+// results are paid (paid: its competition has a paying reward
+// policy and the task crowns), hold otherwise. Paid is the coordinator's
+// knowledge of its reward policies at submission time; the policy it
+// yields is frozen into the replay spec, so a later policy change does not
+// change how a stored submission is graded.
+func (t *Task) EffectiveTamperPolicy(paid bool) string {
+	switch {
+	case t.TamperPolicy != "":
+		return t.TamperPolicy
+	case t.Visibility == VisibilityHidden || paid && t.Crowns():
+		return TamperReject
+	}
+	return TamperHold
 }
 
 // Public returns a copy fit for miners and the public: validator-private

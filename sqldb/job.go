@@ -540,6 +540,8 @@ func (d *DB) AssignEvaluators(ctx context.Context, submissionID string, register
 			return agora.Errorf(agora.EINVALID, "submission %s: task %s is not a peer_evaluation task", s.ID, t.Slug)
 		case s.Verdict != nil:
 			return agora.Errorf(agora.ECONFLICT, "submission %s already has its verdict", s.ID)
+		case s.Status == agora.SubmissionHeld:
+			return agora.Errorf(agora.ECONFLICT, "submission %s is held for its task's owner", s.ID)
 		}
 		chosen, err := agora.ChooseEvaluators(s.ID+":"+s.PatchSHA256, s.Miner, registered, t.MinPeerEvaluations)
 		if err != nil {

@@ -176,8 +176,18 @@ func (d *DB) CreateSubmission(ctx context.Context, s *agora.Submission) (bool, e
 }
 
 // insertSubmission stores a new submission, its replay spec (with run, for
-// a league job) and its jobs.
+// a league job) and its jobs. A submission that comes in with status
+// SubmissionHeld (the coordinator's tampering scan held it) is stored held,
+// with its Hold, and gets no job until ReleaseSubmission.
 func insertSubmission(ctx context.Context, tx *Tx, t *agora.Task, s *agora.Submission, hash string, run *agora.AgentRun) error {
+	held := s.Status == agora.SubmissionHeld
+	hold := s.Hold
+	if held && (hold == nil || len(hold.Findings) == 0) {
+		return agora.Errorf(agora.EINTERNAL, "submission held without findings")
+	}
+	if !held {
+		hold = nil
+	}
 	s.ID = agora.NewID(tx.now)
 	s.BaseRef = t.BaseRef
 	if s.Patch != "" {
@@ -192,11 +202,17 @@ func insertSubmission(ctx context.Context, tx *Tx, t *agora.Task, s *agora.Submi
 	if _, err := putBlob(ctx, tx, spec); err != nil {
 		return err
 	}
-	s.ReplaySpecHash, s.Status, s.Verdict = specHash, agora.SubmissionPending, nil
+	s.ReplaySpecHash, s.Status, s.Verdict, s.Hold = specHash, agora.SubmissionPending, nil, nil
 	s.CreatedAt, s.UpdatedAt = tx.now, tx.now
-	body, err := json.Marshal(s)
+	body, err := json.Marshal(s) // the hold lives in its own column
 	if err != nil {
 		return err
+	}
+	var holdCol any
+	if held {
+		s.Status, s.Hold = agora.SubmissionHeld, hold
+		b, _ := json.Marshal(hold)
+		holdCol = string(b)
 	}
 	var key any
 	if s.ClientKey != "" {
@@ -210,20 +226,91 @@ func insertSubmission(ctx context.Context, tx *Tx, t *agora.Task, s *agora.Submi
 	if s.AgentID != "" {
 		agent = s.AgentID
 	}
-	if _, err := tx.exec(ctx, `INSERT INTO submissions (id, task_id, claim_id, miner, client_key, request_hash, status, spec_hash, body, agent_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, t.ID, claim, s.Miner, key, hash, s.Status, specHash, string(body), agent, micros(tx.now), micros(tx.now)); err != nil {
+	if _, err := tx.exec(ctx, `INSERT INTO submissions (id, task_id, claim_id, miner, client_key, request_hash, status, spec_hash, body, agent_id, hold, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, t.ID, claim, s.Miner, key, hash, s.Status, specHash, string(body), agent, holdCol, micros(tx.now), micros(tx.now)); err != nil {
 		return err
 	}
+	if held {
+		return nil // no job until the task's owner releases it
+	}
+	return queueJobs(ctx, tx, t, s.ID)
+}
+
+// queueJobs creates a submission's replay jobs, one per quorum slot.
+func queueJobs(ctx context.Context, tx *Tx, t *agora.Task, subID string) error {
 	if t.CompetitionMode == agora.ModePeerEvaluation {
 		return nil // miners evaluate these, not validators
 	}
 	for slot := 0; slot < t.Quorum; slot++ {
 		if _, err := tx.exec(ctx, `INSERT INTO jobs (id, submission_id, task_id, slot, status, max_attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			agora.NewID(tx.now), s.ID, t.ID, slot, agora.JobQueued, tx.d.MaxAttempts, micros(tx.now), micros(tx.now)); err != nil {
+			agora.NewID(tx.now), subID, t.ID, slot, agora.JobQueued, tx.d.MaxAttempts, micros(tx.now), micros(tx.now)); err != nil {
 			return err
 		}
 	}
-	return addEvent(ctx, tx, agora.EventJobAvailable, map[string]any{"submission_id": s.ID, "task_id": t.ID, "jobs": t.Quorum})
+	return addEvent(ctx, tx, agora.EventJobAvailable, map[string]any{"submission_id": subID, "task_id": t.ID, "jobs": t.Quorum})
+}
+
+// ReleaseSubmission queues a held submission's jobs.
+func (d *DB) ReleaseSubmission(ctx context.Context, id, by string) (*agora.Submission, error) {
+	return d.decideHold(ctx, id, by, agora.HoldReleased)
+}
+
+// RejectHeldSubmission rejects a held submission without a replay.
+func (d *DB) RejectHeldSubmission(ctx context.Context, id, by string) (*agora.Submission, error) {
+	return d.decideHold(ctx, id, by, agora.HoldRejected)
+}
+
+// decideHold applies an owner's decision to a held submission, once: the
+// row lock (PostgreSQL) or the write lock (SQLite) makes two concurrent
+// releases queue one set of jobs, and a repeated decision returns the
+// submission as it is.
+func (d *DB) decideHold(ctx context.Context, id, by, decision string) (*agora.Submission, error) {
+	var out *agora.Submission
+	err := d.inTx(ctx, func(tx *Tx) error {
+		s, err := scanSubmission(tx.queryRow(ctx, `SELECT `+submissionCols+` FROM submissions WHERE id = ?`+d.forUpdate(), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return agora.Errorf(agora.ENOTFOUND, "submission %q not found", id)
+		} else if err != nil {
+			return err
+		}
+		switch {
+		case s.Hold == nil:
+			return agora.Errorf(agora.ECONFLICT, "submission %s was never held", id)
+		case s.Hold.Decision == decision:
+			out = s
+			return nil
+		case s.Hold.Decision != "":
+			return agora.Errorf(agora.ECONFLICT, "submission %s was already %s by %s", id, s.Hold.Decision, s.Hold.DecidedBy)
+		}
+		t, err := findTask(ctx, tx, s.TaskID)
+		if err != nil {
+			return err
+		}
+		now := tx.now
+		s.Hold.Decision, s.Hold.DecidedBy, s.Hold.DecidedAt = decision, by, &now
+		hb, _ := json.Marshal(s.Hold)
+		s.UpdatedAt = now
+		if decision == agora.HoldReleased {
+			s.Status = agora.SubmissionPending
+			if _, err := tx.exec(ctx, `UPDATE submissions SET status = ?, hold = ?, updated_at = ? WHERE id = ?`, s.Status, string(hb), micros(now), id); err != nil {
+				return err
+			}
+			out = s
+			return queueJobs(ctx, tx, t, id)
+		}
+		// The owner's rejection is the verdict: decide() and peer
+		// evaluations leave a submission with a verdict alone.
+		s.Status = agora.SubmissionRejected
+		s.Verdict = &agora.Verdict{Status: agora.SubmissionRejected, DecidedAt: now}
+		vb, _ := json.Marshal(s.Verdict)
+		if _, err := tx.exec(ctx, `UPDATE submissions SET status = ?, verdict = ?, hold = ?, updated_at = ? WHERE id = ?`, s.Status, string(vb), string(hb), micros(now), id); err != nil {
+			return err
+		}
+		out = s
+		return addEvent(ctx, tx, agora.EventVerdict, map[string]any{
+			"submission_id": id, "task_id": t.ID, "miner_hotkey": s.Miner, "status": s.Status, "held": true})
+	})
+	return out, err
 }
 
 // useClaim checks the submission's claim and marks it submitted.
@@ -246,12 +333,12 @@ func useClaim(ctx context.Context, tx *Tx, s *agora.Submission, t *agora.Task) e
 	return err
 }
 
-const submissionCols = `body, status, verdict`
+const submissionCols = `body, status, verdict, hold`
 
 func scanSubmission(sc scanner) (*agora.Submission, error) {
 	var body, status string
-	var verdict sql.NullString
-	if err := sc.Scan(&body, &status, &verdict); err != nil {
+	var verdict, hold sql.NullString
+	if err := sc.Scan(&body, &status, &verdict, &hold); err != nil {
 		return nil, err
 	}
 	var s agora.Submission
@@ -259,6 +346,12 @@ func scanSubmission(sc scanner) (*agora.Submission, error) {
 		return nil, fmt.Errorf("decode submission: %w", err)
 	}
 	s.Status = status
+	if hold.Valid {
+		s.Hold = &agora.Hold{}
+		if err := json.Unmarshal([]byte(hold.String), s.Hold); err != nil {
+			return nil, fmt.Errorf("decode hold: %w", err)
+		}
+	}
 	if verdict.Valid {
 		var v agora.Verdict
 		if err := json.Unmarshal([]byte(verdict.String), &v); err != nil {
@@ -274,25 +367,25 @@ func findSubmissionByKey(ctx context.Context, tx *Tx, miner, key string) (*agora
 	var hash string
 	row := tx.queryRow(ctx, `SELECT `+submissionCols+`, request_hash FROM submissions WHERE miner = ? AND client_key = ?`, miner, key)
 	var body, status string
-	var verdict sql.NullString
-	err := row.Scan(&body, &status, &verdict, &hash)
+	var verdict, hold sql.NullString
+	err := row.Scan(&body, &status, &verdict, &hold, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, "", nil
 	} else if err != nil {
 		return nil, "", err
 	}
-	s, err := scanSubmission(fixedRow{body, status, verdict})
+	s, err := scanSubmission(fixedRow{body, status, verdict, hold})
 	return s, hash, err
 }
 
 // fixedRow replays already-scanned columns into scanSubmission.
 type fixedRow struct {
-	body, status string
-	verdict      sql.NullString
+	body, status  string
+	verdict, hold sql.NullString
 }
 
 func (f fixedRow) Scan(dest ...any) error {
-	*dest[0].(*string), *dest[1].(*string), *dest[2].(*sql.NullString) = f.body, f.status, f.verdict
+	*dest[0].(*string), *dest[1].(*string), *dest[2].(*sql.NullString), *dest[3].(*sql.NullString) = f.body, f.status, f.verdict, f.hold
 	return nil
 }
 
