@@ -252,3 +252,27 @@ func tail(b []byte) string {
 	}
 	return s
 }
+
+// TestEnvRunnerFields checks the runner fields of an environment spec are
+// validated with the field named.
+func TestEnvRunnerFields(t *testing.T) {
+	const head = "version: 1\nenvironments:\n  - repo: a/b\n    versions: [\"1\"]\n    test_cmd: python -m pytest\n"
+	for _, tc := range []struct {
+		name, extra, mention string
+	}{
+		{"OK", "    plugins: [pytest_httpbin.plugin, xdist]\n    runner: pytest\n    plugin_autoload: true\n", ""},
+		{"ErrPlugin", "    plugins: [\"-p evil\"]\n", "plugins"},
+		{"ErrPluginPath", "    plugins: [\"../x\"]\n", "plugins"},
+		{"ErrRunner", "    runner: nose\n", "runner"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := harness.ParseEnvFile("envs.yaml", []byte(head+tc.extra))
+			switch {
+			case tc.mention == "" && err != nil:
+				t.Fatalf("err=%v", err)
+			case tc.mention != "" && (err == nil || !strings.Contains(err.Error(), tc.mention) || !strings.Contains(err.Error(), "envs.yaml")):
+				t.Fatalf("err=%v, want one naming envs.yaml and %q", err, tc.mention)
+			}
+		})
+	}
+}

@@ -47,7 +47,7 @@ _CONF_ENV = "AGORA_GUARD"
 # path in its environment and removes it, so a pytest started by a test
 # (pytester's subprocess runs) loads an inert guard.
 _CONF = None
-_KEY = b""
+_MAC = None  # an HMAC object: the key itself is not kept in Python
 _path = os.environ.pop(_CONF_ENV, None)
 if _path:
     try:
@@ -56,7 +56,7 @@ if _path:
         _keyfile = _CONF.get("key_file", "")
         if _keyfile:
             with open(_keyfile, "rb") as _f:
-                _KEY = _f.read()
+                _MAC = hmac.new(_f.read(), digestmod=hashlib.sha256)
             # Gone before any repository code runs.
             os.unlink(_keyfile)
     except Exception as _e:  # the record will say why
@@ -141,6 +141,18 @@ class _Machinery:
             if hasattr(os, attr):
                 self._add("os." + attr, os, attr, getattr(os, attr))
         self.meta_path = list(sys.meta_path)
+
+    def preloaded(self):
+        """Entries whose code is not pytest's, pluggy's or the system's: a
+        plugin named by the repository's own configuration is imported
+        before this one and may have patched them already."""
+        bad = []
+        for label, holder, d, name, val, fns, hot in self.entries:
+            for f, c, dflt in fns:
+                # Generated methods (attrs, dataclasses) have no file.
+                if not c.co_filename.startswith("<") and not _trusted_file(c.co_filename):
+                    bad.append("machinery: %s was already replaced by %s when the guard loaded" % (label, c.co_filename))
+        return bad
 
     def _add(self, label, holder, name, val, hot=True):
         fns = [val]
@@ -264,6 +276,7 @@ class _State:
         self.canary_failed = set()
         self.written = False
         self.ntests = 0
+        self.test_hashes = {}
 
 
 _STATE = _State()
@@ -275,15 +288,52 @@ def _flag(msg):
         _STATE.findings.append(msg)
 
 
-if _CONF is not None and "error" not in _CONF:
-    _STATE.active = True
-    _STATE.machinery = _Machinery()
+def _hash_file(path):
     try:
-        import _pytest
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
 
-        _STATE.pytest_dir = os.path.dirname(os.path.abspath(_pytest.__file__))
-    except Exception:
-        pass
+
+def _snapshot_tests():
+    """Hash the test files named on the command line and the conftest.py
+    files above them, before any repository code runs: code under test
+    that rewrites a test module before pytest imports it is caught at
+    collection's end. (A rewritten cached .pyc is not; see guard.go.)"""
+    files = set()
+    budget = 5000
+    cwd = os.getcwd()
+    for arg in sys.argv[1:]:
+        if arg.startswith("-"):
+            continue
+        p = os.path.normpath(os.path.join(cwd, arg.split("::", 1)[0]))
+        if os.path.isfile(p) and p.endswith(".py"):
+            files.add(p)
+        elif os.path.isdir(p):
+            for root, dirs, names in os.walk(p):
+                dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__"]
+                for n in names:
+                    if n.endswith(".py") and budget > 0:
+                        budget -= 1
+                        files.add(os.path.join(root, n))
+        else:
+            continue
+        d = os.path.dirname(p) if os.path.isfile(p) else p
+        while d.startswith(cwd):
+            c = os.path.join(d, "conftest.py")
+            if os.path.isfile(c):
+                files.add(c)
+            if d == cwd:
+                break
+            d = os.path.dirname(d)
+    return {f: _hash_file(f) for f in sorted(files)}
+
+
+def _check_tests():
+    for f, h in _STATE.test_hashes.items():
+        if _hash_file(f) != h:
+            _flag("test file %s changed during the run" % f)
 
 
 def _restore_env():
@@ -302,11 +352,16 @@ def pytest_addhooks(pluginmanager):
         return
     _STATE.pm = pluginmanager
     _STATE.inner_hookexec = getattr(pluginmanager, "_inner_hookexec", None)
+    for b in _STATE.machinery.preloaded():
+        _flag(b)
     for name, hc in list(vars(pluginmanager.hook).items()):
         for impl in hc.get_hookimpls():
-            _STATE.approved[id(impl)] = impl
+            # Plugins loaded before this one (pytest's own, and -p options
+            # of the repository's configuration) are approved only from
+            # trusted files; see _check_registry.
             f = _file_of(impl.function)
-            if f.startswith("/"):
+            if _trusted_file(f):
+                _STATE.approved[id(impl)] = impl
                 _STATE.baseline_files.add(os.path.normpath(f))
         _STATE.hookcallers.append((name, hc, getattr(hc, "_hookexec", None), type(hc)))
 
@@ -471,6 +526,7 @@ def pytest_collection_modifyitems(session, config, items):
 def pytest_collection_finish(session):
     if _primary(session.config):
         _check_all()
+        _check_tests()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -549,6 +605,7 @@ def pytest_unconfigure(config):
         return
     _STATE.written = True
     _check_all()
+    _check_tests()
     s = _STATE.session
     status = getattr(s, "exitstatus", None)
     body = json.dumps(
@@ -562,9 +619,26 @@ def pytest_unconfigure(config):
         },
         sort_keys=True,
     )
-    mac = hmac.new(_KEY, body.encode(), hashlib.sha256).hexdigest()
+    if _MAC is None:
+        return
+    m = _MAC.copy()
+    m.update(body.encode())
+    mac = m.hexdigest()
     try:
         with open(_CONF["record"], "w", encoding="utf-8") as f:
             json.dump({"body": body, "mac": mac}, f)
     except Exception:
         pass
+
+
+# Last, once every name above exists; still before any repository code.
+if _CONF is not None and "error" not in _CONF:
+    _STATE.active = True
+    try:
+        import _pytest
+
+        _STATE.pytest_dir = os.path.dirname(os.path.abspath(_pytest.__file__))
+    except Exception:
+        pass
+    _STATE.machinery = _Machinery()
+    _STATE.test_hashes = _snapshot_tests()
