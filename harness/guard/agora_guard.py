@@ -211,12 +211,11 @@ def _own_pytest(obj):
         fns = [obj.__func__]
     elif isinstance(obj, property):
         fns = [f for f in (obj.fget, obj.fset, obj.fdel) if f is not None]
-    d = _STATE.pytest_dir
-    if not d:
+    if not _STATE.pytest_dirs:
         return False
     for f in fns:
         c = _code(f)
-        if c is None or not os.path.normpath(c.co_filename).startswith(d + "/"):
+        if c is None or not os.path.normpath(c.co_filename).startswith(_STATE.pytest_dirs):
             return False
     return bool(fns)
 
@@ -239,7 +238,7 @@ def _trusted_file(path):
         return True
     if path in _STATE.baseline_files:
         return True
-    if _STATE.pytest_dir and path.startswith(_STATE.pytest_dir + "/"):
+    if path.startswith(_STATE.pytest_dirs):
         return True
     if path.startswith(_UNTRUSTED_ROOTS) or path == "/repo":
         return _is_test_file(path)
@@ -259,7 +258,8 @@ class _State:
         self.pm = None
         self.machinery = None
         self.baseline_files = set()
-        self.pytest_dir = ""
+        # pytest's own packages (_pytest, pytest), with a trailing "/".
+        self.pytest_dirs = ()
         self.approved = {}  # id(hookimpl) -> hookimpl
         self.hookcallers = []  # (name, caller, hookexec, type)
         self.inner_hookexec = None
@@ -634,11 +634,10 @@ def pytest_unconfigure(config):
 # Last, once every name above exists; still before any repository code.
 if _CONF is not None and "error" not in _CONF:
     _STATE.active = True
-    try:
-        import _pytest
-
-        _STATE.pytest_dir = os.path.dirname(os.path.abspath(_pytest.__file__))
-    except Exception:
-        pass
+    _STATE.pytest_dirs = tuple(
+        os.path.dirname(os.path.abspath(m.__file__)) + "/"
+        for m in (sys.modules.get("_pytest"), sys.modules.get("pytest"))
+        if m is not None and getattr(m, "__file__", None)
+    )
     _STATE.machinery = _Machinery()
     _STATE.test_hashes = _snapshot_tests()
