@@ -147,6 +147,11 @@ func (v *viewer) submission(s *agora.Submission) {
 	t := v.taskOf(s.TaskID)
 	if v.who == "" || (v.who != s.Miner && !v.evaluator(t, s.ID)) {
 		s.Patch, s.ClientKey = "", ""
+		if s.Hold != nil { // a finding quotes the patch
+			for i := range s.Hold.Findings {
+				s.Hold.Findings[i].Text = ""
+			}
+		}
 	}
 	if s.Verdict != nil && (t == nil || agora.Sealed(t)) {
 		if t == nil {

@@ -61,6 +61,7 @@ func (s *Server) registerRoutes() {
 	s.handle("GET /api/v1/events", s.handleEvents)
 	s.registerEpochRoutes()
 	s.registerLeagueRoutes()
+	s.registerHeldRoutes()
 }
 
 // Info is the body of GET /api/v1/info.
@@ -400,7 +401,8 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request, who string
 	if req.ArtifactURI != "" || req.ArtifactSHA256 != "" || req.ArtifactSize != 0 {
 		sub.Artifact = &agora.Artifact{URI: req.ArtifactURI, SHA256: req.ArtifactSHA256, Size: req.ArtifactSize}
 	}
-	created, err := s.Store.CreateSubmission(r.Context(), sub)
+	// The tampering scan decides first: refused (422), held, or stored.
+	created, err := s.tamperGate().Submit(r.Context(), sub)
 	if err != nil {
 		return err
 	}
