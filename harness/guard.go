@@ -14,7 +14,8 @@ package harness
 //     tox.ini, a pytest11 entry point (setup.py, setup.cfg, pyproject.toml,
 //     any *.dist-info or *.egg-info), pytest.ini, a .pth file, or
 //     sitecustomize.py/usercustomize.py is refused, naming the file and the
-//     rule. conftest.py and test files are reset to the base (prepareScript).
+//     rule, and so is a file the test command names (sympy's bin/test).
+//     conftest.py and test files are reset to the base (prepareScript).
 //     Plugin autoloading is off (PYTEST_DISABLE_PLUGIN_AUTOLOAD=1); the
 //     plugins an environment needs are listed in its spec and loaded by
 //     name.

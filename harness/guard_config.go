@@ -57,7 +57,11 @@ func runnerPathRule(p string) string {
 // whose runner sections must be compared after preparation. Paths the test
 // patch touches are skipped: they are reset to the base plus the test
 // patch anyway.
-func runnerConfigPlan(model, tests *patch.Patch) (compare []string, err error) {
+//
+// Files the test command names (sympy's bin/test, Django's
+// tests/runtests.py) are the runner itself and are refused too.
+func runnerConfigPlan(model, tests *patch.Patch, testCmd string) (compare []string, err error) {
+	scripts := runnerScripts(testCmd)
 	tm, tc := tests.Touched()
 	byTests := map[string]bool{}
 	for _, p := range append(tm, tc...) {
@@ -71,6 +75,10 @@ func runnerConfigPlan(model, tests *patch.Patch) (compare []string, err error) {
 			continue
 		}
 		seen[p] = true
+		if scripts[p] {
+			refused = append(refused, p+": runner-script (the test command runs it)")
+			continue
+		}
 		if rule := runnerPathRule(p); rule != "" {
 			refused = append(refused, p+": "+rule)
 			continue
@@ -83,6 +91,23 @@ func runnerConfigPlan(model, tests *patch.Patch) (compare []string, err error) {
 		return nil, fmt.Errorf("runner configuration is the grader's: %s", strings.Join(refused, "; "))
 	}
 	return compare, nil
+}
+
+// runnerScripts returns the repository-relative files a test command
+// names: words with a "/" or a ".py" suffix that are not options or
+// absolute paths.
+func runnerScripts(cmd string) map[string]bool {
+	r := map[string]bool{}
+	for _, w := range strings.Fields(cmd) {
+		w = strings.Trim(w, `'"`)
+		if w == "" || strings.HasPrefix(w, "-") || strings.HasPrefix(w, "/") || strings.Contains(w, "=") {
+			continue
+		}
+		if strings.Contains(w, "/") || strings.HasSuffix(w, ".py") {
+			r[path.Clean(strings.TrimPrefix(w, "./"))] = true
+		}
+	}
+	return r
 }
 
 // copyBaseConfigs copies the base commit's version of each file in paths

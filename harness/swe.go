@@ -141,7 +141,7 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 		return fail(ErrKindInvalidInstance, fmt.Errorf("%s: test_patch: %w", inst.InstanceID, err))
 	}
 	// The grader owns the runner's configuration (layer 1, guard_config.go).
-	compareConfigs, err := runnerConfigPlan(model, tests)
+	compareConfigs, err := runnerConfigPlan(model, tests, env.TestCmd)
 	if err != nil {
 		return fail(ErrKindPatchRefused, fmt.Errorf("%s: model patch refused: %v", inst.InstanceID, err))
 	}
