@@ -120,11 +120,27 @@ func (h *HarnessReplayer) replaySWE(ctx context.Context, spec *agora.ReplaySpec)
 	return h.gradeSWE(ctx, spec, inst, env, spec.Patch)
 }
 
+// tamperPolicy is what a static-scan finding does to the patch a spec
+// grades. A miner's patch went through the coordinator's scan with the
+// same rules: under hold, one with findings reaches a validator only once
+// its task's owner has released it, so here its findings are reported, not
+// enforced. An agent's patch (a league job) was never scanned and no owner
+// can release it in the middle of a run, so hold is enforced like reject;
+// the result's reason names the findings for the owner to read. Reject,
+// and specs frozen before the policy existed, refuse.
+func tamperPolicy(spec *agora.ReplaySpec) string {
+	if spec.TamperPolicy == agora.TamperHold && spec.Agent == nil {
+		return harness.TamperPolicyOff
+	}
+	return agora.TamperReject
+}
+
 // gradeSWE grades a patch on an instance with SWE-bench semantics.
 func (h *HarnessReplayer) gradeSWE(ctx context.Context, spec *agora.ReplaySpec, inst *swebench.Instance, env *harness.Env, patch string) (*agora.Result, []byte) {
 	res := h.Evaluator.EvaluateSWE(ctx, inst, env, patch, harness.SWEOptions{
 		MaxPatchBytes: spec.MaxPatchBytes, Allowed: spec.AllowedPatchPaths,
-		Timeout: time.Duration(spec.TimeBudgetSeconds) * time.Second,
+		Timeout:      time.Duration(spec.TimeBudgetSeconds) * time.Second,
+		TamperPolicy: tamperPolicy(spec),
 	})
 	out := &agora.Result{}
 	switch {
