@@ -9,7 +9,7 @@ pkgs=(runc runsc git patch ca-certificates python3 python3-pytest python3-venv p
 if [ "${1:-}" = swebench ]; then
   pkgs+=(python3-urllib3 python3-idna python3-certifi python3-chardet python3-charset-normalizer
          python3-pytest-httpbin python3-httpbin python3-trustme python3-pytest-mock
-         python3-werkzeug python3-jinja2 python3-click python3-itsdangerous python3-markupsafe python3-blinker
+         python3-werkzeug python3-jinja2 python3-click python3-itsdangerous python3-markupsafe python3-blinker python3-dotenv
          python3-mpmath
          python3-attr python3-iniconfig python3-pluggy python3-packaging python3-py python3-xmlschema
          python3-hypothesis python3-pygments python3-pexpect python3-argcomplete python3-mock
