@@ -384,6 +384,16 @@ _sys.settrace(_global)
 _threading.settrace(_global)
 `
 
+// neuterUnittest makes unittest's assertions and failure bookkeeping no-ops,
+// which passes unittest-style tests (Django's, many others') without a fix.
+const neuterUnittest = `
+import unittest as _ut
+
+_ut.TestCase.assertEqual = lambda self, *a, **k: None
+_ut.TestCase.assertTrue = lambda self, *a, **k: None
+_ut.TestResult.addFailure = lambda self, *a, **k: None
+`
+
 // pluginModule is a pytest plugin shipped inside the package.
 const pluginModule = `import pytest
 
@@ -424,6 +434,7 @@ func TestRedTeamInitRewrite(t *testing.T) {
 		{name: "FunctionRuntest", files: initPlus(swallowRuntest), want: []string{harness.ErrKindRunnerTampered}},
 		{name: "TerminalReporterExit", files: initPlus(reporterExit), want: []string{harness.ErrKindRunnerTampered}},
 		{name: "PluginManagerRegister", files: initPlus(registerPlugin("None")), want: []string{harness.ErrKindRunnerTampered}},
+		{name: "UnittestNeutered", files: initPlus(neuterUnittest), want: []string{harness.ErrKindRunnerTampered}},
 		// The same hook in every __init__.py of the package.
 		{name: "EveryInit", files: map[string]*string{
 			"calc/__init__.py":      s(calcInit + rewriteFromItemAndCall),

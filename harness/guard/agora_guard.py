@@ -90,6 +90,10 @@ _WATCH = [
     "pluggy._manager",
     "pluggy._result",
     "pytest",
+    # unittest-style tests run through TestCase.run and its assert methods:
+    # library code that neuters them passes those tests without a fix.
+    "unittest.case",
+    "unittest.result",
 ]
 
 # Checked after every test; the rest of _WATCH after collection, every
@@ -125,7 +129,7 @@ class _Machinery:
             self.modules[name] = mod
             for attr, val in list(vars(mod).items()):
                 if isinstance(val, types.FunctionType) or (
-                    isinstance(val, type) and (getattr(val, "__module__", "") or "").split(".")[0] in ("_pytest", "pluggy", "pytest")
+                    isinstance(val, type) and (getattr(val, "__module__", "") or "").split(".")[0] in ("_pytest", "pluggy", "pytest", "unittest")
                 ):
                     self._add(name + "." + attr, mod, attr, val, name in _HOT)
                     if isinstance(val, type) and getattr(val, "__module__", "") == name:
