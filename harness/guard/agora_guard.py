@@ -64,6 +64,7 @@ if _path:
 
 import pytest  # noqa: E402
 import pluggy  # noqa: E402
+from _pytest.outcomes import Failed as _FAILED  # noqa: E402
 
 _UNTRUSTED_ROOTS = ("/repo/", "/env/", "/tmp/", "/var/tmp/", "/dev/shm/", "/run/")
 _TEST_DIRS = {"test", "tests", "testing"}
@@ -461,9 +462,17 @@ def pytest_sessionstart(session):
 
 
 def _canary_fn(name, fail, modname):
+    # A failing canary fails the way pytest.fail(pytrace=False) does: a
+    # real failed report through the same runner, reports and terminal,
+    # but rendered as its message. Rendering a traceback (pytest parses the
+    # frame's whole source file and scans sys.modules for it) was most of
+    # the guard's cost on small suites. Rewrites that only touch assertion
+    # failures must patch the machinery, which the snapshot catches.
     if fail:
+        failed = _FAILED
+
         def fn():
-            raise AssertionError()
+            raise failed("agora canary: planted to fail", pytrace=False)
     else:
         def fn():
             return None
