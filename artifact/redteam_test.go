@@ -152,7 +152,7 @@ type coordinator struct {
 	onReport func()
 }
 
-func (c *coordinator) Lease(ctx context.Context, max int, ttl time.Duration) ([]*agora.Lease, error) {
+func (c *coordinator) LeaseJobs(ctx context.Context, req agora.LeaseRequest) ([]*agora.Lease, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.lease == nil {
@@ -162,14 +162,18 @@ func (c *coordinator) Lease(ctx context.Context, max int, ttl time.Duration) ([]
 	c.lease = nil
 	return []*agora.Lease{l}, nil
 }
-func (c *coordinator) Renew(ctx context.Context, jobID string, ttl time.Duration) error { return nil }
-func (c *coordinator) Release(ctx context.Context, jobID string) error                  { return nil }
-func (c *coordinator) Report(ctx context.Context, jobID string, r *agora.Result, log []byte) error {
+func (c *coordinator) RenewLease(ctx context.Context, jobID string, ttl time.Duration) (*agora.Job, error) {
+	return &agora.Job{ID: jobID}, nil
+}
+func (c *coordinator) ReleaseJob(ctx context.Context, jobID string) (*agora.Job, error) {
+	return &agora.Job{ID: jobID}, nil
+}
+func (c *coordinator) RecordResult(ctx context.Context, r *agora.Result, log []byte) (*agora.Result, bool, error) {
 	c.onReport()
 	c.reported <- r
-	return nil
+	return r, true, nil
 }
-func (c *coordinator) Wakeups(ctx context.Context) <-chan struct{} { return nil }
+func (c *coordinator) Subscribe(ctx context.Context) <-chan string { return nil }
 
 // fetchingReplayer uses the artifact the way the replay engine does.
 type fetchingReplayer struct{ f validator.ArtifactFetcher }

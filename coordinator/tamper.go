@@ -1,7 +1,3 @@
-// Package coordinator holds the coordinator's logic over the root
-// services: what happens between a request the http package has decoded
-// and authorized and the store. It imports the root and logic packages
-// (patch), never a transport or a database.
 package coordinator
 
 import (

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/coordinator"
 	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/internal/testingutil"
@@ -16,7 +17,7 @@ func TestEpochs(t *testing.T) {
 	for _, d := range testingutil.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			e := MustOpenServer(t, d, func(s *agorahttp.Server) {
-				s.Rewards = []agora.RewardPolicy{{Competition: "c1", Mode: agora.RewardProportional, Budget: 1000}}
+				coordinatorOf(s).Rewards = []agora.RewardPolicy{{Competition: "c1", Mode: agora.RewardProportional, Budget: 1000}}
 			})
 			if status, body := raw(t, e, "GET", "/api/v1/reward-snapshot", nil, nil); status != 404 {
 				t.Fatalf("snapshot before any epoch: %d %s", status, body)
@@ -94,11 +95,11 @@ func scoreTwo(t *testing.T, e *env) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		leases, err := e.v1.Scan(ctx, agorahttp.ScanRequest{})
+		leases, err := e.v1.LeaseJobs(ctx, agora.LeaseRequest{})
 		if err != nil || len(leases) != 1 || leases[0].Submission.ID != s.ID {
 			t.Fatalf("lease: %v %v", err, leases)
 		}
-		if _, err := e.v1.PostResult(ctx, leases[0].Job.ID, agorahttp.ResultRequest{Status: agora.ResultAccepted, ObservedMetrics: map[string]float64{"loss": x.v}}); err != nil {
+		if _, _, err := e.v1.RecordResult(ctx, &agora.Result{JobID: leases[0].Job.ID, Status: agora.ResultAccepted, ObservedMetrics: map[string]float64{"loss": x.v}}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,10 +112,11 @@ func TestEpochClaimLeafAndMultiProof(t *testing.T) {
 		wp.Targets = append(wp.Targets, wt)
 	}
 	e := MustOpenServer(t, "sqlite", func(s *agorahttp.Server) {
-		s.Rewards = []agora.RewardPolicy{{Competition: "c1", Mode: agora.RewardProportional, Weight: 1}, {Competition: "c2", Mode: agora.RewardWinnerTakesAll, Weight: 1}}
-		s.EpochBudget = 3000
-		s.WeightPolicy = wp
-		s.ClaimLeaf = agorahttp.ClaimLeafAddress
+		c := coordinatorOf(s)
+		c.Rewards = []agora.RewardPolicy{{Competition: "c1", Mode: agora.RewardProportional, Weight: 1}, {Competition: "c2", Mode: agora.RewardWinnerTakesAll, Weight: 1}}
+		c.EpochBudget = 3000
+		c.WeightPolicy = wp
+		c.ClaimLeaf = coordinator.ClaimLeafAddress
 	})
 	scoreTwo(t, e)
 	var resp agorahttp.EpochResponse

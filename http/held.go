@@ -6,26 +6,21 @@ import (
 	"net/url"
 
 	"github.com/agoranet/agora"
-	"github.com/agoranet/agora/coordinator"
 )
 
 // Held submissions: the tampering scan holds a submission whose patch
 // reaches into the test runner when its task's tamper policy is hold; its
 // task's owner releases it (its jobs are queued) or rejects it.
 
+// registerHeldRoutes registers a task owner's decisions on its held
+// submissions.
 func (s *Server) registerHeldRoutes() {
 	s.handle("POST /api/v1/submissions/{id}/release", s.signed(agora.RoleOwner, DefaultMaxBody, s.handleReleaseHeld))
 	s.handle("POST /api/v1/submissions/{id}/reject", s.signed(agora.RoleOwner, DefaultMaxBody, s.handleRejectHeld))
 }
 
-// tamperGate is the coordinator logic submissions go through; it holds no
-// state of its own, so one per request costs nothing.
-func (s *Server) tamperGate() *coordinator.TamperGate {
-	return &coordinator.TamperGate{Store: s.Store, Rewards: s.Rewards, Logger: s.Logger}
-}
-
 func (s *Server) handleReleaseHeld(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
-	sub, err := s.tamperGate().Release(r.Context(), r.PathValue("id"), who)
+	sub, err := s.Coordinator.ReleaseHeld(r.Context(), r.PathValue("id"), who)
 	if err != nil {
 		return err
 	}
@@ -34,7 +29,7 @@ func (s *Server) handleReleaseHeld(w http.ResponseWriter, r *http.Request, who s
 }
 
 func (s *Server) handleRejectHeld(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
-	sub, err := s.tamperGate().Reject(r.Context(), r.PathValue("id"), who)
+	sub, err := s.Coordinator.RejectHeld(r.Context(), r.PathValue("id"), who)
 	if err != nil {
 		return err
 	}

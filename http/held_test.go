@@ -31,7 +31,7 @@ func TestRedTeamTamperHeld(t *testing.T) {
 			if f := sub.Hold.Findings[0]; f.Path != "calc/__init__.py" || f.Line != 6 || f.Rule != "runner-internals" {
 				t.Fatalf("first finding %+v", f)
 			}
-			if leases, _ := e.v1.Scan(ctx, agorahttp.ScanRequest{Max: 8}); len(leases) != 0 {
+			if leases, _ := e.v1.LeaseJobs(ctx, agora.LeaseRequest{Max: 8}); len(leases) != 0 {
 				t.Fatalf("a held submission has %d jobs to lease", len(leases))
 			}
 			// The public sees the hold, not the patch's lines.
@@ -53,7 +53,7 @@ func TestRedTeamTamperHeld(t *testing.T) {
 			}
 			_, err = e.owner.RejectHeldSubmission(ctx, sub.ID)
 			wantCode(t, err, agora.ECONFLICT)
-			leases, err := e.v1.Scan(ctx, agorahttp.ScanRequest{Max: 8})
+			leases, err := e.v1.LeaseJobs(ctx, agora.LeaseRequest{Max: 8})
 			if err != nil || len(leases) != 1 {
 				t.Fatalf("after release: %d leases (%v), want the one job", len(leases), err)
 			}
@@ -76,7 +76,7 @@ func TestRedTeamTamperHeld(t *testing.T) {
 			}
 			_, err = e.owner.ReleaseSubmission(ctx, sub2.ID)
 			wantCode(t, err, agora.ECONFLICT)
-			if leases, _ := e.v1.Scan(ctx, agorahttp.ScanRequest{Max: 8}); len(leases) != 0 {
+			if leases, _ := e.v1.LeaseJobs(ctx, agora.LeaseRequest{Max: 8}); len(leases) != 0 {
 				t.Fatalf("a rejected hold has %d jobs", len(leases))
 			}
 			// Releasing what was never held is a conflict.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/agoranet/agora"
@@ -100,6 +101,35 @@ func decodeJSON(body []byte, v any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return agora.Errorf(agora.EINVALID, "body: unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// ListResponse is a page of records with the total that match.
+type ListResponse[T any] struct {
+	Items []T `json:"items"`
+	Total int `json:"total"`
+}
+
+// pageParams reads limit and offset.
+func pageParams(r *http.Request) (limit, offset int, err error) {
+	q := r.URL.Query()
+	for name, dst := range map[string]*int{"limit": &limit, "offset": &offset} {
+		if v := q.Get(name); v != "" {
+			n, e := strconv.Atoi(v)
+			if e != nil || n < 0 {
+				return 0, 0, agora.Errorf(agora.EINVALID, "%s: must be a non-negative integer", name)
+			}
+			*dst = n
+		}
+	}
+	return limit, offset, nil
+}
+
+// optional reads a query parameter; nil when it is absent or empty.
+func optional(r *http.Request, name string) *string {
+	if v := r.URL.Query().Get(name); v != "" {
+		return &v
 	}
 	return nil
 }

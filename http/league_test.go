@@ -87,7 +87,7 @@ func upload(t *testing.T, c *agorahttp.Client, s *hotkey.Signer, comp, code stri
 // a validator answering the jobs: 200 problems so 1% and 2% gains exist.
 func TestLeague(t *testing.T) {
 	forEachServer(t, func(t *testing.T, e *env) {
-		e.srv.Rewards = []agora.RewardPolicy{{Competition: "lg", Mode: agora.RewardWinnerTakesAll, Budget: 1000}}
+		e.coord.Rewards = []agora.RewardPolicy{{Competition: "lg", Mode: agora.RewardWinnerTakesAll, Budget: 1000}}
 		const problems = 200
 		var screening []string
 		for i := 0; i < problems; i++ {
@@ -122,16 +122,16 @@ func TestLeague(t *testing.T) {
 		// of each agent (screening first), unresolved for the rest.
 		solved := map[string]int{}
 		solve := func(quota map[string]int) {
-			replay(t, e.v1, func(ls *agora.Lease) agorahttp.ResultRequest {
+			replay(t, e.v1, func(ls *agora.Lease) (*agora.Result, string) {
 				id := ls.Submission.AgentID
 				if id == "" {
 					t.Fatalf("not an agent job: %+v", ls.Submission)
 				}
 				if solved[id] < quota[id] {
 					solved[id]++
-					return agorahttp.ResultRequest{Status: agora.ResultAccepted, Agent: &agora.AgentReport{Patch: "diff", InferenceMicroUSD: 1234, Calls: 1}}
+					return &agora.Result{Status: agora.ResultAccepted, Agent: &agora.AgentReport{Patch: "diff", InferenceMicroUSD: 1234, Calls: 1}}, ""
 				}
-				return agorahttp.ResultRequest{Status: agora.ResultRejected, Reason: "not resolved", Agent: &agora.AgentReport{ErrorKind: "crash", Error: "boom"}}
+				return &agora.Result{Status: agora.ResultRejected, Reason: "not resolved", Agent: &agora.AgentReport{ErrorKind: "crash", Error: "boom"}}, ""
 			})
 		}
 		run := func(name, code string, resolved int) *agora.Agent {
@@ -282,8 +282,8 @@ func TestAgentUploadRefusals(t *testing.T) {
 		t.Fatalf("upload during evaluation: %v", err)
 	}
 	// Private code: not for strangers, even once final; for its miner, yes.
-	replay(t, e.v1, func(l *agora.Lease) agorahttp.ResultRequest {
-		return agorahttp.ResultRequest{Status: agora.ResultRejected, Reason: "no"}
+	replay(t, e.v1, func(l *agora.Lease) (*agora.Result, string) {
+		return &agora.Result{Status: agora.ResultRejected, Reason: "no"}, ""
 	})
 	if _, err := getRaw(e.anon, "/api/v1/agents/"+a.ID+"/code"); agora.ErrorCode(err) != agora.EFORBIDDEN {
 		t.Fatalf("private code served: %v", err)

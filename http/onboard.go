@@ -29,15 +29,19 @@ func Onboarding(t *agora.Task, baseURL string) string {
 	p("\n")
 	switch t.Kind {
 	case agora.TaskSWE:
-		p("## Problem\n\n%s\n\n", strings.TrimSpace(t.SWE.ProblemStatement))
+		swe := t.SWE
+		if swe == nil { // a stored swe task has one; render without rather than fail
+			swe = &agora.SWESpec{}
+		}
+		p("## Problem\n\n%s\n\n", strings.TrimSpace(swe.ProblemStatement))
 		p("## How it is judged\n\nValidators apply your patch in a sandbox, then the task's tests")
 		if t.Visibility == agora.VisibilityHidden {
 			p(" (hidden: you will not see them)")
 		}
 		p(", SWE-bench style: every FAIL_TO_PASS test must pass and every PASS_TO_PASS test must keep passing. Edits to test files are undone before grading.\n\n")
-		if len(t.SWE.FailToPass) > 0 {
+		if len(swe.FailToPass) > 0 {
 			p("Tests that must go from failing to passing:\n\n")
-			for _, x := range t.SWE.FailToPass {
+			for _, x := range swe.FailToPass {
 				p("- `%s`\n", x)
 			}
 			p("\n")

@@ -42,7 +42,7 @@ type hiddenFixture struct {
 func seedHidden(t *testing.T, e *env) *hiddenFixture {
 	t.Helper()
 	f := &hiddenFixture{}
-	e.srv.Rewards = []agora.RewardPolicy{{Competition: "hid", Mode: agora.RewardWinnerTakesAll, Budget: 1000}}
+	e.coord.Rewards = []agora.RewardPolicy{{Competition: "hid", Mode: agora.RewardWinnerTakesAll, Budget: 1000}}
 
 	swe := testingutil.SWETask("hidden-swe")
 	swe.Visibility, swe.Competition = agora.VisibilityHidden, "hid"
@@ -84,21 +84,22 @@ func seedHidden(t *testing.T, e *env) *hiddenFixture {
 	// runner names the hidden tests, patched code prints the validator's
 	// environment (and names a metric after it), the agent prints the
 	// problem statement.
-	replay(t, e.v1, func(l *agora.Lease) agorahttp.ResultRequest {
+	replay(t, e.v1, func(l *agora.Lease) (*agora.Result, string) {
 		switch {
 		case l.Submission.AgentID != "":
 			f.leagueSub = l.Submission
-			return agorahttp.ResultRequest{Status: agora.ResultRejected, Reason: "agent crash: AGENTERR_MARKER",
-				Log:   "agent run log: I read STATEMENT_MARKER and ran test_F2P_MARKER_league LOG_MARKER",
-				Agent: &agora.AgentReport{Patch: "AGENTPATCH_MARKER", ErrorKind: "crash", Error: "AGENTERR_MARKER STATEMENT_MARKER", Calls: 1}}
+			return &agora.Result{Status: agora.ResultRejected, Reason: "agent crash: AGENTERR_MARKER",
+					Agent: &agora.AgentReport{Patch: "AGENTPATCH_MARKER", ErrorKind: "crash", Error: "AGENTERR_MARKER STATEMENT_MARKER", Calls: 1}},
+				"agent run log: I read STATEMENT_MARKER and ran test_F2P_MARKER_league LOG_MARKER"
 		case l.Submission.TaskID == met.ID:
-			return agorahttp.ResultRequest{Status: agora.ResultAccepted, Notes: "NOTES_MARKER",
-				ObservedMetrics: map[string]float64{"loss": 1.5, "seed_ENVSEED_MARKER": 7},
-				Log:             "benchmark: HELDOUT_SEED=ENVSEED_MARKER LOG_MARKER"}
+			return &agora.Result{Status: agora.ResultAccepted, Notes: "NOTES_MARKER",
+					ObservedMetrics: map[string]float64{"loss": 1.5, "seed_ENVSEED_MARKER": 7}},
+				"benchmark: HELDOUT_SEED=ENVSEED_MARKER LOG_MARKER"
 		default:
-			return agorahttp.ResultRequest{Status: agora.ResultRejected, Reason: "not resolved: tests/test_x.py::test_F2P_MARKER failed REASON_MARKER",
-				Tests: map[string]string{"tests/test_x.py::test_F2P_MARKER": "FAILED", "tests/test_x.py::test_P2P_MARKER": "PASSED"},
-				Notes: "NOTES_MARKER", Log: "TESTSRC_MARKER\nFAILED tests/test_x.py::test_F2P_MARKER LOG_MARKER"}
+			return &agora.Result{Status: agora.ResultRejected, Reason: "not resolved: tests/test_x.py::test_F2P_MARKER failed REASON_MARKER",
+					Tests: map[string]string{"tests/test_x.py::test_F2P_MARKER": "FAILED", "tests/test_x.py::test_P2P_MARKER": "PASSED"},
+					Notes: "NOTES_MARKER"},
+				"TESTSRC_MARKER\nFAILED tests/test_x.py::test_F2P_MARKER LOG_MARKER"
 		}
 	})
 	if f.leagueSub == nil {

@@ -92,7 +92,7 @@ func TestRedTeamTamperRefused(t *testing.T) {
 	for _, d := range testingutil.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
 			e := MustOpenServer(t, d, func(s *agorahttp.Server) {
-				s.Rewards = []agora.RewardPolicy{{Competition: "paid", Mode: agora.RewardWinnerTakesAll, Budget: 1000}}
+				coordinatorOf(s).Rewards = []agora.RewardPolicy{{Competition: "paid", Mode: agora.RewardWinnerTakesAll, Budget: 1000}}
 			})
 			hidden := tamperTask(t, e, "tamper-hidden", map[string]any{"visibility": "hidden"})
 			paid := tamperTask(t, e, "tamper-paid", map[string]any{"competition": "paid"})
@@ -116,7 +116,7 @@ func TestRedTeamTamperRefused(t *testing.T) {
 					t.Fatalf("%s: %d submissions stored (%v), want none", task.Slug, list.Total, err)
 				}
 			}
-			if leases, err := e.v1.Scan(ctx, agorahttp.ScanRequest{Max: 8}); err != nil || len(leases) != 0 {
+			if leases, err := e.v1.LeaseJobs(ctx, agora.LeaseRequest{Max: 8}); err != nil || len(leases) != 0 {
 				t.Fatalf("validators can lease %d jobs (%v), want none", len(leases), err)
 			}
 			// The honest fix alone goes through.

@@ -32,6 +32,47 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// Coordinator is the coordinator logic behind the routes that change more
+// than one record or apply a rule; coordinator.Coordinator provides it.
+// The server decodes and authorizes a request, calls one of these, and
+// encodes what comes back. Each method's errors are its domain codes.
+type Coordinator interface {
+	// ImportTasks turns SWE-bench instances into swe tasks, all or none,
+	// with tmpl's visibility, competition, quorum and creator.
+	ImportTasks(ctx context.Context, data []byte, tmpl *agora.Task) ([]*agora.Task, error)
+	// Submit scans a submission's patch and stores it (refused, held or
+	// queued); created is false for a retry of the same client key.
+	Submit(ctx context.Context, s *agora.Submission) (created bool, err error)
+	// ReleaseHeld and RejectHeld decide on a held submission, for its
+	// task's owner.
+	ReleaseHeld(ctx context.Context, id, who string) (*agora.Submission, error)
+	RejectHeld(ctx context.Context, id, who string) (*agora.Submission, error)
+	// RecordResult stores a validator's result and moves a league
+	// job's agent on.
+	RecordResult(ctx context.Context, r *agora.Result, log []byte) (*agora.Result, bool, error)
+	// MayEvaluate says whether who is a registered miner (EFORBIDDEN).
+	MayEvaluate(who string) error
+	// PeerEvaluate records a registered miner's evaluation (r.Validator).
+	PeerEvaluate(ctx context.Context, r *agora.Result) (*agora.Result, error)
+	// AssignPeers gives evaluators to peer_evaluation submissions.
+	AssignPeers(ctx context.Context) error
+	// CloseEpoch freezes the next reward epoch on behalf of who.
+	CloseEpoch(ctx context.Context, who string) (*agora.Epoch, error)
+	// ClaimProof and ClaimMultiProof prove claims in epoch n (the latest
+	// for n < 0).
+	ClaimProof(ctx context.Context, n int, hotkey string) (*agora.ClaimProof, error)
+	ClaimMultiProof(ctx context.Context, n int, hotkeys []string) (*agora.ClaimMultiProof, error)
+	// PutLeague configures a league.
+	PutLeague(ctx context.Context, l *agora.League) error
+	// LeagueStandings returns a league, its final versions ranked and the
+	// versions still running.
+	LeagueStandings(ctx context.Context, competition string) (l *agora.League, standings, running []*agora.Agent, err error)
+	// UploadAgent checks and stores an agent version (a's Competition,
+	// Miner and Version set) with its code, the signed SHA-256 and the
+	// signature.
+	UploadAgent(ctx context.Context, a *agora.Agent, code []byte, sha256, signature string) error
+}
+
 // Server defaults.
 const (
 	DefaultMaxBody       = 1 << 20
@@ -119,10 +160,12 @@ func (s *Server) hasRole(role, who string) bool {
 
 // Server serves the coordinator API. Set the fields, then Open.
 type Server struct {
-	Addr     string // listen address; ":0" picks a port
-	Store    Store
-	Verifier agora.RequestVerifier
-	Roles    Roles
+	Addr  string // listen address; ":0" picks a port
+	Store Store
+	// Coordinator is the logic the routes call beyond reading the store.
+	Coordinator Coordinator
+	Verifier    agora.RequestVerifier
+	Roles       Roles
 	// Address is the coordinator's own SS58 address, published at
 	// /api/v1/info so clients can sign requests for it.
 	Address string
@@ -130,15 +173,6 @@ type Server struct {
 	Rate     float64
 	Burst    int
 	LeaseTTL time.Duration // default lease when a validator asks for none
-	// Rewards are the reward policies epochs are closed with.
-	Rewards []agora.RewardPolicy
-	// EpochBudget is shared among the weighted reward policies.
-	EpochBudget uint64
-	// WeightPolicy, if set, is frozen into every reward snapshot.
-	WeightPolicy *agora.WeightPolicy
-	// ClaimLeaf is the claim tree's leaf encoding (default
-	// ClaimLeafBytes32).
-	ClaimLeaf []string
 
 	// AcceptPlainEpistula accepts signed requests without
 	// Epistula-Request-Target, for clients that only speak plain Epistula,
@@ -166,15 +200,8 @@ type Server struct {
 	// permitted are hotkeys with a validator permit on the subnet, set by
 	// SetPermittedValidators; they are validators besides Roles.Validators.
 	permitted atomic.Pointer[map[string]bool]
-	// registeredMiners are hotkeys registered on the subnet, set by
-	// SetRegisteredMiners (routes.go); with Roles.Miners they may be
-	// assigned peer evaluations.
-	registeredMiners atomic.Pointer[[]string]
-	// RepoSource is the template imported SWE-bench tasks get as their
-	// repository, with {owner} and {name} filled in.
-	RepoSource string
-	Logger     *slog.Logger
-	Now        func() time.Time
+	Logger    *slog.Logger
+	Now       func() time.Time
 
 	ln       net.Listener
 	srv      *http.Server
@@ -202,8 +229,8 @@ type headerVerifier interface {
 
 // Open listens on Addr and serves in the background.
 func (s *Server) Open() error {
-	if s.Store == nil || s.Verifier == nil {
-		return errors.New("http: Server needs a Store and a Verifier")
+	if s.Store == nil || s.Verifier == nil || s.Coordinator == nil {
+		return errors.New("http: Server needs a Store, a Coordinator and a Verifier")
 	}
 	hv, ok := s.Verifier.(headerVerifier)
 	if !ok {
@@ -242,9 +269,6 @@ func (s *Server) Open() error {
 	if s.LeaseTTL == 0 {
 		s.LeaseTTL = agora.DefaultLeaseTTL
 	}
-	if s.RepoSource == "" {
-		s.RepoSource = "https://github.com/{owner}/{name}.git"
-	}
 	s.limiter = newLimiter(s.Rate, s.Burst)
 	s.events = newBroker()
 	s.closing = make(chan struct{})
@@ -271,6 +295,23 @@ func (s *Server) Open() error {
 	return nil
 }
 
+// registerRoutes registers every resource's routes; each resource's file
+// holds its routes, their handlers and the Client's methods for them.
+func (s *Server) registerRoutes() {
+	s.registerInfoRoutes()
+	s.registerTaskRoutes()
+	s.registerLeaderboardRoutes()
+	s.registerClaimRoutes()
+	s.registerSubmissionRoutes()
+	s.registerPeerRoutes()
+	s.registerVerificationRoutes()
+	s.registerJobRoutes()
+	s.registerEventRoutes()
+	s.registerEpochRoutes()
+	s.registerLeagueRoutes()
+	s.registerHeldRoutes()
+}
+
 // Notify wakes event-stream readers; wire it to the store's OnEvent.
 func (s *Server) Notify() {
 	if s.events != nil {
@@ -286,7 +327,10 @@ func (s *Server) URL() string {
 	if s.ln == nil {
 		return ""
 	}
-	addr := s.ln.Addr().(*net.TCPAddr)
+	addr, ok := s.ln.Addr().(*net.TCPAddr)
+	if !ok {
+		return "http://" + s.ln.Addr().String()
+	}
 	host := addr.IP.String()
 	if addr.IP.IsUnspecified() {
 		host = "127.0.0.1"

@@ -15,13 +15,24 @@ import (
 	"time"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/coordinator"
 	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/internal/testingutil"
 	"github.com/agoranet/agora/sqldb"
+	"github.com/agoranet/agora/validator"
 )
 
 var ctx = context.Background()
+
+// The coordinator logic serves the server, and the client is the
+// validator's coordinator, without adapters.
+var (
+	_ agorahttp.Coordinator    = (*coordinator.Coordinator)(nil)
+	_ validator.Coordinator    = (*agorahttp.Client)(nil)
+	_ validator.SnapshotSource = (*agorahttp.Client)(nil)
+	_ validator.AgentSource    = (*agorahttp.Client)(nil)
+)
 
 // testLogger keeps the coordinator's log out of test and benchmark output
 // unless -v is given.
@@ -54,6 +65,7 @@ func devKeys(tb testing.TB) keys {
 // env is a running coordinator with clients for every role.
 type env struct {
 	srv                         *agorahttp.Server
+	coord                       *coordinator.Coordinator
 	db                          *sqldb.DB
 	k                           keys
 	owner, v1, v2, m1, m2, anon *agorahttp.Client
@@ -70,12 +82,15 @@ func MustOpenServer(tb testing.TB, dialect string, opts ...func(*agorahttp.Serve
 	k := devKeys(tb)
 	v := hotkey.NewVerifier(k.coordinator.Address())
 	v.Nonces = db
-	srv := &agorahttp.Server{Addr: "127.0.0.1:0", Store: db, Verifier: v, Address: k.coordinator.Address(),
+	coord := &coordinator.Coordinator{Store: db, Logger: testLogger()}
+	srv := &agorahttp.Server{Addr: "127.0.0.1:0", Store: db, Coordinator: coord, Verifier: v, Address: k.coordinator.Address(),
 		Roles: agorahttp.Roles{Owners: []string{k.owner.Address()}, Validators: []string{k.v1.Address(), k.v2.Address()}},
 		Rate:  1000, Burst: 1000, Logger: testLogger()}
 	for _, o := range opts {
 		o(srv)
 	}
+	// The --miner list is both a role and the peer evaluators.
+	coord.Miners = srv.Roles.Miners
 	db.OnEvent = srv.Notify
 	if err := srv.Open(); err != nil {
 		tb.Fatal(err)
@@ -86,7 +101,7 @@ func MustOpenServer(tb testing.TB, dialect string, opts ...func(*agorahttp.Serve
 		srv.Close(c)
 		db.Close()
 	})
-	e := &env{srv: srv, db: db, k: k}
+	e := &env{srv: srv, coord: coord, db: db, k: k}
 	cl := func(s *hotkey.Signer) *agorahttp.Client { return agorahttp.NewClient(srv.URL(), s) }
 	e.owner, e.v1, e.v2, e.m1, e.m2, e.anon, e.stranger = cl(k.owner), cl(k.v1), cl(k.v2), cl(k.m1), cl(k.m2), cl(nil), cl(k.stranger)
 	return e
@@ -105,12 +120,19 @@ func wantCode(t *testing.T, err error, code string) {
 	}
 }
 
-// replay leases every available job with c and answers with fn.
-func replay(t *testing.T, c *agorahttp.Client, fn func(l *agora.Lease) agorahttp.ResultRequest) int {
+// coordinatorOf is the coordinator logic behind a test server, for
+// options that configure it.
+func coordinatorOf(s *agorahttp.Server) *coordinator.Coordinator {
+	return s.Coordinator.(*coordinator.Coordinator)
+}
+
+// replay leases every available job with c and answers with fn: the
+// result (its job is set here) and its log.
+func replay(t *testing.T, c *agorahttp.Client, fn func(l *agora.Lease) (*agora.Result, string)) int {
 	t.Helper()
 	n := 0
 	for {
-		leases, err := c.Scan(ctx, agorahttp.ScanRequest{Max: 4})
+		leases, err := c.LeaseJobs(ctx, agora.LeaseRequest{Max: 4})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +140,9 @@ func replay(t *testing.T, c *agorahttp.Client, fn func(l *agora.Lease) agorahttp
 			return n
 		}
 		for _, l := range leases {
-			if _, err := c.PostResult(ctx, l.Job.ID, fn(l)); err != nil {
+			r, log := fn(l)
+			r.JobID = l.Job.ID
+			if _, _, err := c.RecordResult(ctx, r, []byte(log)); err != nil {
 				t.Fatal(err)
 			}
 			n++
@@ -199,7 +223,7 @@ func TestMarketplaceEndToEnd(t *testing.T) {
 			go func(v *agorahttp.Client) {
 				defer wg.Done()
 				for {
-					leases, err := v.Scan(ctx, agorahttp.ScanRequest{Max: 2})
+					leases, err := v.LeaseJobs(ctx, agora.LeaseRequest{Max: 2})
 					if err != nil {
 						t.Error(err)
 						return
@@ -218,19 +242,20 @@ func TestMarketplaceEndToEnd(t *testing.T) {
 						if err := json.Unmarshal(l.ReplaySpec, &spec); err != nil || agora.SHA256Hex(l.ReplaySpec) != l.ReplaySpecHash {
 							t.Errorf("replay spec: %v", err)
 						}
-						req := agorahttp.ResultRequest{Status: agora.ResultAccepted, Log: "replayed " + spec.Patch}
+						res := &agora.Result{JobID: l.Job.ID, Status: agora.ResultAccepted}
+						log := []byte("replayed " + spec.Patch)
 						switch {
 						case spec.Kind == agora.TaskSWE && spec.Patch == "wrong patch":
-							req.Status = agora.ResultRejected
+							res.Status = agora.ResultRejected
 						case spec.Kind == agora.TaskMetric:
-							req.ObservedMetrics = map[string]float64{"loss": scores[l.Submission.ID]}
+							res.ObservedMetrics = map[string]float64{"loss": scores[l.Submission.ID]}
 						}
-						if _, err := v.PostResult(ctx, l.Job.ID, req); err != nil {
-							t.Error(err)
+						if _, created, err := v.RecordResult(ctx, res, log); err != nil || !created {
+							t.Error(err, created)
 						}
 						// A retried post is answered the same way.
-						if _, err := v.PostResult(ctx, l.Job.ID, req); err != nil {
-							t.Errorf("idempotent result: %v", err)
+						if _, created, err := v.RecordResult(ctx, res, log); err != nil || created {
+							t.Errorf("idempotent result: %v (created %v)", err, created)
 						}
 					}
 				}
@@ -345,7 +370,7 @@ func TestAuthRefusals(t *testing.T) {
 		}
 		// A validator route refuses a miner, and a miner route a stranger
 		// only when miners are registered.
-		_, err := e.m1.Scan(ctx, agorahttp.ScanRequest{})
+		_, err := e.m1.LeaseJobs(ctx, agora.LeaseRequest{})
 		wantCode(t, err, agora.EFORBIDDEN)
 	})
 }
@@ -357,7 +382,7 @@ func TestErrorsNameTheField(t *testing.T) {
 			t.Fatal(err)
 		}
 		post := func(c *agorahttp.Client, body string) error {
-			return c.Submit2(ctx, []byte(body))
+			return c.CallJSON(ctx, "POST", "/api/v1/submissions", []byte(body), nil)
 		}
 		for _, tc := range []struct {
 			name, body, code, mention string

@@ -17,16 +17,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Coordinator is what a validator needs from the coordinator.
+// Coordinator is what a validator needs from the coordinator: the job
+// verbs of agora.JobService, for the validator whose hotkey signs the
+// calls (so no validator argument), and the event stream. http.Client
+// provides it.
 type Coordinator interface {
-	Lease(ctx context.Context, max int, ttl time.Duration) ([]*agora.Lease, error)
-	Renew(ctx context.Context, jobID string, ttl time.Duration) error
-	Release(ctx context.Context, jobID string) error
-	// Report posts a result; posting the same result again is harmless.
-	Report(ctx context.Context, jobID string, r *agora.Result, log []byte) error
-	// Wakeups signals when jobs may be available (the event stream); it
-	// may never fire, polling covers that.
-	Wakeups(ctx context.Context) <-chan struct{}
+	// LeaseJobs leases up to req.Max jobs for req.TTL.
+	LeaseJobs(ctx context.Context, req agora.LeaseRequest) ([]*agora.Lease, error)
+	// RenewLease extends a held lease. EFORBIDDEN, ECONFLICT or ENOTFOUND
+	// mean the lease is lost.
+	RenewLease(ctx context.Context, jobID string, ttl time.Duration) (*agora.Job, error)
+	// ReleaseJob gives a held job back to the queue without a result.
+	ReleaseJob(ctx context.Context, jobID string) (*agora.Job, error)
+	// RecordResult posts a result for job r.JobID; posting the same
+	// result again is harmless. EUNAVAILABLE, ERATELIMIT and EINTERNAL
+	// are worth retrying; other errors refuse the result for good.
+	RecordResult(ctx context.Context, r *agora.Result, log []byte) (*agora.Result, bool, error)
+	// Subscribe sends the type of each event on the coordinator's stream
+	// (agora.EventJobAvailable says jobs may be waiting). It may never
+	// send anything: polling covers that. Nil is a stream that never
+	// sends.
+	Subscribe(ctx context.Context) <-chan string
 }
 
 // Replayer turns a replay spec into a result and its log. It never fails:
@@ -112,12 +123,12 @@ func (v *Validator) Run(ctx context.Context) error {
 	slots := make(chan struct{}, v.Concurrency)
 	freed := make(chan struct{}, v.Concurrency)
 	var wg sync.WaitGroup
-	wake := v.Coordinator.Wakeups(ctx)
+	wake := wakeups(ctx, v.Coordinator.Subscribe(ctx))
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		free := v.Concurrency - len(slots)
 		if free > 0 {
-			leases, err := v.Coordinator.Lease(ctx, free, v.LeaseTTL)
+			leases, err := v.Coordinator.LeaseJobs(ctx, agora.LeaseRequest{Max: free, TTL: v.LeaseTTL})
 			switch {
 			case err != nil && ctx.Err() == nil:
 				backoff = nextBackoff(backoff)
@@ -162,6 +173,35 @@ func (v *Validator) Run(ctx context.Context) error {
 		<-done
 	}
 	return nil
+}
+
+// wakeups turns the event stream into a signal that jobs may be
+// available: one pending wake-up at most.
+func wakeups(ctx context.Context, events <-chan string) <-chan struct{} {
+	if events == nil {
+		return nil
+	}
+	out := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				if ev != agora.EventJobAvailable {
+					continue
+				}
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return out
 }
 
 func nextBackoff(d time.Duration) time.Duration {
@@ -230,7 +270,7 @@ func (v *Validator) handle(jobCtx context.Context, l *agora.Lease) {
 			// Drain time ran out: hand the job back rather than report a
 			// result the cut-short replay did not earn.
 			ctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := v.Coordinator.Release(ctx, l.Job.ID); err != nil {
+			if _, err := v.Coordinator.ReleaseJob(ctx, l.Job.ID); err != nil {
 				log.Warn("release failed; the lease will expire", "err", agora.ErrorMessage(err))
 			} else {
 				log.Info("released unfinished job")
@@ -239,9 +279,9 @@ func (v *Validator) handle(jobCtx context.Context, l *agora.Lease) {
 			return
 		}
 	}
-	res.SubmissionID = l.Submission.ID
+	res.JobID, res.SubmissionID = l.Job.ID, l.Submission.ID
 	v.duration.Observe(time.Since(start).Seconds())
-	v.report(jobCtx, l.Job.ID, res, out, log)
+	v.report(jobCtx, res, out, log)
 	if a := spec.Artifact; a != nil && v.Artifacts != nil {
 		if err := v.Artifacts.Remove(a.SHA256); err != nil {
 			log.Warn("artifact not removed after the verdict", "sha256", a.SHA256, "err", agora.ErrorMessage(err))
@@ -264,7 +304,7 @@ func (v *Validator) renew(ctx context.Context, jobID string, log *slog.Logger) b
 		case <-ctx.Done():
 			return true
 		case <-t.C:
-			err := v.Coordinator.Renew(ctx, jobID, v.LeaseTTL)
+			_, err := v.Coordinator.RenewLease(ctx, jobID, v.LeaseTTL)
 			switch code := agora.ErrorCode(err); {
 			case err == nil:
 			case code == agora.EFORBIDDEN || code == agora.ECONFLICT || code == agora.ENOTFOUND:
@@ -277,15 +317,15 @@ func (v *Validator) renew(ctx context.Context, jobID string, log *slog.Logger) b
 	}
 }
 
-// report posts the result until the coordinator acknowledges it or refuses
+// report posts the result (for job res.JobID) until the coordinator acknowledges it or refuses
 // it for good. Posting is idempotent, so a retry after a lost reply is safe.
-func (v *Validator) report(ctx context.Context, jobID string, res *agora.Result, out []byte, log *slog.Logger) {
+func (v *Validator) report(ctx context.Context, res *agora.Result, out []byte, log *slog.Logger) {
 	if len(out) > agora.MaxLogBytes {
 		out = append(append([]byte{}, out[:agora.MaxLogBytes/2]...), out[len(out)-agora.MaxLogBytes/2+64:]...)
 	}
 	backoff := time.Duration(0)
 	for attempt := 1; ; attempt++ {
-		err := v.Coordinator.Report(ctx, jobID, res, out)
+		_, _, err := v.Coordinator.RecordResult(ctx, res, out)
 		code := agora.ErrorCode(err)
 		switch {
 		case err == nil:

@@ -34,41 +34,42 @@ func (f *fakeCoordinator) fail() error {
 	return nil
 }
 
-func (f *fakeCoordinator) Lease(ctx context.Context, max int, ttl time.Duration) ([]*agora.Lease, error) {
+func (f *fakeCoordinator) LeaseJobs(ctx context.Context, req agora.LeaseRequest) ([]*agora.Lease, error) {
 	if err := f.fail(); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := min(max, len(f.queue))
+	n := min(req.Max, len(f.queue))
 	out := f.queue[:n]
 	f.queue = f.queue[n:]
 	return out, nil
 }
 
-func (f *fakeCoordinator) Renew(ctx context.Context, jobID string, ttl time.Duration) error {
+func (f *fakeCoordinator) RenewLease(ctx context.Context, jobID string, ttl time.Duration) (*agora.Job, error) {
 	f.renewals.Add(1)
-	return f.renewErr
+	return &agora.Job{ID: jobID}, f.renewErr
 }
 
-func (f *fakeCoordinator) Release(ctx context.Context, jobID string) error {
+func (f *fakeCoordinator) ReleaseJob(ctx context.Context, jobID string) (*agora.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.released[jobID] = true
-	return nil
+	return &agora.Job{ID: jobID}, nil
 }
 
-func (f *fakeCoordinator) Report(ctx context.Context, jobID string, r *agora.Result, log []byte) error {
+func (f *fakeCoordinator) RecordResult(ctx context.Context, r *agora.Result, log []byte) (*agora.Result, bool, error) {
 	if err := f.fail(); err != nil {
-		return err
+		return nil, false, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.results[jobID] = r
-	return nil
+	_, seen := f.results[r.JobID]
+	f.results[r.JobID] = r
+	return r, !seen, nil
 }
 
-func (f *fakeCoordinator) Wakeups(ctx context.Context) <-chan struct{} { return nil }
+func (f *fakeCoordinator) Subscribe(ctx context.Context) <-chan string { return nil }
 
 func (f *fakeCoordinator) count() (int, int) {
 	f.mu.Lock()

@@ -165,7 +165,7 @@ func (c *ChainCommand) resolveSnapshot(file, coord, chainURL string, netuid uint
 		if data, err = os.ReadFile(file); err != nil {
 			return nil, nil, agora.Errorf(agora.EINVALID, "--snapshot: %v", err)
 		}
-	} else if err := agorahttp.NewClient(coord, nil).CallJSON(ctx, "GET", "/api/v1/reward-snapshot", nil, &data); err != nil {
+	} else if data, err = agorahttp.NewClient(coord, nil).RewardSnapshot(ctx, 0); err != nil {
 		return nil, nil, err
 	}
 	var snap agora.RewardSnapshot

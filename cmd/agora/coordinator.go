@@ -15,6 +15,7 @@ import (
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/chain"
+	"github.com/agoranet/agora/coordinator"
 	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/sqldb"
@@ -59,11 +60,12 @@ type CoordinatorCommand struct {
 	MaxLargeBodies      int
 
 	// Set by Open.
-	Store  *sqldb.DB
-	Server *agorahttp.Server
-	Signer *hotkey.Signer
-	cancel context.CancelFunc
-	done   chan struct{}
+	Store       *sqldb.DB
+	Coordinator *coordinator.Coordinator
+	Server      *agorahttp.Server
+	Signer      *hotkey.Signer
+	cancel      context.CancelFunc
+	done        chan struct{}
 }
 
 // ParseFlags reads flags, with environment variables as defaults.
@@ -90,7 +92,7 @@ func (c *CoordinatorCommand) ParseFlags(args []string) error {
 	fs.StringVar(&c.Chain, "chain", os.Getenv("AGORA_CHAIN"), "subtensor node JSON-RPC `URL`: hotkeys with a validator permit on --netuid become validators too, and every registered hotkey may be assigned peer evaluations [$AGORA_CHAIN]")
 	fs.UintVar(&c.Netuid, "netuid", 1, "subnet `id` whose metagraph --chain reads")
 	fs.DurationVar(&c.PermitsEach, "permits-every", 5*time.Minute, "how often to re-read validator permits and registered miners from --chain")
-	fs.StringVar(&c.ClaimLeaf, "claim-leaf", strings.Join(agorahttp.ClaimLeafBytes32, ","), "claim tree leaf `types`: bytes32,uint256 (hotkey public key) or address,uint256 (its first 20 bytes, the Bittensor EVM mapping)")
+	fs.StringVar(&c.ClaimLeaf, "claim-leaf", coordinator.ClaimLeafBytes32, "claim tree leaf `types`: bytes32,uint256 (hotkey public key) or address,uint256 (its first 20 bytes, the Bittensor EVM mapping)")
 	fs.BoolVar(&c.AcceptPlainEpistula, "accept-plain-epistula", os.Getenv("AGORA_ACCEPT_PLAIN_EPISTULA") == "1",
 		"also accept plain Epistula signatures (no Epistula-Request-Target), only when the JSON body's \""+agorahttp.BodyTargetField+"\" names the request (\"POST /api/v1/...\") [$AGORA_ACCEPT_PLAIN_EPISTULA=1]")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", agorahttp.DefaultReadTimeout, "longest `duration` to read a signed request's body (each route: 30s plus its size cap at 1 MiB/s, up to this)")
@@ -147,7 +149,7 @@ func (c *CoordinatorCommand) Validate() error {
 	if _, err := c.weightPolicy(); err != nil {
 		return err
 	}
-	if _, err := agorahttp.ParseClaimLeaf(c.ClaimLeaf); err != nil {
+	if _, err := coordinator.ParseClaimLeaf(c.ClaimLeaf); err != nil {
 		return agora.Errorf(agora.EINVALID, "--claim-leaf: %s", agora.ErrorMessage(err))
 	}
 	return nil
@@ -245,15 +247,15 @@ func (c *CoordinatorCommand) Open(ctx context.Context) error {
 	c.Store.MaxAttempts = c.MaxAttempts
 	verifier := hotkey.NewVerifier(c.Signer.Address())
 	verifier.Nonces = c.Store // shared by every replica on one database
+	c.Coordinator = &coordinator.Coordinator{Store: c.Store, EpochBudget: c.EpochBudget, ClaimLeaf: c.ClaimLeaf,
+		RepoSource: c.RepoSource, Miners: c.Miners, Logger: log.With("component", "coordinator")}
+	c.Coordinator.Rewards, _ = c.rewardPolicies()
+	c.Coordinator.WeightPolicy, _ = c.weightPolicy()
 	c.Server = &agorahttp.Server{
-		Addr: c.Listen, Store: c.Store, Verifier: verifier, Address: c.Signer.Address(),
+		Addr: c.Listen, Store: c.Store, Coordinator: c.Coordinator, Verifier: verifier, Address: c.Signer.Address(),
 		Roles: agorahttp.Roles{Owners: c.Owners, Validators: c.Validators, Miners: c.Miners},
-		Rate:  c.Rate, Burst: c.Burst, LeaseTTL: c.LeaseTTL, RepoSource: c.RepoSource, Logger: log,
+		Rate:  c.Rate, Burst: c.Burst, LeaseTTL: c.LeaseTTL, Logger: log,
 	}
-	c.Server.Rewards, _ = c.rewardPolicies()
-	c.Server.EpochBudget = c.EpochBudget
-	c.Server.WeightPolicy, _ = c.weightPolicy()
-	c.Server.ClaimLeaf, _ = agorahttp.ParseClaimLeaf(c.ClaimLeaf)
 	c.Server.AcceptPlainEpistula = c.AcceptPlainEpistula
 	c.Server.ReadTimeout, c.Server.MaxLargeBodies = c.ReadTimeout, c.MaxLargeBodies
 	if c.AcceptPlainEpistula {
@@ -333,7 +335,7 @@ func (c *CoordinatorCommand) sweep(ctx context.Context, log *slog.Logger) {
 			c.refreshPermits(ctx, chainClient, log)
 		case <-epochs:
 			// Replicas race to close; the loser gets ECONFLICT, harmless.
-			if _, err := c.Server.CloseEpoch(ctx, "schedule"); err != nil && agora.ErrorCode(err) != agora.ECONFLICT && ctx.Err() == nil {
+			if _, err := c.Coordinator.CloseEpoch(ctx, "schedule"); err != nil && agora.ErrorCode(err) != agora.ECONFLICT && ctx.Err() == nil {
 				log.Warn("scheduled epoch close failed", "err", agora.ErrorMessage(err))
 			}
 		case <-t.C:
@@ -344,10 +346,10 @@ func (c *CoordinatorCommand) sweep(ctx context.Context, log *slog.Logger) {
 			}
 			// Picks up league stages whose last verdict came from a failed
 			// job or from a replica that crashed before advancing.
-			if err := c.Server.AdvanceAgents(ctx); err != nil && ctx.Err() == nil {
+			if err := c.Coordinator.AdvanceAgents(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("league sweep", "err", agora.ErrorMessage(err))
 			}
-			if err := c.Server.AssignPeers(ctx); err != nil && ctx.Err() == nil {
+			if err := c.Coordinator.AssignPeers(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("peer assignment sweep", "err", agora.ErrorMessage(err))
 			}
 		}
@@ -375,7 +377,7 @@ func (c *CoordinatorCommand) refreshPermits(ctx context.Context, cl chain.Client
 	for _, n := range neurons {
 		registered = append(registered, n.Hotkey)
 	}
-	c.Server.SetRegisteredMiners(registered)
+	c.Coordinator.SetRegisteredMiners(registered)
 	log.Info("metagraph", "netuid", c.Netuid, "neurons", len(neurons), "permitted", len(permitted), "registered", len(registered))
 }
 

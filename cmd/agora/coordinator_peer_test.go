@@ -32,8 +32,8 @@ func TestCoordinatorChainMiners(t *testing.T) {
 	defer c.Close()
 	waitReady(t, c.Server.URL())
 	assignments := func(s *hotkey.Signer) error {
-		var out agorahttp.ListResponse[*agora.Assignment]
-		return agorahttp.NewClient(c.Server.URL(), s).CallJSON(context.Background(), "GET", "/api/v1/peer-assignments", nil, &out)
+		_, err := agorahttp.NewClient(c.Server.URL(), s).PeerAssignments(context.Background(), nil)
+		return err
 	}
 	// The metagraph is read once the sweeper starts.
 	deadline := time.Now().Add(10 * time.Second)

@@ -140,11 +140,11 @@ func TestCoordinatorSurvivesSIGKILL(t *testing.T) {
 				}
 				pre = append(pre, s.ID)
 			}
-			leases, err := val.Scan(ctx, agorahttp.ScanRequest{Max: 3, LeaseSeconds: 3})
+			leases, err := val.LeaseJobs(ctx, agora.LeaseRequest{Max: 3, TTL: 3 * time.Second})
 			if err != nil || len(leases) != 3 {
 				t.Fatalf("lease: %v %d", err, len(leases))
 			}
-			if _, err := val.PostResult(ctx, leases[0].Job.ID, agorahttp.ResultRequest{Status: agora.ResultAccepted}); err != nil {
+			if _, _, err := val.RecordResult(ctx, &agora.Result{JobID: leases[0].Job.ID, Status: agora.ResultAccepted}, nil); err != nil {
 				t.Fatal(err)
 			}
 
@@ -218,7 +218,7 @@ func TestCoordinatorSurvivesSIGKILL(t *testing.T) {
 				t.Fatalf("finished job's verdict lost: %s", done.Status)
 			}
 			held := map[string]bool{leases[1].Job.ID: true, leases[2].Job.ID: true}
-			if again, _ := val.Scan(ctx, agorahttp.ScanRequest{Max: 32, LeaseSeconds: 60}); len(again) > 0 {
+			if again, _ := val.LeaseJobs(ctx, agora.LeaseRequest{Max: 32, TTL: time.Minute}); len(again) > 0 {
 				for _, l := range again {
 					if held[l.Job.ID] {
 						t.Fatalf("job %s leased again before its lease ran out", l.Job.ID)
@@ -228,7 +228,7 @@ func TestCoordinatorSurvivesSIGKILL(t *testing.T) {
 			time.Sleep(3 * time.Second)
 			got := map[string]bool{}
 			for {
-				again, err := val.Scan(ctx, agorahttp.ScanRequest{Max: 32, LeaseSeconds: 60})
+				again, err := val.LeaseJobs(ctx, agora.LeaseRequest{Max: 32, TTL: time.Minute})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -353,7 +353,7 @@ func TestCoordinatorChainPermits(t *testing.T) {
 	defer c.Close()
 	waitReady(t, c.Server.URL())
 	scan := func(s *hotkey.Signer) error {
-		_, err := agorahttp.NewClient(c.Server.URL(), s).Scan(context.Background(), agorahttp.ScanRequest{})
+		_, err := agorahttp.NewClient(c.Server.URL(), s).LeaseJobs(context.Background(), agora.LeaseRequest{})
 		return err
 	}
 	deadline := time.Now().Add(10 * time.Second)

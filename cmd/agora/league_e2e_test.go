@@ -151,8 +151,8 @@ func TestLeagueProcesses(t *testing.T) {
 	if r := crs[0]; r.Status != agora.ResultRejected || r.Agent.InferenceMicroUSD != want || r.Agent.Calls != 2 {
 		t.Errorf("cheat run: %s %q %+v", r.Status, r.Reason, r.Agent)
 	}
-	var log []byte
-	if err := ownerAPI.CallJSON(ctx, "GET", "/api/v1/logs/"+crs[0].LogSHA256, nil, &log); err != nil {
+	log, err := ownerAPI.Log(ctx, crs[0].LogSHA256)
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range []string{"call 3 refused with HTTP 402", "1.1.1.1:443 refused", "http://example.com refused"} {

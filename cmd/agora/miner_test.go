@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/coordinator"
 	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/internal/fixture"
@@ -73,7 +74,7 @@ func mustOpenMinerEnv(t *testing.T) *minerEnv {
 	if testing.Verbose() {
 		logger = slog.Default()
 	}
-	srv := &agorahttp.Server{Addr: "127.0.0.1:0", Store: db, Verifier: v, Address: coord.Address(),
+	srv := &agorahttp.Server{Addr: "127.0.0.1:0", Store: db, Coordinator: &coordinator.Coordinator{Store: db, Logger: logger}, Verifier: v, Address: coord.Address(),
 		Roles: agorahttp.Roles{Owners: []string{owner.Address()}, Validators: []string{val.Address()}},
 		Rate:  1000, Burst: 1000, Logger: logger}
 	db.OnEvent = srv.Notify
@@ -654,17 +655,17 @@ func TestMinerStatus(t *testing.T) {
 		go func() {
 			defer close(done)
 			time.Sleep(100 * time.Millisecond)
-			leases, err := e.validator.Scan(ctx, agorahttp.ScanRequest{Max: 4})
+			leases, err := e.validator.LeaseJobs(ctx, agora.LeaseRequest{Max: 4})
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			for _, l := range leases {
-				r := agorahttp.ResultRequest{Status: agora.ResultAccepted}
+				r := &agora.Result{JobID: l.Job.ID, Status: agora.ResultAccepted}
 				if l.Submission.ID == bad.ID {
-					r = agorahttp.ResultRequest{Status: agora.ResultRejected, Reason: "FAIL_TO_PASS still fails"}
+					r = &agora.Result{JobID: l.Job.ID, Status: agora.ResultRejected, Reason: "FAIL_TO_PASS still fails"}
 				}
-				if _, err := e.validator.PostResult(ctx, l.Job.ID, r); err != nil {
+				if _, _, err := e.validator.RecordResult(ctx, r, nil); err != nil {
 					t.Error(err)
 				}
 			}

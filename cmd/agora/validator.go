@@ -164,13 +164,13 @@ func (c *ValidatorCommand) versionKey() (uint64, error) {
 
 // weightSetter sets weights from the coordinator's snapshots on --chain,
 // or logs them when there is none.
-func (c *ValidatorCommand) weightSetter(signer *hotkey.Signer, api *coordinatorAPI) (*validator.WeightSetter, error) {
+func (c *ValidatorCommand) weightSetter(signer *hotkey.Signer, client *agorahttp.Client) (*validator.WeightSetter, error) {
 	vk, err := c.versionKey()
 	if err != nil {
 		return nil, err
 	}
 	w := &validator.WeightSetter{Signer: signer, Netuid: uint16(c.Netuid), VersionKey: vk, CommitReveal: c.CommitReveal,
-		Snapshots: api, Every: c.WeightsEvery, Logger: c.logger().With("component", "weights")}
+		Snapshots: client, Every: c.WeightsEvery, Logger: c.logger().With("component", "weights")}
 	if c.Chain != "" {
 		cl, err := chain.New(c.Chain, chain.Options{})
 		if err != nil {
@@ -196,7 +196,7 @@ func (c *ValidatorCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := c.weightSetter(signer, &coordinatorAPI{c: client})
+	w, err := c.weightSetter(signer, client)
 	if err != nil {
 		return err
 	}
@@ -275,8 +275,7 @@ func (c *ValidatorCommand) build(address string, client *agorahttp.Client) (*val
 	if err != nil {
 		return nil, err
 	}
-	api := &coordinatorAPI{c: client}
-	replayer.Agents = api
+	replayer.Agents = client
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	if c.Proxy.set() {
@@ -304,7 +303,7 @@ func (c *ValidatorCommand) build(address string, client *agorahttp.Client) (*val
 	prog := newJobProgress(c.Stderr)
 	log.Info("validator", "hotkey", address, "coordinator", c.Coordinator, "runtime", c.Runtime, "concurrency", c.Concurrency)
 	return &validator.Validator{
-		Coordinator: api,
+		Coordinator: client,
 		Replayer:    replayer,
 		Concurrency: c.Concurrency, LeaseTTL: c.LeaseTTL, Poll: c.Poll, Drain: c.Drain,
 		Logger: log, Registry: reg, OnJob: prog.event,
@@ -331,60 +330,6 @@ func parseBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("bad size %q", s)
 	}
 	return int64(n * mult), nil
-}
-
-// coordinatorAPI adapts the HTTP client to validator.Coordinator.
-type coordinatorAPI struct{ c *agorahttp.Client }
-
-func (a *coordinatorAPI) Lease(ctx context.Context, max int, ttl time.Duration) ([]*agora.Lease, error) {
-	return a.c.Scan(ctx, agorahttp.ScanRequest{Max: max, LeaseSeconds: int(ttl.Seconds())})
-}
-
-func (a *coordinatorAPI) Renew(ctx context.Context, jobID string, ttl time.Duration) error {
-	_, err := a.c.Renew(ctx, jobID, int(ttl.Seconds()))
-	return err
-}
-
-func (a *coordinatorAPI) Release(ctx context.Context, jobID string) error {
-	_, err := a.c.Release(ctx, jobID)
-	return err
-}
-
-func (a *coordinatorAPI) Report(ctx context.Context, jobID string, r *agora.Result, log []byte) error {
-	_, err := a.c.PostResult(ctx, jobID, agorahttp.ResultRequest{
-		SubmissionID: r.SubmissionID, Status: r.Status, Tests: r.Tests, ObservedMetrics: r.ObservedMetrics,
-		Reason: r.Reason, Notes: r.Notes, Log: string(log), DurationMS: r.DurationMS, Agent: r.Agent})
-	return err
-}
-
-// LatestSnapshot is the last closed epoch's reward snapshot.
-func (a *coordinatorAPI) LatestSnapshot(ctx context.Context) (*agora.RewardSnapshot, error) {
-	var snap agora.RewardSnapshot
-	if err := a.c.CallJSON(ctx, "GET", "/api/v1/reward-snapshot", nil, &snap); err != nil {
-		return nil, err
-	}
-	return &snap, nil
-}
-
-// AgentCode fetches league agent code for the replayer.
-func (a *coordinatorAPI) AgentCode(ctx context.Context, sha256Hex string) ([]byte, error) {
-	return a.c.AgentCode(ctx, sha256Hex)
-}
-
-func (a *coordinatorAPI) Wakeups(ctx context.Context) <-chan struct{} {
-	out := make(chan struct{}, 1)
-	events := a.c.Subscribe(ctx)
-	go func() {
-		for ev := range events {
-			if ev == "job.available" {
-				select {
-				case out <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}()
-	return out
 }
 
 // jobProgress shows running and finished jobs: one status line redrawn on

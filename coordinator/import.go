@@ -1,0 +1,66 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/swebench"
+)
+
+// ImportTasks turns SWE-bench instances (a JSON list, an object keyed by
+// instance id, or JSONL) into swe tasks, all or none. Each task takes
+// Visibility, Competition, Quorum and CreatedBy from tmpl; its repository
+// is RepoSource with the instance's owner and name. EINVALID naming the
+// first bad instance, or the store's (agora.TaskService.ImportTasks).
+func (c *Coordinator) ImportTasks(ctx context.Context, data []byte, tmpl *agora.Task) ([]*agora.Task, error) {
+	instances, itemErrs, err := swebench.ParseInstances("body", data)
+	if err != nil {
+		return nil, agora.Errorf(agora.EINVALID, "body: %v", err)
+	}
+	if len(itemErrs) > 0 {
+		e := itemErrs[0]
+		return nil, agora.Errorf(agora.EINVALID, "%s: %s (and %d more problems)", e.Item, e.Error(), len(itemErrs)-1)
+	}
+	if len(instances) == 0 {
+		return nil, agora.Errorf(agora.EINVALID, "body: no instances")
+	}
+	source := c.RepoSource
+	if source == "" {
+		source = "https://github.com/{owner}/{name}.git"
+	}
+	tasks := make([]*agora.Task, 0, len(instances))
+	for _, in := range instances {
+		owner, name, _ := strings.Cut(in.Repo, "/")
+		t := &agora.Task{
+			Slug:  strings.ToLower(in.InstanceID),
+			Title: fmt.Sprintf("%s: %s", in.InstanceID, firstLine(in.ProblemStatement, 200)),
+			Kind:  agora.TaskSWE, Repository: strings.NewReplacer("{owner}", owner, "{name}", name).Replace(source),
+			BaseRef: in.BaseCommit, Environment: in.Repo, Visibility: tmpl.Visibility, Competition: tmpl.Competition,
+			Source: "swe-bench", Quorum: tmpl.Quorum, CreatedBy: tmpl.CreatedBy,
+			SWE: in.SWESpec(),
+		}
+		tasks = append(tasks, t)
+	}
+	if err := c.Store.ImportTasks(ctx, tasks); err != nil {
+		return nil, err
+	}
+	c.logger().Info("tasks imported", "count", len(tasks), "owner", tmpl.CreatedBy)
+	return tasks, nil
+}
+
+// firstLine is s's first line, at most max bytes, for a title.
+func firstLine(s string, max int) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > max {
+		s = s[:max]
+	}
+	if len(s) < 3 {
+		s = "SWE-bench task"
+	}
+	return s
+}
