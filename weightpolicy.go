@@ -190,3 +190,29 @@ func (p *WeightPolicy) Resolve(payouts []Payout, uidOf func(hotkey string) (uint
 	sort.Slice(weights, func(i, j int) bool { return weights[i].UID < weights[j].UID })
 	return weights, notes, nil
 }
+
+// ParseRewardPolicy reads "competition:mode:budget[:carry]": budget is a
+// whole number of units, or "w=WEIGHT" for a weighted share of the epoch's
+// budget; a final ":carry" sets CarryForward. It checks the form only; the
+// policy's own rules are RewardPolicy.Validate's. EINVALID names s.
+func ParseRewardPolicy(s string) (RewardPolicy, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) < 3 || len(parts) > 4 || (len(parts) == 4 && parts[3] != "carry") {
+		return RewardPolicy{}, Errorf(EINVALID, "reward policy %q: want competition:mode:budget[:carry]", s)
+	}
+	p := RewardPolicy{Competition: parts[0], Mode: parts[1], CarryForward: len(parts) == 4}
+	if w, ok := strings.CutPrefix(parts[2], "w="); ok {
+		weight, err := strconv.ParseFloat(w, 64)
+		if err != nil || weight <= 0 {
+			return RewardPolicy{}, Errorf(EINVALID, "reward policy %q: weight %q is not a positive number", s, w)
+		}
+		p.Weight = weight
+	} else {
+		budget, err := strconv.ParseUint(parts[2], 10, 64)
+		if err != nil {
+			return RewardPolicy{}, Errorf(EINVALID, "reward policy %q: budget %q is not a whole number of units (or w=WEIGHT)", s, parts[2])
+		}
+		p.Budget = budget
+	}
+	return p, nil
+}

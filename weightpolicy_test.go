@@ -165,3 +165,38 @@ func TestSnapshotBudgetWeightsAndPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRewardPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want agora.RewardPolicy
+		err  string // "" means valid
+	}{
+		{"c1:winner_takes_all:50", agora.RewardPolicy{Competition: "c1", Mode: "winner_takes_all", Budget: 50}, ""},
+		{"c1:proportional:w=2:carry", agora.RewardPolicy{Competition: "c1", Mode: "proportional", Weight: 2, CarryForward: true}, ""},
+		{"c1:proportional:0", agora.RewardPolicy{Competition: "c1", Mode: "proportional"}, ""},
+		// Form only: the mode is Validate's business.
+		{"c1:lottery:5", agora.RewardPolicy{Competition: "c1", Mode: "lottery", Budget: 5}, ""},
+		{"c1:proportional", agora.RewardPolicy{}, "want competition:mode:budget[:carry]"},
+		{"c1:proportional:5:keep", agora.RewardPolicy{}, "want competition:mode:budget[:carry]"},
+		{"c1:proportional:5:carry:x", agora.RewardPolicy{}, "want competition:mode:budget[:carry]"},
+		{"c1:proportional:lots", agora.RewardPolicy{}, `budget "lots" is not a whole number`},
+		{"c1:proportional:-1", agora.RewardPolicy{}, `budget "-1" is not a whole number`},
+		{"c1:proportional:w=-1", agora.RewardPolicy{}, `weight "-1" is not a positive number`},
+		{"c1:proportional:w=0", agora.RewardPolicy{}, `weight "0" is not a positive number`},
+		{"c1:proportional:w=x", agora.RewardPolicy{}, `weight "x" is not a positive number`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := agora.ParseRewardPolicy(tc.in)
+			if tc.err == "" {
+				if err != nil || got != tc.want {
+					t.Fatalf("ParseRewardPolicy=%+v, %v, want %+v", got, err, tc.want)
+				}
+				return
+			}
+			if agora.ErrorCode(err) != agora.EINVALID || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), tc.in) {
+				t.Fatalf("err=%v, want EINVALID naming %q and containing %q", err, tc.in, tc.err)
+			}
+		})
+	}
+}

@@ -12,8 +12,9 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+
+	"github.com/agoranet/agora/internal/gitexec"
 )
 
 var (
@@ -65,9 +66,8 @@ func Install(ctx context.Context, dir string) (string, error) {
 		}
 		tmp := mirror + ".tmp"
 		os.RemoveAll(tmp)
-		out, err := exec.CommandContext(ctx, "git", "clone", "--quiet", "--mirror", b, tmp).CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("demo: unpack repository: %v: %s", err, out)
+		if _, err := gitexec.Run(ctx, "", "clone", "--quiet", "--mirror", b, tmp); err != nil {
+			return "", fmt.Errorf("demo: unpack repository: %w", err)
 		}
 		if err := os.Rename(tmp, mirror); err != nil {
 			return "", err

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/internal/gitexec"
 )
 
 // The metric demo: a model to improve, produced and scored apart. The
@@ -103,16 +104,12 @@ var metricEdits = map[string]map[string]string{
 func InstallMetric(ctx context.Context, dir string) (repo, commit string, patches map[string]string, err error) {
 	repo = filepath.Join(dir, "fit")
 	git := func(args ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, "git", append([]string{"-C", repo}, args...)...)
-		// Fixed identity and dates: the same files give the same commit.
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=agora", "GIT_AUTHOR_EMAIL=demo@agora.invalid",
-			"GIT_COMMITTER_NAME=agora", "GIT_COMMITTER_EMAIL=demo@agora.invalid",
-			"GIT_AUTHOR_DATE=2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE=2026-01-01T00:00:00Z", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
-		out, err := cmd.CombinedOutput()
+		cmd := &gitexec.Cmd{Dir: repo, Args: args, Identity: demoIdentity}
+		out, err := cmd.Run(ctx)
 		if err != nil {
-			return "", fmt.Errorf("demo: git %s: %v: %s", strings.Join(args, " "), err, out)
+			return "", fmt.Errorf("demo: %w", err)
 		}
-		return strings.TrimSpace(string(out)), nil
+		return strings.TrimSpace(out), nil
 	}
 	if _, err := os.Stat(filepath.Join(repo, ".git")); err != nil {
 		os.RemoveAll(repo)
@@ -155,6 +152,10 @@ func InstallMetric(ctx context.Context, dir string) (repo, commit string, patche
 	}
 	return repo, commit, patches, nil
 }
+
+// demoIdentity commits the fit repository: fixed names and dates, so the
+// same files give the same commit.
+var demoIdentity = gitexec.Identity{Name: "agora", Email: "demo@agora.invalid", Date: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 
 // unifiedReplace is a git diff replacing the whole of file's old content
 // with new content.

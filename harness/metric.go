@@ -149,7 +149,7 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 	if err != nil {
 		return reject("patch: %v", err)
 	}
-	if err := patch.Check(p, patch.Rules{MaxBytes: task.MaxPatchBytes, Allowed: task.Allowed, FnmatchCompat: true}); err != nil {
+	if err := patch.Check(p, patch.TaskRules(agora.TaskMetric, task.MaxPatchBytes, task.Allowed)); err != nil {
 		return reject("patch refused: %s", agora.ErrorMessage(err))
 	}
 	checkout, err := ev.Checkouts.Checkout(ctx, task.Repo, task.BaseCommit)

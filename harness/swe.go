@@ -123,7 +123,7 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	if err != nil {
 		return fail(ErrKindPatchRefused, fmt.Errorf("%s: model patch: %w", inst.InstanceID, err))
 	}
-	rules := patch.Rules{MaxBytes: opt.MaxPatchBytes, Allowed: opt.Allowed}
+	rules := patch.TaskRules(agora.TaskSWE, opt.MaxPatchBytes, opt.Allowed)
 	if err := patch.Check(model, rules); err != nil {
 		return fail(ErrKindPatchRefused, fmt.Errorf("%s: model patch refused: %s", inst.InstanceID, agora.ErrorMessage(err)))
 	}

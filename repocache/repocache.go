@@ -13,17 +13,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/internal/gitexec"
 	"github.com/agoranet/agora/internal/keylock"
 )
 
 // DefaultSource is where repositories come from unless told otherwise.
-const DefaultSource = "https://github.com/{owner}/{name}.git"
+const DefaultSource = agora.DefaultRepoSource
 
 // Cache builds and keeps checkouts under Dir. It is safe for concurrent use,
 // also by several processes sharing Dir.
@@ -97,14 +97,6 @@ func (c *Cache) logger() *slog.Logger {
 	return c.Logger
 }
 
-// Expand substitutes a repository into a source template.
-func Expand(tmpl, owner, name string) string {
-	if tmpl == "" {
-		tmpl = DefaultSource
-	}
-	return strings.NewReplacer("{owner}", owner, "{name}", name, "{repo}", owner+"/"+name).Replace(tmpl)
-}
-
 func isURL(s string) bool {
 	return strings.Contains(s, "://") || (strings.Contains(s, "@") && strings.Contains(s, ":") && !strings.HasPrefix(s, "/"))
 }
@@ -113,7 +105,7 @@ func isURL(s string) bool {
 // place; URLs are mirrored once into the cache and fetched again only when
 // a commit is missing.
 func (c *Cache) source(ctx context.Context, owner, name, commit string) (string, error) {
-	loc := Expand(c.Source, owner, name)
+	loc := agora.ExpandRepoSource(c.Source, owner, name)
 	repo := owner + "/" + name
 	if !isURL(loc) {
 		abs, err := filepath.Abs(loc)
@@ -132,16 +124,16 @@ func (c *Cache) source(ctx context.Context, owner, name, commit string) (string,
 	if _, err := os.Stat(mirror); err != nil {
 		tmp := mirror + ".tmp-" + randHex()
 		defer os.RemoveAll(tmp)
-		if out, err := git(ctx, "", "clone", "--mirror", "--quiet", loc, tmp); err != nil {
-			return "", agora.Errorf(agora.EUNAVAILABLE, "%s: cannot clone %s: %s", repo, loc, lastLine(out, err))
+		if _, err := git(ctx, "", "clone", "--mirror", "--quiet", loc, tmp); err != nil {
+			return "", agora.Errorf(agora.EUNAVAILABLE, "%s: cannot clone %s: %s", repo, loc, lastLine(err))
 		}
 		if err := os.Rename(tmp, mirror); err != nil && !errors.Is(err, os.ErrExist) {
 			return "", agora.Errorf(agora.EUNAVAILABLE, "%s: store mirror: %v", repo, err)
 		}
 	}
 	if _, err := git(ctx, mirror, "cat-file", "-e", commit+"^{commit}"); err != nil {
-		if out, err := git(ctx, mirror, "fetch", "--quiet", "--prune", "origin"); err != nil {
-			return "", agora.Errorf(agora.EUNAVAILABLE, "%s: cannot fetch %s: %s", repo, loc, lastLine(out, err))
+		if _, err := git(ctx, mirror, "fetch", "--quiet", "--prune", "origin"); err != nil {
+			return "", agora.Errorf(agora.EUNAVAILABLE, "%s: cannot fetch %s: %s", repo, loc, lastLine(err))
 		}
 	}
 	return mirror, nil
@@ -154,20 +146,20 @@ func (c *Cache) build(ctx context.Context, src, commit, dir string) error {
 	if err := os.MkdirAll(filepath.Join(dir, "env"), 0o755); err != nil {
 		return agora.Errorf(agora.EUNAVAILABLE, "repo cache: %v", err)
 	}
-	if out, err := git(ctx, "", "init", "--quiet", "--initial-branch=main", work); err != nil {
-		return agora.Errorf(agora.EUNAVAILABLE, "git init: %s", lastLine(out, err))
+	if _, err := git(ctx, "", "init", "--quiet", "--initial-branch=main", work); err != nil {
+		return agora.Errorf(agora.EUNAVAILABLE, "git init: %s", lastLine(err))
 	}
 	// Fetching by id needs the serving side to allow it; a local
 	// upload-pack takes the setting from the command line.
 	uploadPack := "--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack"
-	if out, err := git(ctx, work, "fetch", "--quiet", "--no-tags", uploadPack, src, commit); err != nil {
-		return agora.Errorf(agora.ENOTFOUND, "commit %s not found in %s: %s", commit, src, lastLine(out, err))
+	if _, err := git(ctx, work, "fetch", "--quiet", "--no-tags", uploadPack, src, commit); err != nil {
+		return agora.Errorf(agora.ENOTFOUND, "commit %s not found in %s: %s", commit, src, lastLine(err))
 	}
 	// Tags on the commit's history, which tools such as setuptools_scm
 	// read; tags on later commits stay behind.
 	out, err := git(ctx, src, "for-each-ref", "--merged", commit, "--format=%(refname)", "refs/tags/")
 	if err != nil {
-		return agora.Errorf(agora.EUNAVAILABLE, "list tags in %s: %s", src, lastLine(out, err))
+		return agora.Errorf(agora.EUNAVAILABLE, "list tags in %s: %s", src, lastLine(err))
 	}
 	var specs []string
 	for _, ref := range strings.Fields(out) {
@@ -176,8 +168,8 @@ func (c *Cache) build(ctx context.Context, src, commit, dir string) error {
 	for len(specs) > 0 {
 		n := min(len(specs), 500)
 		args := append([]string{"fetch", "--quiet", "--no-tags", src}, specs[:n]...)
-		if out, err := git(ctx, work, args...); err != nil {
-			return agora.Errorf(agora.EUNAVAILABLE, "fetch tags from %s: %s", src, lastLine(out, err))
+		if _, err := git(ctx, work, args...); err != nil {
+			return agora.Errorf(agora.EUNAVAILABLE, "fetch tags from %s: %s", src, lastLine(err))
 		}
 		specs = specs[n:]
 	}
@@ -189,8 +181,8 @@ func (c *Cache) build(ctx context.Context, src, commit, dir string) error {
 		{"reset", "--quiet", "--hard", commit},
 	}
 	for _, s := range steps {
-		if out, err := git(ctx, work, s...); err != nil {
-			return agora.Errorf(agora.EUNAVAILABLE, "git %s: %s", s[0], lastLine(out, err))
+		if _, err := git(ctx, work, s...); err != nil {
+			return agora.Errorf(agora.EUNAVAILABLE, "git %s: %s", s[0], lastLine(err))
 		}
 	}
 	// What the fetches left that names where they came from or when.
@@ -211,21 +203,22 @@ func (c *Cache) build(ctx context.Context, src, commit, dir string) error {
 	return nil
 }
 
-// git runs git with a clean configuration: the host user's settings must
-// not change what a checkout contains. Checkouts belong to the sandbox user,
-// so git's ownership check is waived for the commands run here, which only
-// read sources and write checkouts the cache made itself.
+// git runs git with gitexec's clean environment: the host user's settings
+// must not change what a checkout contains. Checkouts belong to the sandbox
+// user, so git's ownership check is waived for the commands run here, which
+// only read sources and write checkouts the cache made itself. It returns
+// stdout; a failure is a *gitexec.Error.
 func git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-c", "safe.directory=*"}, args...)...)
-	if dir != "" {
-		cmd.Dir = dir
-	}
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return (&gitexec.Cmd{Dir: dir, Args: args, Config: []string{"safe.directory=*"}}).Run(ctx)
 }
 
-func lastLine(out string, err error) string {
+// lastLine is the last line git wrote to stderr and how it failed.
+func lastLine(err error) string {
+	var out string
+	var e *gitexec.Error
+	if errors.As(err, &e) {
+		out, err = e.Stderr, e.Err
+	}
 	out = strings.TrimSpace(out)
 	if i := strings.LastIndex(out, "\n"); i >= 0 {
 		out = out[i+1:]

@@ -16,6 +16,7 @@ import (
 	"github.com/agoranet/agora/chain"
 	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/merkle"
+	"github.com/agoranet/agora/validator"
 )
 
 // ChainCommand groups the chain tools: what weights would be set, and
@@ -40,7 +41,7 @@ func (c *ChainCommand) Run(ctx context.Context, args []string) error {
 	}
 	switch args[0] {
 	case "weights":
-		return c.weights(args[1:])
+		return c.weights(ctx, args[1:])
 	case "verify-proof":
 		return c.verifyProof(args[1:])
 	case "-h", "--help", "help":
@@ -61,7 +62,7 @@ func splitList(s string) []string {
 }
 
 // weights prints what a validator would set and why.
-func (c *ChainCommand) weights(args []string) error {
+func (c *ChainCommand) weights(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("agora-chain-weights", flag.ContinueOnError)
 	fs.SetOutput(c.Stderr)
 	uidsFlag := fs.String("uids", "", "comma-separated `uids`")
@@ -80,7 +81,7 @@ func (c *ChainCommand) weights(args []string) error {
 		if *uidsFlag != "" || *weightsFlag != "" {
 			return agora.Errorf(agora.EINVALID, "--uids/--weights: not with --snapshot or --coordinator")
 		}
-		resolved, notes, err := c.resolveSnapshot(*snapFile, *coord, *chainURL, uint16(min(*netuid, 65535)))
+		resolved, notes, err := c.resolveSnapshot(ctx, *snapFile, *coord, *chainURL, uint16(min(*netuid, 65535)))
 		if err != nil {
 			return err
 		}
@@ -155,9 +156,9 @@ func (c *ChainCommand) weights(args []string) error {
 }
 
 // resolveSnapshot resolves a snapshot's weight policy through the
-// metagraph (uid targets alone resolve without one).
-func (c *ChainCommand) resolveSnapshot(file, coord, chainURL string, netuid uint16) ([]agora.ResolvedWeight, []string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+// metagraph (uid targets alone resolve without one), as a validator does.
+func (c *ChainCommand) resolveSnapshot(ctx context.Context, file, coord, chainURL string, netuid uint16) ([]agora.ResolvedWeight, []string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var data []byte
 	var err error
@@ -172,33 +173,23 @@ func (c *ChainCommand) resolveSnapshot(file, coord, chainURL string, netuid uint
 	if err := json.Unmarshal(data, &snap); err != nil {
 		return nil, nil, agora.Errorf(agora.EINVALID, "snapshot: %v", err)
 	}
-	pol := snap.WeightPolicy
-	if pol == nil {
-		pol = &agora.WeightPolicy{Targets: []agora.WeightTarget{{Kind: agora.TargetMiners, Share: 1}}}
-	}
-	uidOf := func(string) (uint16, bool) { return 0, false }
+	var neurons []chain.Neuron
 	if chainURL != "" {
 		cl, err := chain.New(chainURL, chain.Options{})
 		if err != nil {
 			return nil, nil, agora.Errorf(agora.EINVALID, "--chain: %s", agora.ErrorMessage(err))
 		}
-		neurons, err := cl.Metagraph(ctx, netuid)
-		if err != nil {
+		if neurons, err = cl.Metagraph(ctx, netuid); err != nil {
 			return nil, nil, err
 		}
-		m := map[string]uint16{}
-		for _, n := range neurons {
-			m[n.Hotkey] = n.UID
-		}
-		uidOf = func(hk string) (uint16, bool) { u, ok := m[hk]; return u, ok }
 	} else {
-		for _, t := range pol.Targets {
+		for _, t := range validator.SnapshotPolicy(&snap).Targets {
 			if t.Kind != agora.TargetUID {
 				return nil, nil, agora.Errorf(agora.EINVALID, "--chain: needed to resolve %s to a uid through the metagraph", t)
 			}
 		}
 	}
-	return pol.Resolve(snap.Payouts, uidOf)
+	return validator.ResolveSnapshot(&snap, neurons)
 }
 
 // verifyProof checks a value's proof against a root, reading the value and

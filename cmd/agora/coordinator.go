@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/agoranet/agora"
@@ -84,7 +82,7 @@ func (c *CoordinatorCommand) ParseFlags(args []string) error {
 	fs.IntVar(&c.MaxAttempts, "max-attempts", agora.DefaultMaxAttempts, "leases a job gets before it fails")
 	fs.Float64Var(&c.Rate, "rate", agorahttp.DefaultRate, "signed requests per second per hotkey")
 	fs.IntVar(&c.Burst, "burst", agorahttp.DefaultBurst, "rate limit burst per hotkey")
-	fs.StringVar(&c.RepoSource, "repo-source", "https://github.com/{owner}/{name}.git", "repository `template` for imported SWE-bench tasks")
+	fs.StringVar(&c.RepoSource, "repo-source", agora.DefaultRepoSource, "repository `template` for imported SWE-bench tasks")
 	fs.BoolVar(&c.Verbose, "v", false, "log every request")
 	fs.Var(&c.Rewards, "reward-policy", "reward `policy` competition:mode:budget[:carry] (mode winner_takes_all or proportional; budget a whole number of units, or w=WEIGHT for a share of --epoch-budget), repeatable")
 	fs.Uint64Var(&c.EpochBudget, "epoch-budget", 0, "`units` per epoch shared among --reward-policy competitions given as w=WEIGHT")
@@ -174,30 +172,17 @@ func (c *CoordinatorCommand) weightPolicy() (*agora.WeightPolicy, error) {
 	return p, nil
 }
 
-// rewardPolicies parses --reward-policy values.
+// rewardPolicies parses --reward-policy values (agora.ParseRewardPolicy);
+// a weight needs --epoch-budget to be a share of.
 func (c *CoordinatorCommand) rewardPolicies() ([]agora.RewardPolicy, error) {
 	var out []agora.RewardPolicy
 	for _, v := range c.Rewards {
-		parts := strings.Split(v, ":")
-		if len(parts) < 3 || len(parts) > 4 || (len(parts) == 4 && parts[3] != "carry") {
-			return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: want competition:mode:budget[:carry]", v)
+		p, err := agora.ParseRewardPolicy(v)
+		if err != nil {
+			return nil, agora.Errorf(agora.EINVALID, "--reward-policy: %s", agora.ErrorMessage(err))
 		}
-		p := agora.RewardPolicy{Competition: parts[0], Mode: parts[1], CarryForward: len(parts) == 4}
-		if w, ok := strings.CutPrefix(parts[2], "w="); ok {
-			weight, err := strconv.ParseFloat(w, 64)
-			if err != nil || weight <= 0 {
-				return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: weight %q is not a positive number", v, w)
-			}
-			if c.EpochBudget == 0 {
-				return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: a weight needs --epoch-budget", v)
-			}
-			p.Weight = weight
-		} else {
-			budget, err := strconv.ParseUint(parts[2], 10, 64)
-			if err != nil {
-				return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: budget %q is not a whole number of units (or w=WEIGHT)", v, parts[2])
-			}
-			p.Budget = budget
+		if p.Weight > 0 && c.EpochBudget == 0 {
+			return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: a weight needs --epoch-budget", v)
 		}
 		if err := p.Validate(); err != nil {
 			return nil, agora.Errorf(agora.EINVALID, "--reward-policy %q: %s", v, agora.ErrorMessage(err))

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -13,9 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/demo"
-	"github.com/agoranet/agora/envs"
 	"github.com/agoranet/agora/harness"
 	"github.com/agoranet/agora/repocache"
 	"github.com/agoranet/agora/sandbox"
@@ -164,15 +161,8 @@ func defaultCacheDir() string {
 	return filepath.Join(os.TempDir(), "agora-cache")
 }
 
-// evalItem is one instance to evaluate with its prediction.
-type evalItem struct {
-	inst  *swebench.Instance
-	pred  swebench.Prediction
-	env   *harness.Env
-	dir   string
-	model string
-}
-
+// run evaluates once: flags to a harness.Batch, a sandbox when there is
+// anything to run, progress and the summary line.
 func (c *EvalCommand) run(ctx context.Context) error {
 	level := slog.LevelWarn
 	if c.Verbose {
@@ -180,124 +170,30 @@ func (c *EvalCommand) run(ctx context.Context) error {
 	}
 	logger := slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: level}))
 
-	instances, itemErrs, err := swebench.LoadInstances(c.Instances)
-	if err != nil {
-		return err
-	}
-	for _, e := range itemErrs {
-		fmt.Fprintf(c.Stderr, "agora: skipping %v\n", e)
-	}
+	var ids []string
 	if c.InstanceIDs != "" {
-		want := map[string]bool{}
-		for _, id := range strings.Split(c.InstanceIDs, ",") {
-			want[strings.TrimSpace(id)] = true
-		}
-		var kept []swebench.Instance
-		for _, in := range instances {
-			if want[in.InstanceID] {
-				kept = append(kept, in)
-				delete(want, in.InstanceID)
-			}
-		}
-		for id := range want {
-			fmt.Fprintf(c.Stderr, "agora: --instance-ids: %s is not in %s\n", id, c.Instances)
-		}
-		instances = kept
+		ids = strings.Split(c.InstanceIDs, ",")
 	}
-	if len(instances) == 0 {
-		return agora.Errorf(agora.EINVALID, "eval: no usable instance in %s", c.Instances)
+	b := &harness.Batch{
+		Instances: c.Instances, Predictions: c.Predictions, InstanceIDs: ids, EnvSpecs: c.EnvSpecs,
+		ReportDir: c.ReportDir, RunID: c.RunID, Workers: c.Workers,
+		Options:   harness.SWEOptions{MaxPatchBytes: c.MaxPatch, Timeout: c.Timeout, TamperPolicy: c.TamperPolicy},
+		Warn:      func(msg string) { fmt.Fprintf(c.Stderr, "agora: %s\n", msg) },
+		MissingID: func(id string) { fmt.Fprintf(c.Stderr, "agora: --instance-ids: %s is not in %s\n", id, c.Instances) },
 	}
-
-	var preds []swebench.Prediction
-	switch c.Predictions {
-	case "gold":
-		preds = swebench.GoldPredictions(instances)
-	case "empty":
-		preds = swebench.EmptyPredictions(instances)
-	default:
-		var perrs []swebench.ItemError
-		preds, perrs, err = swebench.LoadPredictions(c.Predictions)
-		if err != nil {
-			return err
-		}
-		for _, e := range perrs {
-			fmt.Fprintf(c.Stderr, "agora: skipping %v\n", e)
-		}
-	}
-	matched, merrs, err := swebench.MatchPredictions(instances, preds)
+	plan, err := b.Plan()
 	if err != nil {
 		return err
 	}
-	for _, e := range merrs {
-		fmt.Fprintf(c.Stderr, "agora: skipping %v\n", e)
-	}
-
-	var specs *harness.EnvFile
-	if c.EnvSpecs == "" {
-		specs, err = harness.ParseEnvFile("embedded swebench.yaml", envs.SWEbench)
-	} else {
-		specs, err = harness.LoadEnvFile(c.EnvSpecs)
-	}
-	if err != nil {
-		return err
-	}
-
-	// Work out what to run before starting a sandbox, so bad input is
-	// reported at once.
-	var items []*evalItem
-	model := ""
-	for i := range instances {
-		inst := &instances[i]
-		pred, ok := matched[inst.InstanceID]
-		if !ok {
-			continue
-		}
-		if model == "" {
-			model = pred.ModelNameOrPath
-		}
-		it := &evalItem{inst: inst, pred: pred, model: pred.ModelNameOrPath}
-		it.dir = filepath.Join(c.ReportDir, swebench.InstanceLogDir(c.RunID, pred.ModelNameOrPath, inst.InstanceID))
-		if pred.ModelPatch == nil || strings.TrimSpace(*pred.ModelPatch) == "" {
-			continue // an empty patch is counted, not run
-		}
-		if _, err := os.Stat(filepath.Join(it.dir, "report.json")); err == nil {
-			continue // resumed: done in an earlier run
-		}
-		env, err := specs.Find(inst.Repo, inst.Version)
-		if err != nil {
-			c.recordError(it, harness.ErrKindEnvironment, fmt.Errorf("%s: %s", inst.InstanceID, message(err)))
-			continue
-		}
-		it.env = env
-		items = append(items, it)
-	}
-	if model == "" {
-		model = "none"
-	}
-
-	if len(items) > 0 {
-		if err := c.evaluate(ctx, logger, items); err != nil {
+	if plan.Pending() > 0 {
+		if err := c.evaluate(ctx, logger, b, plan); err != nil {
 			return err
 		}
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-
-	outcomes := map[string]swebench.Outcome{}
-	for _, inst := range instances {
-		pred, ok := matched[inst.InstanceID]
-		if !ok {
-			continue
-		}
-		dir := filepath.Join(c.ReportDir, swebench.InstanceLogDir(c.RunID, pred.ModelNameOrPath, inst.InstanceID))
-		o, err := swebench.ReadOutcome(filepath.Join(dir, "report.json"), inst.InstanceID)
-		if err == nil {
-			outcomes[inst.InstanceID] = o
-		}
-	}
-	report := swebench.BuildRunReport(instances, matched, outcomes)
-	path, err := swebench.WriteRunReport(c.ReportDir, model, c.RunID, report)
+	report, path, err := b.Report(plan)
 	if err != nil {
 		return err
 	}
@@ -307,9 +203,9 @@ func (c *EvalCommand) run(ctx context.Context) error {
 	return nil
 }
 
-// evaluate runs items on c.Workers workers, writing each instance's files
-// as soon as it finishes.
-func (c *EvalCommand) evaluate(ctx context.Context, logger *slog.Logger, items []*evalItem) error {
+// evaluate starts the sandbox and runs the plan's pending instances,
+// drawing progress.
+func (c *EvalCommand) evaluate(ctx context.Context, logger *slog.Logger, b *harness.Batch, plan *harness.BatchPlan) error {
 	sb, err := sandbox.New(sandbox.Config{Runtime: c.Runtime, StateDir: c.StateDir, Logger: logger, PoolSize: sandbox.DefaultPoolSize})
 	if err != nil {
 		return err
@@ -323,94 +219,11 @@ func (c *EvalCommand) evaluate(ctx context.Context, logger *slog.Logger, items [
 		NoGuard:     c.NoGuard,
 		Logger:      logger,
 	}
-	prog := newProgress(c.Stderr, len(items))
-	work := make(chan *evalItem)
-	var wg sync.WaitGroup
-	for i := 0; i < c.Workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range work {
-				res := ev.EvaluateSWE(ctx, it.inst, it.env, *it.pred.ModelPatch, harness.SWEOptions{MaxPatchBytes: c.MaxPatch, Timeout: c.Timeout, TamperPolicy: c.TamperPolicy})
-				if ctx.Err() != nil {
-					return // canceled: leave no half-written instance
-				}
-				c.record(it, res)
-				prog.done(res)
-			}
-		}()
-	}
-feed:
-	for _, it := range items {
-		select {
-		case work <- it:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(work)
-	wg.Wait()
+	prog := newProgress(c.Stderr, plan.Pending())
+	b.Done = prog.done
+	b.Evaluate(ctx, ev, plan)
 	prog.finish()
 	return nil
-}
-
-// record writes an instance's files: patch.diff, test_output.txt, agora.json
-// and, when there is a verdict, report.json — last, since its presence is
-// what marks the instance completed.
-func (c *EvalCommand) record(it *evalItem, res *harness.SWEResult) {
-	if err := os.MkdirAll(it.dir, 0o755); err != nil {
-		fmt.Fprintf(c.Stderr, "agora: %s: %v\n", it.inst.InstanceID, err)
-		return
-	}
-	swebench.WriteFileAtomic(filepath.Join(it.dir, "patch.diff"), []byte(*it.pred.ModelPatch))
-	if res.Log != nil {
-		swebench.WriteFileAtomic(filepath.Join(it.dir, "test_output.txt"), res.Log)
-	}
-	c.writeDetail(it, res.ErrKind, res.Err, res)
-	if res.Err != nil {
-		fmt.Fprintf(c.Stderr, "agora: %s: %s\n", it.inst.InstanceID, firstLine(res.Err.Error()))
-		return
-	}
-	data, err := res.Report.Encode(it.inst.InstanceID)
-	if err == nil {
-		err = swebench.WriteFileAtomic(filepath.Join(it.dir, "report.json"), data)
-	}
-	if err != nil {
-		fmt.Fprintf(c.Stderr, "agora: %s: write report: %v\n", it.inst.InstanceID, err)
-	}
-}
-
-// recordError records an instance that could not be evaluated at all.
-func (c *EvalCommand) recordError(it *evalItem, kind string, err error) {
-	if mkErr := os.MkdirAll(it.dir, 0o755); mkErr == nil {
-		c.writeDetail(it, kind, err, nil)
-	}
-	fmt.Fprintf(c.Stderr, "agora: %s\n", firstLine(err.Error()))
-}
-
-// writeDetail writes agora.json: what SWE-bench's report.json has no field
-// for (why an instance failed, what was ignored, how long steps took).
-func (c *EvalCommand) writeDetail(it *evalItem, kind string, err error, res *harness.SWEResult) {
-	d := map[string]any{"instance_id": it.inst.InstanceID, "model_name_or_path": it.model}
-	if err != nil {
-		d["error_kind"], d["error"] = kind, err.Error()
-	}
-	if res != nil {
-		d["resolution"] = res.Resolution
-		d["test_exit_code"] = res.TestExitCode
-		d["ignored_test_edits"] = res.IgnoredTestEdits
-		d["runner_guard"] = res.Guarded
-		if len(res.TamperFindings) > 0 {
-			d["tamper_findings"] = res.TamperFindings
-		}
-		d["timings_ms"] = map[string]int64{
-			"checkout": res.Timings.Checkout.Milliseconds(), "environment": res.Timings.Environment.Milliseconds(),
-			"prepare": res.Timings.Prepare.Milliseconds(), "test": res.Timings.Test.Milliseconds(),
-			"total": res.Timings.Total.Milliseconds(),
-		}
-	}
-	data, _ := json.MarshalIndent(d, "", "  ")
-	swebench.WriteFileAtomic(filepath.Join(it.dir, "agora.json"), append(data, '\n'))
 }
 
 func firstLine(s string) string {

@@ -28,6 +28,12 @@ type MinerCommand struct {
 	Stdout, Stderr io.Writer
 	// Stdin is read by flags that take "-" (nil means os.Stdin).
 	Stdin io.Reader
+	// RetryDelays, PollInterval and LocalReplay are handed to submit,
+	// status and check (their fields of the same names); zero values mean
+	// the defaults. Tests shorten the waits.
+	RetryDelays  []time.Duration
+	PollInterval time.Duration
+	LocalReplay  func(ctx context.Context, cfg *replayerConfig, t *agora.Task, patch string) (*agora.Result, []byte, error)
 }
 
 const minerUsage = `Usage: agora miner <command> [arguments] [flags]
@@ -73,11 +79,11 @@ func (c *MinerCommand) Run(ctx context.Context, args []string) error {
 	case "claim":
 		return (&MinerClaimCommand{minerIO: mio}).Run(ctx, args[1:])
 	case "submit":
-		return (&MinerSubmitCommand{minerIO: mio}).Run(ctx, args[1:])
+		return (&MinerSubmitCommand{minerIO: mio, RetryDelays: c.RetryDelays}).Run(ctx, args[1:])
 	case "status":
-		return (&MinerStatusCommand{minerIO: mio}).Run(ctx, args[1:])
+		return (&MinerStatusCommand{minerIO: mio, PollInterval: c.PollInterval}).Run(ctx, args[1:])
 	case "check":
-		return (&MinerCheckCommand{minerIO: mio}).Run(ctx, args[1:])
+		return (&MinerCheckCommand{minerIO: mio, LocalReplay: c.LocalReplay}).Run(ctx, args[1:])
 	case "agent":
 		return (&MinerAgentCommand{minerIO: mio}).Run(ctx, args[1:])
 	case "help", "-h", "-help", "--help":

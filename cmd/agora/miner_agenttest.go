@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -54,7 +53,7 @@ func (c *MinerAgentCommand) test(ctx context.Context, args []string) error {
 	fs.Var(&tasks, "task", "a task `id` or slug to run on, repeatable")
 	instances := fs.String("instances", "", "SWE-bench instances `file` to run on instead")
 	league := fs.String("league", "", "apply this league's timeout, budgets and allowed imports")
-	var cfg localCheckConfig
+	var cfg replayerConfig
 	fs.StringVar(&cfg.Runtime, "runtime", "runc", "sandbox runtime (agent runs need runc)")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "sandbox state `directory` (default /run/agora)")
 	fs.StringVar(&cfg.CacheDir, "cache-dir", "~/.cache/agora", "repositories and environment layers")
@@ -101,10 +100,8 @@ func (c *MinerAgentCommand) test(ctx context.Context, args []string) error {
 		return err
 	}
 
-	vc := &ValidatorCommand{Stderr: io.Discard, Runtime: cfg.Runtime, StateDir: cfg.StateDir, CacheDir: cfg.CacheDir,
-		EnvSpecs: cfg.EnvSpecs, RepoSource: cfg.RepoSource}
-	replayer, err := vc.replayer()
-	defer vc.Close()
+	replayer, _, closeSandbox, err := cfg.open(discardLogger())
+	defer closeSandbox()
 	if err != nil {
 		return err
 	}
@@ -186,7 +183,7 @@ func (c *MinerAgentCommand) problems(ctx context.Context, remote minerRemote, id
 		for _, in := range insts {
 			owner, name, _ := strings.Cut(in.Repo, "/")
 			out = append(out, &agora.Task{Slug: strings.ToLower(in.InstanceID), Kind: agora.TaskSWE,
-				Repository: strings.NewReplacer("{owner}", owner, "{name}", name).Replace(source),
+				Repository: agora.ExpandRepoSource(source, owner, name),
 				BaseRef:    in.BaseCommit, Environment: in.Repo, TimeBudgetSeconds: agora.DefaultTimeBudget,
 				MaxPatchBytes: agora.DefaultMaxPatchBytes, SWE: in.SWESpec()})
 		}

@@ -10,24 +10,14 @@ import (
 	"github.com/agoranet/agora"
 )
 
-// localCheck replays a patch for a task on this machine, the way a
-// validator does, and returns the result and the replay log.
-//
-// NOTE: nil until the local replayer is wired in (another file sets it, on
-// top of the validator's replayer); `agora miner check` says "not yet"
-// while it is nil.
-var localCheck func(ctx context.Context, cfg localCheckConfig, t *agora.Task, patch string) (*agora.Result, []byte, error)
-
-// localCheckConfig is where and how the local replay runs.
-type localCheckConfig struct {
-	Runtime, StateDir, CacheDir, RepoSource string
-	EnvSpecs                                listFlag
-}
-
 // MinerCheckCommand is `agora miner check TASK`: the checks validators make,
 // then a local replay of the patch.
 type MinerCheckCommand struct {
 	minerIO
+	// LocalReplay replays a patch for a task on this machine, the way a
+	// validator does, and returns the result and the replay log (nil:
+	// runLocalCheck). Tests replace it.
+	LocalReplay func(ctx context.Context, cfg *replayerConfig, t *agora.Task, patch string) (*agora.Result, []byte, error)
 }
 
 const minerCheckUsage = `Usage: agora miner check TASK [--patch FILE | --repo DIR] [--log FILE] [--json]
@@ -54,7 +44,7 @@ func (c *MinerCheckCommand) Run(ctx context.Context, args []string) error {
 	remote.register(fs)
 	src.register(fs)
 	logPath := fs.String("log", "", "write the replay log to this `file`")
-	var cfg localCheckConfig
+	var cfg replayerConfig
 	fs.StringVar(&cfg.Runtime, "runtime", "runc", "sandbox runtime: runc or runsc")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "sandbox state `directory` (default /run/agora)")
 	fs.StringVar(&cfg.CacheDir, "cache-dir", "~/.cache/agora", "repositories and environment layers")
@@ -90,11 +80,11 @@ func (c *MinerCheckCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	minerWarnTestEdits(c.Stderr, t, p)
-	if localCheck == nil {
-		return agora.Errorf(agora.EUNAVAILABLE, "miner check: not yet: this build cannot replay patches locally; the static checks passed (%d files, %d bytes), and 'agora miner submit %s' sends the patch to validators", len(p.Files), len(diff), t.Slug)
+	replay := c.LocalReplay
+	if replay == nil {
+		replay = runLocalCheck
 	}
-
-	res, log, err := localCheck(ctx, cfg, t, diff)
+	res, log, err := replay(ctx, &cfg, t, diff)
 	if err != nil {
 		return err
 	}

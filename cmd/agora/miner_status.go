@@ -17,10 +17,13 @@ import (
 // status, verdict and validator results, optionally waiting for the verdict.
 type MinerStatusCommand struct {
 	minerIO
+	// PollInterval is how often --follow asks for news (0:
+	// DefaultMinerPollInterval). Tests shorten it.
+	PollInterval time.Duration
 }
 
-// minerPollInterval is how often --follow asks for news. Tests shorten it.
-var minerPollInterval = 2 * time.Second
+// DefaultMinerPollInterval is MinerStatusCommand's default PollInterval.
+const DefaultMinerPollInterval = 2 * time.Second
 
 const minerStatusUsage = `Usage: agora miner status SUBMISSION [--follow [--timeout D]] [--json] [key flags]
 
@@ -119,11 +122,15 @@ func (c *MinerStatusCommand) follow(ctx context.Context, remote *minerRemote, cl
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	poll := c.PollInterval
+	if poll <= 0 {
+		poll = DefaultMinerPollInterval
+	}
 	prog := newMinerProgress(c.Stderr, sub.ID, task)
 	defer prog.finish()
-	tick := time.NewTicker(min(minerPollInterval, 100*time.Millisecond))
+	tick := time.NewTicker(min(poll, 100*time.Millisecond))
 	defer tick.Stop()
-	next := time.Now().Add(minerPollInterval)
+	next := time.Now().Add(poll)
 	results := -1
 	for sub.Status == agora.SubmissionPending {
 		select {
@@ -138,7 +145,7 @@ func (c *MinerStatusCommand) follow(ctx context.Context, remote *minerRemote, cl
 			prog.draw(results, "")
 			continue
 		}
-		next = time.Now().Add(minerPollInterval)
+		next = time.Now().Add(poll)
 		s, err := cl.Submission(ctx, sub.ID)
 		if err == nil {
 			sub = s

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,14 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/agoranet/agora"
 	agorahttp "github.com/agoranet/agora/http"
+	"github.com/agoranet/agora/internal/gitexec"
 	"github.com/agoranet/agora/patch"
 )
 
@@ -26,12 +23,14 @@ import (
 // acknowledges the submission and its id is printed, or the command fails.
 type MinerSubmitCommand struct {
 	minerIO
+	// RetryDelays are the waits before each retry of a submission the
+	// coordinator did not acknowledge (EUNAVAILABLE, ERATELIMIT); nil means
+	// DefaultMinerRetryDelays. Tests shorten them.
+	RetryDelays []time.Duration
 }
 
-// minerRetryDelays are the waits before each retry of a submission the
-// coordinator did not acknowledge (EUNAVAILABLE, ERATELIMIT). Tests shorten
-// them.
-var minerRetryDelays = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+// DefaultMinerRetryDelays are MinerSubmitCommand's default RetryDelays.
+var DefaultMinerRetryDelays = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
 
 const minerSubmitUsage = `Usage: agora miner submit TASK [--repo DIR | --patch FILE] [--claim ID] [--summary TEXT] [--idea TEXT]
                          [--artifact-uri URL --artifact-sha256 HEX --artifact-size N] [--json] [key flags]
@@ -160,6 +159,10 @@ func (c *MinerSubmitCommand) Run(ctx context.Context, args []string) error {
 // limits. The client key makes every retry safe: a submission recorded by
 // an attempt whose reply was lost comes back as is.
 func (c *MinerSubmitCommand) send(ctx context.Context, remote *minerRemote, cl *agorahttp.Client, req agorahttp.SubmitRequest) (*agora.Submission, error) {
+	delays := c.RetryDelays
+	if delays == nil {
+		delays = DefaultMinerRetryDelays
+	}
 	for attempt := 0; ; attempt++ {
 		sub, err := cl.Submit(ctx, req)
 		if err == nil {
@@ -173,10 +176,10 @@ func (c *MinerSubmitCommand) send(ctx context.Context, remote *minerRemote, cl *
 		if !transient {
 			return nil, remote.explain(err)
 		}
-		if attempt >= len(minerRetryDelays) {
+		if attempt >= len(delays) {
 			return nil, agora.Errorf(code, "the coordinator did not acknowledge the submission after %d attempts (%s); it may or may not be recorded: run the same command again later, it cannot submit twice", attempt+1, message(err))
 		}
-		d := minerRetryDelays[attempt]
+		d := delays[attempt]
 		fmt.Fprintf(c.Stderr, "agora: %s; retrying in %s\n", message(err), d)
 		select {
 		case <-time.After(d):
@@ -238,113 +241,28 @@ func (s *minerPatchSource) read(ctx context.Context, stdin io.Reader, t *agora.T
 const minerMaxDiff = 64 << 20
 
 // minerWorkTreeDiff returns the diff from base to the working tree of the
-// git repository at dir, untracked files included (ignored ones are not).
-// Untracked files are marked intent-to-add in a temporary copy of the index
-// (GIT_INDEX_FILE), so the repository's own index is never written.
+// git repository at dir (gitexec.WorkTreeDiff), with errors that say what
+// to do about the flags.
 func minerWorkTreeDiff(ctx context.Context, dir, base string) (string, error) {
-	if _, err := exec.LookPath("git"); err != nil {
+	diff, err := gitexec.WorkTreeDiff(ctx, dir, base, minerMaxDiff)
+	var de *gitexec.DiffError
+	if !errors.As(err, &de) {
+		return diff, err
+	}
+	switch de.Kind {
+	case gitexec.ErrNotInstalled:
 		return "", agora.Errorf(agora.EINVALID, "--repo needs git, and it is not in PATH; install git or give --patch FILE")
+	case gitexec.ErrNotRepository:
+		return "", agora.Errorf(agora.EINVALID, "--repo %s: not a git repository (%s); give the checkout of the task's repository, or --patch FILE", dir, de.Err)
+	default:
+		return "", agora.Errorf(agora.EINVALID, "the task's base commit %s is not in %s; fetch it first: git fetch origin %s", base, de.Dir, base)
 	}
-	out, err := minerGit(ctx, dir, nil, nil, "rev-parse", "--show-toplevel")
-	if err != nil {
-		return "", agora.Errorf(agora.EINVALID, "--repo %s: not a git repository (%s); give the checkout of the task's repository, or --patch FILE", dir, err)
-	}
-	top := strings.TrimSpace(out)
-	if _, err := minerGit(ctx, top, nil, nil, "cat-file", "-e", base+"^{commit}"); err != nil {
-		return "", agora.Errorf(agora.EINVALID, "the task's base commit %s is not in %s; fetch it first: git fetch origin %s", base, top, base)
-	}
-	out, err = minerGit(ctx, top, nil, nil, "rev-parse", "--git-path", "index")
-	if err != nil {
-		return "", fmt.Errorf("find the index of %s: %w", top, err)
-	}
-	index := strings.TrimSpace(out)
-	if !filepath.IsAbs(index) {
-		index = filepath.Join(top, index)
-	}
-
-	tmp, err := os.MkdirTemp("", "agora-submit-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	tmpIndex := filepath.Join(tmp, "index")
-	if b, err := os.ReadFile(index); err == nil {
-		if err := os.WriteFile(tmpIndex, b, 0o600); err != nil {
-			return "", err
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read the index of %s: %w", top, err)
-	} // no index yet: git starts from an empty one
-	env := []string{"GIT_INDEX_FILE=" + tmpIndex}
-
-	untracked, err := minerGit(ctx, top, env, nil, "ls-files", "-z", "--others", "--exclude-standard")
-	if err != nil {
-		return "", fmt.Errorf("list untracked files of %s: %w", top, err)
-	}
-	if untracked != "" {
-		// Literal pathspecs: a file named ":(glob)*" is a file name.
-		litEnv := append(env, "GIT_LITERAL_PATHSPECS=1")
-		if _, err := minerGit(ctx, top, litEnv, strings.NewReader(untracked), "add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"); err != nil {
-			return "", fmt.Errorf("include untracked files of %s: %w", top, err)
-		}
-	}
-	// Flags that pin the output whatever the user's git config says:
-	// a/ b/ prefixes, no external diff or textconv, no colour, no rename
-	// detection (every applier understands plain adds and deletes).
-	diff, err := minerGit(ctx, top, env, nil, "diff", "--binary", "--no-ext-diff", "--no-textconv", "--no-color",
-		"--no-renames", "--src-prefix=a/", "--dst-prefix=b/", base, "--")
-	if err != nil {
-		return "", fmt.Errorf("diff %s against %s: %w", top, base, err)
-	}
-	return diff, nil
-}
-
-// minerGit runs git in dir with extra environment and returns its stdout;
-// the error carries git's stderr.
-func minerGit(ctx context.Context, dir string, env []string, stdin io.Reader, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", dir}, args...)...)
-	// --repo names the repository: variables that would point git at
-	// another one (set when run from a git hook, say) are dropped.
-	for _, kv := range os.Environ() {
-		switch name, _, _ := strings.Cut(kv, "="); name {
-		case "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX":
-		default:
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stdin = stdin
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &minerLimitedBuffer{b: &stdout, n: minerMaxDiff}, &stderr
-	if err := cmd.Run(); err != nil {
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return "", fmt.Errorf("git %s: %s", args[0], firstLine(msg))
-		}
-		return "", fmt.Errorf("git %s: %w", args[0], err)
-	}
-	return stdout.String(), nil
-}
-
-// minerLimitedBuffer keeps the first n bytes written to it and drops the rest.
-type minerLimitedBuffer struct {
-	b *bytes.Buffer
-	n int
-}
-
-func (l *minerLimitedBuffer) Write(p []byte) (int, error) {
-	if room := l.n + 1 - l.b.Len(); room > 0 {
-		l.b.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
 }
 
 // minerCheckPatch makes the checks validators make before replaying a
 // patch, and returns the parsed patch. A refusal names the file and says
 // what to do.
-//
-// NOTE: the rules mirror the harness validators run (validator/replay.go):
-// harness/metric.go matches allowed globs with Python fnmatch semantics
-// (BitSota's), harness/swe.go with path-aware globs.
+// The rules are patch.TaskRules, the ones the harness applies.
 func minerCheckPatch(t *agora.Task, diff, origin string) (*patch.Patch, error) {
 	limit := t.MaxPatchBytes
 	if limit <= 0 {
@@ -362,8 +280,7 @@ func minerCheckPatch(t *agora.Task, diff, origin string) (*patch.Patch, error) {
 	if err != nil {
 		return nil, agora.Errorf(agora.EINVALID, "patch refused: %s is not a diff validators can apply: %v", origin, err)
 	}
-	rules := patch.Rules{MaxBytes: limit, Allowed: t.AllowedPatchPaths, FnmatchCompat: t.Kind == agora.TaskMetric}
-	if err := patch.Check(p, rules); err != nil {
+	if err := patch.Check(p, patch.TaskRules(t.Kind, limit, t.AllowedPatchPaths)); err != nil {
 		var v *patch.Violation
 		if !errors.As(err, &v) {
 			return nil, err
@@ -392,13 +309,7 @@ func minerWarnTestEdits(w io.Writer, t *agora.Task, p *patch.Patch) {
 	if t.Kind != agora.TaskSWE {
 		return
 	}
-	modified, created := p.Touched()
-	var tests []string
-	for _, f := range append(modified, created...) {
-		if patch.IsTestPath(f) {
-			tests = append(tests, f)
-		}
-	}
+	tests := patch.TestEdits(p)
 	if len(tests) > 0 {
 		fmt.Fprintf(w, "agora: note: validators undo changes to test files before grading; these are ignored: %s\n", strings.Join(tests, " "))
 	}
@@ -406,25 +317,13 @@ func minerWarnTestEdits(w io.Writer, t *agora.Task, p *patch.Patch) {
 
 // minerLargest names the biggest file sections of an oversized diff.
 func minerLargest(diff string) string {
-	type section struct {
-		name string
-		size int
-	}
-	var secs []section
-	for _, part := range strings.SplitAfter(diff, "\ndiff --git ") {
-		name := strings.TrimPrefix(firstLine(part), "diff --git ")
-		if a, b, ok := strings.Cut(name, " b/"); ok && strings.HasPrefix(a, "a/") {
-			name = b
-		}
-		secs = append(secs, section{name, len(part)})
-	}
+	secs := patch.LargestSections(diff, 3)
 	if len(secs) == 0 {
 		return ""
 	}
-	sort.Slice(secs, func(i, j int) bool { return secs[i].size > secs[j].size })
 	var names []string
-	for _, s := range secs[:min(3, len(secs))] {
-		names = append(names, fmt.Sprintf("%s (%s bytes)", s.name, minerSize(s.size)))
+	for _, s := range secs {
+		names = append(names, fmt.Sprintf("%s (%s bytes)", s.Name, minerSize(s.Size)))
 	}
 	return "; largest: " + strings.Join(names, ", ")
 }

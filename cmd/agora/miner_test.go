@@ -33,6 +33,8 @@ import (
 // SQLite file, with //Alice as owner and //Bob as validator; any hotkey may
 // mine.
 type minerEnv struct {
+	// cmd holds the settings of every miner command run: short waits.
+	cmd       MinerCommand
 	url       string
 	db        *sqldb.DB
 	owner     *agorahttp.Client
@@ -59,9 +61,6 @@ func mustOpenMinerEnv(t *testing.T) *minerEnv {
 	for _, k := range []string{"AGORA_COORDINATOR", "AGORA_MINER_HOTKEY_FILE", "AGORA_MINER_MNEMONIC", "AGORA_MINER_SEED", "AGORA_MINER_KEY_URI", "CI"} {
 		t.Setenv(k, "")
 	}
-	delays, poll := minerRetryDelays, minerPollInterval
-	minerRetryDelays, minerPollInterval = []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}, 20*time.Millisecond
-	t.Cleanup(func() { minerRetryDelays, minerPollInterval = delays, poll })
 
 	db, err := sqldb.Open(ctx, testingutil.DSN(t, "sqlite"))
 	if err != nil {
@@ -87,7 +86,8 @@ func mustOpenMinerEnv(t *testing.T) *minerEnv {
 		srv.Close(c)
 		db.Close()
 	})
-	return &minerEnv{url: srv.URL(), db: db, owner: agorahttp.NewClient(srv.URL(), owner),
+	cmd := MinerCommand{RetryDelays: []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond}, PollInterval: 20 * time.Millisecond}
+	return &minerEnv{cmd: cmd, url: srv.URL(), db: db, owner: agorahttp.NewClient(srv.URL(), owner),
 		validator: agorahttp.NewClient(srv.URL(), val), miner: minerTestKey(t, "//Dave")}
 }
 
@@ -99,7 +99,9 @@ func (e *minerEnv) run(t *testing.T, args ...string) (stdout, stderr string, err
 	if !minerHasFlag(args, "--coordinator") && (len(args) < 2 || args[1] != "keys") {
 		args = append(args, "--coordinator", e.url)
 	}
-	err = (&Main{Stdout: &out, Stderr: &errb}).Run(context.Background(), args)
+	cmd := e.cmd
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run(context.Background(), args[1:])
 	return out.String(), errb.String(), err
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/sandbox"
-	"github.com/agoranet/agora/swebench"
 )
 
 // UpCommand runs Agora on one machine: a coordinator on an embedded SQLite
@@ -40,12 +39,6 @@ const (
 	upOwnerURI       = "//AgoraOwner"
 	upValidatorURI   = "//AgoraValidator"
 )
-
-var upMiners = []struct{ uri, name, swe, metric string }{
-	{"//DemoMinerA", "miner A", "gold", "fit-good"},
-	{"//DemoMinerB", "miner B", "demo-wrong", "fit-wrong"},
-	{"//DemoMinerC", "miner C", "demo-conftest-hack", "fit-hostile"},
-}
 
 // ParseFlags reads agora up's flags.
 func (c *UpCommand) ParseFlags(args []string) error {
@@ -93,7 +86,7 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 	val, _ := hotkey.FromURI(upValidatorURI)
 	coord := &CoordinatorCommand{Stdout: logFile, Stderr: logFile, Listen: c.Listen, DataDir: dir,
 		DB: filepath.Join(dir, "coordinator.db"), Owners: listFlag{owner.Address()}, Validators: listFlag{val.Address()},
-		LeaseTTL: 2 * time.Minute, MaxAttempts: 3, Rate: 200, Burst: 400, RepoSource: "https://github.com/{owner}/{name}.git"}
+		LeaseTTL: 2 * time.Minute, MaxAttempts: 3, Rate: 200, Burst: 400, RepoSource: agora.DefaultRepoSource}
 	coord.Key.uri = upCoordinatorURI
 	if err := coord.Open(ctx); err != nil {
 		return fmt.Errorf("coordinator: %s (is another agora up running? try --listen 127.0.0.1:0)", message(err))
@@ -103,45 +96,27 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 	say("coordinator  %s  (SQLite %s)", url, coord.DB)
 
 	// Demo repositories and tasks.
-	if _, err := demo.Install(ctx, dir); err != nil {
-		return err
-	}
-	insts, _, err := swebench.ParseInstances("demo instances", demo.Instances)
-	if err != nil || len(insts) == 0 {
-		return fmt.Errorf("demo instances: %v", err)
-	}
-	in := insts[0]
-	fitRepo, fitCommit, fitPatches, err := demo.InstallMetric(ctx, dir)
+	market, err := demo.InstallMarket(ctx, dir)
 	if err != nil {
 		return err
 	}
 	ownerAPI := agorahttp.NewClient(url, owner)
-	sweTask, err := ensureTask(ctx, ownerAPI, &agora.Task{
-		Slug: "calc-mean", Title: "calc: mean() truncates", Kind: agora.TaskSWE, Competition: "demo",
-		Repository: filepath.Join(dir, "mirrors", "agora+calc", "repo"), BaseRef: in.BaseCommit, Environment: in.Repo,
-		TimeBudgetSeconds: 300, Source: "demo",
-		SWE: in.SWESpec(),
-	})
+	sweTask, err := ensureTask(ctx, ownerAPI, market.SWE)
 	if err != nil {
 		return err
 	}
-	fitTask, err := ensureTask(ctx, ownerAPI, &agora.Task{
-		Slug: "fit-loss", Title: "fit: lower the model's loss", Kind: agora.TaskMetric, Competition: "demo",
-		// The patched code produces predictions; the owner's scorer,
-		// alone with the held-out seed, measures them.
-		Repository: fitRepo, BaseRef: fitCommit, MetricContract: demo.FitContract(), AllowedPatchPaths: demo.FitAllowed, ImprovementThreshold: 0.01,
-		TimeBudgetSeconds: 120, ValidatorEnv: map[string]string{"HELDOUT_SEED": "20261122"}, Source: "demo",
-	})
+	fitTask, err := ensureTask(ctx, ownerAPI, market.Fit)
 	if err != nil {
 		return err
 	}
+	created := map[*agora.Task]*agora.Task{market.SWE: sweTask, market.Fit: fitTask}
 	say("tasks        %s (swe), %s (metric)", sweTask.Slug, fitTask.Slug)
 
 	// One local validator.
 	vc := &ValidatorCommand{Stdout: logFile, Stderr: logFile, Coordinator: url, Concurrency: 2, LeaseTTL: 2 * time.Minute,
 		Poll: time.Second, Drain: 30 * time.Second, Runtime: c.Runtime, StateDir: c.StateDir, CacheDir: filepath.Join(dir, "cache"),
 		extraEnvs: [][]byte{demo.Envs}}
-	v, err := vc.build(val.Address(), agorahttp.NewClient(url, val))
+	v, err := vc.build(ctx, val.Address(), agorahttp.NewClient(url, val))
 	defer vc.Close()
 	if err != nil {
 		return fmt.Errorf("validator: %s", message(err))
@@ -155,22 +130,15 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 	// Demo miners submit: each a correct, a wrong or a hostile patch.
 	type pending struct{ id, who, what, task string }
 	var subs []pending
-	for _, m := range upMiners {
-		key, _ := hotkey.FromURI(m.uri)
+	for _, d := range market.Submissions {
+		key, _ := hotkey.FromURI(d.Miner.URI)
 		api := agorahttp.NewClient(url, key)
-		preds, _, err := swebench.ParsePredictions(m.swe, demo.Predictions(m.swe))
-		if err != nil || len(preds) == 0 || preds[0].ModelPatch == nil {
-			return fmt.Errorf("demo predictions %s: %v", m.swe, err)
+		task := created[d.Task]
+		sub, err := api.Submit(ctx, agorahttp.SubmitRequest{TaskID: task.ID, Patch: d.Patch, ClientKey: "demo-" + d.What, Summary: "demo: " + d.What})
+		if err != nil {
+			return fmt.Errorf("demo %s: submit %s: %s", d.Miner.Name, d.What, message(err))
 		}
-		for _, s := range []struct{ task, patch, what string }{
-			{sweTask.ID, *preds[0].ModelPatch, m.swe}, {fitTask.ID, fitPatches[m.metric], m.metric},
-		} {
-			sub, err := api.Submit(ctx, agorahttp.SubmitRequest{TaskID: s.task, Patch: s.patch, ClientKey: "demo-" + s.what, Summary: "demo: " + s.what})
-			if err != nil {
-				return fmt.Errorf("demo %s: submit %s: %s", m.name, s.what, message(err))
-			}
-			subs = append(subs, pending{sub.ID, m.name, s.what, s.task})
-		}
+		subs = append(subs, pending{sub.ID, d.Miner.Name, d.What, task.ID})
 	}
 	say("miners       3 demo miners submitted %d patches (correct, wrong, hostile)\n", len(subs))
 
@@ -230,8 +198,8 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 			say("    %d. %s %s %s", s.Rank, minerName(s.Miner), metric, best)
 		}
 	}
-	say("\nlook:   %s/api/v1/competitions/demo/leaderboard", url)
-	say("        %s/api/v1/tasks/calc-mean/onboard.md", url)
+	say("\nlook:   %s/api/v1/competitions/%s/leaderboard", url, demo.Competition)
+	say("        %s/api/v1/tasks/%s/onboard.md", url, sweTask.Slug)
 	say("        %s/api/v1/openapi.json    log: %s", url, logPath)
 	say("try:    agora miner tasks --coordinator %s", url)
 	say("        agora miner submit fit-loss --patch my.diff --key-uri //You --coordinator %s", url)
@@ -262,9 +230,9 @@ func taskSlug(id string, tasks ...*agora.Task) string {
 
 // minerName shows a demo miner's name, or the address.
 func minerName(addr string) string {
-	for _, m := range upMiners {
-		if k, _ := hotkey.FromURI(m.uri); k.Address() == addr {
-			return m.name
+	for _, m := range demo.Miners {
+		if k, _ := hotkey.FromURI(m.URI); k.Address() == addr {
+			return m.Name
 		}
 	}
 	return addr

@@ -18,8 +18,6 @@ import (
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/artifact"
 	"github.com/agoranet/agora/chain"
-	"github.com/agoranet/agora/envs"
-	"github.com/agoranet/agora/harness"
 	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/sandbox"
@@ -191,7 +189,7 @@ func (c *ValidatorCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	client := agorahttp.NewClient(c.Coordinator, signer)
-	v, err := c.build(signer.Address(), client)
+	v, err := c.build(ctx, signer.Address(), client)
 	defer c.Close()
 	if err != nil {
 		return err
@@ -226,50 +224,16 @@ func (c *ValidatorCommand) logger() *slog.Logger {
 
 // replayer wires the sandbox and the replay engine.
 func (c *ValidatorCommand) replayer() (*validator.HarnessReplayer, error) {
-	log := c.logger()
-	cacheDir := expandHome(c.CacheDir)
-	specs := &harness.EnvFile{Version: 1}
-	add := func(name string, data []byte) error {
-		f, err := harness.ParseEnvFile(name, data)
-		if err != nil {
-			return err
-		}
-		specs.Environments = append(specs.Environments, f.Environments...)
-		return nil
-	}
-	if len(c.EnvSpecs) == 0 {
-		if err := add("embedded swebench.yaml", envs.SWEbench); err != nil {
-			return nil, err
-		}
-	}
-	for _, p := range c.EnvSpecs {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, agora.Errorf(agora.EINVALID, "--env-specs: %v", err)
-		}
-		if err := add(p, data); err != nil {
-			return nil, err
-		}
-	}
-	for i, data := range c.extraEnvs {
-		if err := add(fmt.Sprintf("extra env %d", i), data); err != nil {
-			return nil, err
-		}
-	}
-	sb, err := sandbox.New(sandbox.Config{Runtime: c.Runtime, StateDir: c.StateDir, Logger: log, PoolSize: sandbox.DefaultPoolSize, IDs: c.uids})
-	if err != nil {
-		return nil, err
-	}
-	c.closers = append(c.closers, sb.Close)
-	checkouts := &validator.URLCheckouts{Dir: filepath.Join(cacheDir, "repos"), Source: c.RepoSource, UID: sandbox.DefaultUID, GID: sandbox.DefaultGID, Logger: log}
-	ev := &harness.Evaluator{Sandbox: sb, Checkouts: checkouts, CacheDir: cacheDir, RuntimeKind: sb.Kind(), Logger: log}
-	c.artifacts = &artifact.Fetcher{Dir: filepath.Join(cacheDir, "artifacts"), Budget: c.artifactBudget, Reserve: c.artifactReserve, Logger: log}
-	return &validator.HarnessReplayer{Evaluator: ev, Envs: specs, Checkouts: checkouts,
-		Artifacts: c.artifacts}, nil
+	cfg := &replayerConfig{Runtime: c.Runtime, StateDir: c.StateDir, CacheDir: c.CacheDir, RepoSource: c.RepoSource, EnvSpecs: c.EnvSpecs,
+		ExtraEnvs: c.extraEnvs, UIDs: c.uids, ArtifactBudget: c.artifactBudget, ArtifactReserve: c.artifactReserve}
+	r, artifacts, closeSandbox, err := cfg.open(c.logger())
+	c.closers = append(c.closers, closeSandbox)
+	c.artifacts = artifacts
+	return r, err
 }
 
 // build wires the replay engine and the coordinator client.
-func (c *ValidatorCommand) build(address string, client *agorahttp.Client) (*validator.Validator, error) {
+func (c *ValidatorCommand) build(ctx context.Context, address string, client *agorahttp.Client) (*validator.Validator, error) {
 	log := c.logger()
 	replayer, err := c.replayer()
 	if err != nil {
@@ -283,7 +247,7 @@ func (c *ValidatorCommand) build(address string, client *agorahttp.Client) (*val
 		if ledger == "" {
 			ledger = filepath.Join(expandHome(c.CacheDir), "proxy-ledger.db")
 		}
-		p, closeLedger, err := c.Proxy.open(context.Background(), ledger, reg, log)
+		p, closeLedger, err := c.Proxy.open(ctx, ledger, reg, log)
 		if err != nil {
 			return nil, err
 		}
