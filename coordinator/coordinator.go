@@ -58,8 +58,8 @@ type Coordinator struct {
 	// ClaimLeafAddress (default DefaultClaimLeaf).
 	ClaimLeaf string
 	// RepoSource is the template imported SWE-bench tasks get as their
-	// repository, with {owner} and {name} filled in (default
-	// https://github.com/{owner}/{name}.git).
+	// repository (agora.ExpandRepoSource; default
+	// agora.DefaultRepoSource).
 	RepoSource string
 	// Miners are the registered miners given statically (the
 	// coordinator's --miner list); with the metagraph's

@@ -12,8 +12,9 @@ import (
 // ImportTasks turns SWE-bench instances (a JSON list, an object keyed by
 // instance id, or JSONL) into swe tasks, all or none. Each task takes
 // Visibility, Competition, Quorum and CreatedBy from tmpl; its repository
-// is RepoSource with the instance's owner and name. EINVALID naming the
-// first bad instance, or the store's (agora.TaskService.ImportTasks).
+// is RepoSource expanded for the instance's repository
+// (agora.ExpandRepoSource). EINVALID naming the first bad instance, or the
+// store's (agora.TaskService.ImportTasks).
 func (c *Coordinator) ImportTasks(ctx context.Context, data []byte, tmpl *agora.Task) ([]*agora.Task, error) {
 	instances, itemErrs, err := swebench.ParseInstances("body", data)
 	if err != nil {
@@ -26,17 +27,13 @@ func (c *Coordinator) ImportTasks(ctx context.Context, data []byte, tmpl *agora.
 	if len(instances) == 0 {
 		return nil, agora.Errorf(agora.EINVALID, "body: no instances")
 	}
-	source := c.RepoSource
-	if source == "" {
-		source = "https://github.com/{owner}/{name}.git"
-	}
 	tasks := make([]*agora.Task, 0, len(instances))
 	for _, in := range instances {
 		owner, name, _ := strings.Cut(in.Repo, "/")
 		t := &agora.Task{
 			Slug:  strings.ToLower(in.InstanceID),
 			Title: fmt.Sprintf("%s: %s", in.InstanceID, firstLine(in.ProblemStatement, 200)),
-			Kind:  agora.TaskSWE, Repository: strings.NewReplacer("{owner}", owner, "{name}", name).Replace(source),
+			Kind:  agora.TaskSWE, Repository: agora.ExpandRepoSource(c.RepoSource, owner, name),
 			BaseRef: in.BaseCommit, Environment: in.Repo, Visibility: tmpl.Visibility, Competition: tmpl.Competition,
 			Source: "swe-bench", Quorum: tmpl.Quorum, CreatedBy: tmpl.CreatedBy,
 			SWE: in.SWESpec(),
