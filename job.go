@@ -355,7 +355,7 @@ func ReasonClass(r *Result) string {
 		return ReasonRunnerTampered
 	case strings.HasPrefix(reason, "not resolved"):
 		return ReasonTestsFailed
-	case r.Agent != nil && r.Agent.ErrorKind == "timeout":
+	case r.Agent != nil && r.Agent.ErrorKind == AgentTimeout:
 		return ReasonTimeout
 	case (r.Agent != nil && r.Agent.ErrorKind != "") || strings.HasPrefix(reason, "agent"):
 		return ReasonAgentFailed

@@ -190,12 +190,26 @@ type AgentRun struct {
 	Models          []string `json:"models,omitempty"`
 }
 
+// Agent run error kinds: how an agent failed on its own, as the runner in
+// the sandbox reports it (agent.Runner writes these spellings) and as
+// AgentReport.ErrorKind records it. A run that could not happen at all has
+// the evaluation's kind instead (sandbox, environment, repository).
+const (
+	// AgentCrash: the agent raised, exited, or failed to import.
+	AgentCrash = "crash"
+	// AgentTimeout: the agent ran past AGENT_TIMEOUT.
+	AgentTimeout = "timeout"
+	// AgentMalformed: no callable agent_main, a result that is not a dict
+	// with a str "patch", or a patch over the runner's size cap.
+	AgentMalformed = "malformed"
+)
+
 // AgentReport is what a validator saw of one agent run.
 type AgentReport struct {
 	// Patch is what agent_main returned (bounded by the task's patch cap).
 	Patch string `json:"patch,omitempty"`
-	// ErrorKind is crash, timeout, malformed or sandbox when the agent
-	// produced no patch.
+	// ErrorKind is AgentCrash, AgentTimeout, AgentMalformed, or the
+	// evaluation's kind (e.g. sandbox) when the agent produced no patch.
 	ErrorKind string `json:"error_kind,omitempty"`
 	Error     string `json:"error,omitempty"`
 	// Spend from the proxy's ledger, from the upstream's usage fields.

@@ -88,7 +88,7 @@ type Service struct {
 	Serve func(l net.Listener)
 }
 
-// Limits bound a run. A zero field takes the default from DefaultLimits.
+// Limits bound a run. A zero field takes the default from DefaultLimits().
 type Limits struct {
 	Memory  int64         // bytes of memory (and swap) for the whole tree
 	Pids    int64         // processes and threads
@@ -98,19 +98,23 @@ type Limits struct {
 	Tmp     int64         // size of the writable /tmp tmpfs
 }
 
-// DefaultLimits are the limits of a run that sets none.
-var DefaultLimits = Limits{
-	Memory:  4 << 30,
-	Pids:    1024,
-	CPUs:    1,
-	Timeout: 30 * time.Minute,
-	Output:  4 << 20,
-	Tmp:     1 << 30,
+// DefaultLimits returns the limits of a run that sets none. It is a
+// function, not a variable, so that no package can change every run's
+// limits behind the others' backs.
+func DefaultLimits() Limits {
+	return Limits{
+		Memory:  4 << 30,
+		Pids:    1024,
+		CPUs:    1,
+		Timeout: 30 * time.Minute,
+		Output:  4 << 20,
+		Tmp:     1 << 30,
+	}
 }
 
 // WithDefaults returns l with every zero field replaced by its default.
 func (l Limits) WithDefaults() Limits {
-	d := DefaultLimits
+	d := DefaultLimits()
 	if l.Memory > 0 {
 		d.Memory = l.Memory
 	}

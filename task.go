@@ -148,6 +148,57 @@ type MetricContract struct {
 	SecondaryMetricDirection string `json:"secondary_metric_direction,omitempty"`
 }
 
+// ValidateMetric returns EINVALID naming the first bad field of c's metric
+// (by its JSON name): the metric's name and direction, the result path,
+// the ranking mode ("" is scalar, what SetDefaults stores) and the
+// secondary metric, which pareto ranking requires and scalar ranking
+// refuses. It is the one metric rule: Task.Validate applies it when a task
+// is posted, and the metric package when a replay reads the number. The
+// commands are the task's business (Task.Validate requires a benchmark).
+//
+// It is not named Validate because ReplaySpec embeds MetricContract, and a
+// promoted Validate would look like the whole spec's.
+func (c MetricContract) ValidateMetric() error {
+	bad := func(field, format string, args ...any) error {
+		return Errorf(EINVALID, "%s: %s", field, fmt.Sprintf(format, args...))
+	}
+	if c.MetricName == "" {
+		return bad("metric_name", "required for kind metric")
+	}
+	if err := ValidateMetricName(c.MetricName); err != nil {
+		return bad("metric_name", "%s", ErrorMessage(err))
+	}
+	if c.MetricDirection != Minimize && c.MetricDirection != Maximize {
+		return bad("metric_direction", "must be minimize or maximize")
+	}
+	if err := ValidateResultPath(c.ResultPath); err != nil {
+		return bad("result_path", "%s", ErrorMessage(err))
+	}
+	switch c.RankingMode {
+	case "", RankingScalar:
+		if c.SecondaryMetricName != "" {
+			return bad("secondary_metric_name", "only with ranking_mode pareto")
+		}
+	case RankingPareto:
+		if c.SecondaryMetricName == "" {
+			return bad("secondary_metric_name", "required with ranking_mode pareto")
+		}
+		if err := ValidateMetricName(c.SecondaryMetricName); err != nil {
+			return bad("secondary_metric_name", "%s", ErrorMessage(err))
+		}
+		if strings.EqualFold(c.SecondaryMetricName, c.MetricName) {
+			// Output extraction ignores case: the same number twice.
+			return bad("secondary_metric_name", "must differ from metric_name")
+		}
+		if c.SecondaryMetricDirection != Minimize && c.SecondaryMetricDirection != Maximize {
+			return bad("secondary_metric_direction", "must be minimize or maximize")
+		}
+	default:
+		return bad("ranking_mode", "must be scalar or pareto")
+	}
+	return nil
+}
+
 // SWESpec holds a task's SWE-bench instance fields, under SWE-bench's names.
 type SWESpec struct {
 	InstanceID       string   `json:"instance_id"`
@@ -372,17 +423,8 @@ func (t *Task) Validate() error {
 		if t.BenchmarkCommand == "" {
 			return bad("benchmark_command", "required for kind metric")
 		}
-		if t.MetricName == "" {
-			return bad("metric_name", "required for kind metric")
-		}
-		if err := ValidateMetricName(t.MetricName); err != nil {
-			return bad("metric_name", "%s", ErrorMessage(err))
-		}
-		if t.MetricDirection != Minimize && t.MetricDirection != Maximize {
-			return bad("metric_direction", "must be minimize or maximize")
-		}
-		if err := ValidateResultPath(t.ResultPath); err != nil {
-			return bad("result_path", "%s", ErrorMessage(err))
+		if err := t.MetricContract.ValidateMetric(); err != nil {
+			return err
 		}
 		if t.PaySelfReported && !t.SelfReports() {
 			return bad("pay_self_reported", "only for tasks without a score_command: a scored task is paid anyway")
@@ -391,28 +433,6 @@ func (t *Task) Validate() error {
 			if !envKeyRE.MatchString(k) {
 				return bad("validator_benchmark_env", "%q is not an environment variable name", k)
 			}
-		}
-		switch t.RankingMode {
-		case RankingScalar:
-			if t.SecondaryMetricName != "" {
-				return bad("secondary_metric_name", "only with ranking_mode pareto")
-			}
-		case RankingPareto:
-			if t.SecondaryMetricName == "" {
-				return bad("secondary_metric_name", "required with ranking_mode pareto")
-			}
-			if err := ValidateMetricName(t.SecondaryMetricName); err != nil {
-				return bad("secondary_metric_name", "%s", ErrorMessage(err))
-			}
-			if strings.EqualFold(t.SecondaryMetricName, t.MetricName) {
-				// Output extraction ignores case: the same number twice.
-				return bad("secondary_metric_name", "must differ from metric_name")
-			}
-			if t.SecondaryMetricDirection != Minimize && t.SecondaryMetricDirection != Maximize {
-				return bad("secondary_metric_direction", "must be minimize or maximize")
-			}
-		default:
-			return bad("ranking_mode", "must be scalar or pareto")
 		}
 		if len(t.AllowedPatchPaths) == 0 {
 			return bad("allowed_patch_paths", "required for kind metric: the files a patch may change")

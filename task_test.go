@@ -137,3 +137,93 @@ func TestTaskSelfReported(t *testing.T) {
 		t.Fatal("a swe task is never self-reported")
 	}
 }
+
+func TestValidateMetricName(t *testing.T) {
+	for _, name := range []string{"heldout_ppl", "acc", "x", "_", "eval.acc-top1", "P99", strings.Repeat("a", agora.MaxMetricNameLen)} {
+		if err := agora.ValidateMetricName(name); err != nil {
+			t.Errorf("ValidateMetricName(%q)=%v, want nil", name, err)
+		}
+	}
+	for _, name := range []string{"", "a b", "acc.", "-acc", "ppl=", "ppl:x", "é", "a\nb", "(?i)x", strings.Repeat("a", agora.MaxMetricNameLen+1)} {
+		if err := agora.ValidateMetricName(name); agora.ErrorCode(err) != agora.EINVALID {
+			t.Errorf("ValidateMetricName(%q)=%v, want EINVALID", name, err)
+		}
+	}
+}
+
+func TestValidateResultPath(t *testing.T) {
+	for _, p := range []string{"", "result.json", "competition_packs/x/last_run.json", ".hidden/r.json", "a/.gitignore", "..x/r.json"} {
+		if err := agora.ValidateResultPath(p); err != nil {
+			t.Errorf("ValidateResultPath(%q)=%v, want nil", p, err)
+		}
+	}
+	for _, tt := range []struct{ path, msg string }{
+		{"/etc/passwd", "absolute"},
+		{"../r.json", `".."`},
+		{"a/../../r.json", `".."`},
+		{"..", `".."`},
+		{".git/config", "inside .git"},
+		{"sub/.git/HEAD", "inside .git"},
+		{".GIT/config", "inside .git"},
+		{"a\\b.json", "backslash"},
+		{"a\x00b", "NUL"},
+		{"./r.json", "clean"},
+		{"a//r.json", "clean"},
+		{"a/", "clean"},
+		{".", "clean"},
+		{strings.Repeat("a/", 3000) + "r", "longer"},
+	} {
+		err := agora.ValidateResultPath(tt.path)
+		if agora.ErrorCode(err) != agora.EINVALID || !strings.Contains(agora.ErrorMessage(err), tt.msg) {
+			t.Errorf("ValidateResultPath(%q)=%v, want EINVALID mentioning %q", tt.path, err, tt.msg)
+		}
+	}
+}
+
+// TestMetricContractValidateMetric: the one metric rule, for a task and for
+// a replay alike. An empty ranking mode is scalar.
+func TestMetricContractValidateMetric(t *testing.T) {
+	valid := agora.MetricContract{MetricName: "heldout_ppl", MetricDirection: agora.Minimize}
+	t.Run("OK", func(t *testing.T) {
+		for _, c := range []agora.MetricContract{
+			valid,
+			{MetricName: "acc", MetricDirection: agora.Maximize, RankingMode: agora.RankingScalar, ResultPath: "out/result.json"},
+			{MetricName: "ppl", MetricDirection: agora.Minimize, RankingMode: agora.RankingPareto, SecondaryMetricName: "size_bytes", SecondaryMetricDirection: agora.Minimize},
+		} {
+			if err := c.ValidateMetric(); err != nil {
+				t.Errorf("%+v: ValidateMetric()=%v, want nil", c, err)
+			}
+		}
+	})
+	t.Run("ErrInvalidNamesField", func(t *testing.T) {
+		for _, tt := range []struct {
+			field string
+			edit  func(*agora.MetricContract)
+		}{
+			{"metric_name", func(c *agora.MetricContract) { c.MetricName = "" }},
+			{"metric_name", func(c *agora.MetricContract) { c.MetricName = "a b" }},
+			{"metric_direction", func(c *agora.MetricContract) { c.MetricDirection = "" }},
+			{"metric_direction", func(c *agora.MetricContract) { c.MetricDirection = "down" }},
+			{"ranking_mode", func(c *agora.MetricContract) { c.RankingMode = "lexicographic" }},
+			{"secondary_metric_name", func(c *agora.MetricContract) { c.RankingMode = agora.RankingPareto }},
+			{"secondary_metric_name", func(c *agora.MetricContract) { c.SecondaryMetricName = "size" }},
+			{"secondary_metric_name", func(c *agora.MetricContract) {
+				c.RankingMode, c.SecondaryMetricName, c.SecondaryMetricDirection = agora.RankingPareto, "x y", agora.Minimize
+			}},
+			{"secondary_metric_name", func(c *agora.MetricContract) {
+				c.RankingMode, c.SecondaryMetricName, c.SecondaryMetricDirection = agora.RankingPareto, "HELDOUT_PPL", agora.Minimize
+			}},
+			{"secondary_metric_direction", func(c *agora.MetricContract) { c.RankingMode, c.SecondaryMetricName = agora.RankingPareto, "size" }},
+			{"result_path", func(c *agora.MetricContract) { c.ResultPath = "/abs.json" }},
+			{"result_path", func(c *agora.MetricContract) { c.ResultPath = "../up.json" }},
+			{"result_path", func(c *agora.MetricContract) { c.ResultPath = ".git/config" }},
+		} {
+			c := valid
+			tt.edit(&c)
+			err := c.ValidateMetric()
+			if agora.ErrorCode(err) != agora.EINVALID || !strings.HasPrefix(agora.ErrorMessage(err), tt.field+":") {
+				t.Errorf("%+v: ValidateMetric()=%v, want EINVALID naming %s", c, err, tt.field)
+			}
+		}
+	})
+}

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
-	"unicode/utf8"
+	"strings"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/internal/clip"
 )
 
 // Runner is runner.py, the program a validator runs in the sandbox:
@@ -26,18 +27,6 @@ import (
 //go:embed runner.py
 var Runner []byte
 
-// Kinds of RunError.
-const (
-	// KindCrash: the agent raised, exited, or failed to import.
-	KindCrash = "crash"
-	// KindTimeout: the agent ran past AGENT_TIMEOUT.
-	KindTimeout = "timeout"
-	// KindMalformed: no callable agent_main, a result that is not a dict
-	// with a str "patch", or (from ParseRunOutput) a patch over
-	// MaxPatchBytes.
-	KindMalformed = "malformed"
-)
-
 // Caps of ParseRunOutput.
 const (
 	// MaxOutputBytes bounds the whole output document.
@@ -51,6 +40,7 @@ const (
 )
 
 // RunError is an agent run that produced no patch, as the runner saw it.
+// Kind is agora.AgentCrash, AgentTimeout or AgentMalformed.
 type RunError struct {
 	Kind      string `json:"kind"`
 	Message   string `json:"message"`
@@ -94,7 +84,7 @@ func ParseRunOutput(data []byte) (patch string, runErr *RunError, err error) {
 			return bad(`"patch" is not a string`)
 		}
 		if len(p) > MaxPatchBytes {
-			return "", &RunError{Kind: KindMalformed, Message: "patch is over the runner's size cap"}, nil
+			return "", &RunError{Kind: agora.AgentMalformed, Message: "patch is over the runner's size cap"}, nil
 		}
 		return p, nil, nil
 	case doc.Error != nil:
@@ -107,7 +97,7 @@ func ParseRunOutput(data []byte) (patch string, runErr *RunError, err error) {
 			return bad(`"error" is not an object of strings: %v`, err)
 		}
 		switch e.Kind {
-		case KindCrash, KindTimeout, KindMalformed:
+		case agora.AgentCrash, agora.AgentTimeout, agora.AgentMalformed:
 		default:
 			return bad("unknown error kind %q", capText(e.Kind, 64, false))
 		}
@@ -116,24 +106,13 @@ func ParseRunOutput(data []byte) (patch string, runErr *RunError, err error) {
 	return bad(`neither "patch" nor "error"`)
 }
 
-// capText keeps at most max bytes of s, cut on a rune boundary, from the
-// end when tail is set (a traceback's end says what went wrong), and
-// replaces invalid UTF-8.
+// capText keeps at most max bytes of s, from the end when tail is set (a
+// traceback's end says what went wrong), and replaces invalid UTF-8.
 func capText(s string, max int, tail bool) string {
-	if len(s) > max {
-		if tail {
-			i := len(s) - max
-			for i < len(s) && !utf8.RuneStart(s[i]) {
-				i++
-			}
-			s = "...[truncated]...\n" + s[i:]
-		} else {
-			i := max
-			for i > 0 && !utf8.RuneStart(s[i]) {
-				i--
-			}
-			s = s[:i] + "...[truncated]"
-		}
+	if tail {
+		s = clip.Tail(s, max)
+	} else {
+		s = clip.String(s, max)
 	}
-	return string(bytes.ToValidUTF8([]byte(s), []byte("\uFFFD")))
+	return strings.ToValidUTF8(s, "\uFFFD")
 }

@@ -85,32 +85,32 @@ func TestRunner(t *testing.T) {
 		{name: "empty_patch", src: "def agent_main(d):\n    return {'patch': ''}\n", patch: ""},
 		{name: "unicode_patch", src: "def agent_main(d):\n    return {'patch': 'caf\\u00e9 \\U0001F600 \\udc80'}\n", patch: "café 😀 \uFFFD"},
 		{name: "str_subclass_patch", src: "class S(str):\n    def __str__(self):\n        return 'forged'\ndef agent_main(d):\n    return {'patch': S('real')}\n", patch: "real"},
-		{name: "raise", src: "def helper():\n    raise ValueError('boom')\ndef agent_main(d):\n    helper()\n", kind: agent.KindCrash, message: "ValueError: boom", traceSub: "line 2, in helper"},
-		{name: "unprintable_exception", src: "class E(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\ndef agent_main(d):\n    raise E()\n", kind: agent.KindCrash, message: "E: <unprintable E>"},
-		{name: "exit", src: "import sys\ndef agent_main(d):\n    sys.exit(3)\n", kind: agent.KindCrash, message: "agent called exit(3)"},
+		{name: "raise", src: "def helper():\n    raise ValueError('boom')\ndef agent_main(d):\n    helper()\n", kind: agora.AgentCrash, message: "ValueError: boom", traceSub: "line 2, in helper"},
+		{name: "unprintable_exception", src: "class E(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\ndef agent_main(d):\n    raise E()\n", kind: agora.AgentCrash, message: "E: <unprintable E>"},
+		{name: "exit", src: "import sys\ndef agent_main(d):\n    sys.exit(3)\n", kind: agora.AgentCrash, message: "agent called exit(3)"},
 		{name: "timeout", src: "import time\ndef agent_main(d):\n    time.sleep(30)\n    return {'patch': 'late'}\n", env: []string{"AGENT_TIMEOUT=1"},
-			kind: agent.KindTimeout, message: "AGENT_TIMEOUT=1s", minTook: time.Second, maxTook: 10 * time.Second, traceSub: "time.sleep(30)"},
+			kind: agora.AgentTimeout, message: "AGENT_TIMEOUT=1s", minTook: time.Second, maxTook: 10 * time.Second, traceSub: "time.sleep(30)"},
 		{name: "timeout_caught_by_except_exception", src: "import time\ndef agent_main(d):\n    try:\n        time.sleep(30)\n    except Exception:\n        return {'patch': 'swallowed'}\n", env: []string{"AGENT_TIMEOUT=1"},
-			kind: agent.KindTimeout, maxTook: 10 * time.Second},
+			kind: agora.AgentTimeout, maxTook: 10 * time.Second},
 		{name: "timeout_ignored", src: "import time\ndef agent_main(d):\n    while True:\n        try:\n            time.sleep(30)\n        except BaseException:\n            pass\n", env: []string{"AGENT_TIMEOUT=1"},
-			kind: agent.KindTimeout, message: "ignored the timeout", minTook: 5 * time.Second, maxTook: 20 * time.Second},
+			kind: agora.AgentTimeout, message: "ignored the timeout", minTook: 5 * time.Second, maxTook: 20 * time.Second},
 		{name: "timeout_at_import", src: "while True:\n    pass\ndef agent_main(d):\n    return {'patch': ''}\n", env: []string{"AGENT_TIMEOUT=1"},
-			kind: agent.KindTimeout, maxTook: 10 * time.Second},
+			kind: agora.AgentTimeout, maxTook: 10 * time.Second},
 		{name: "fractional_timeout", src: "import time\ndef agent_main(d):\n    time.sleep(30)\n", env: []string{"AGENT_TIMEOUT=0.3"},
-			kind: agent.KindTimeout, maxTook: 5 * time.Second},
-		{name: "returns_list", src: "def agent_main(d):\n    return ['diff']\n", kind: agent.KindMalformed, message: "returned list, not a dict"},
-		{name: "returns_none", src: "def agent_main(d):\n    pass\n", kind: agent.KindMalformed, message: "returned NoneType"},
-		{name: "patch_is_int", src: "def agent_main(d):\n    return {'patch': 5}\n", kind: agent.KindMalformed, message: "of type int"},
-		{name: "no_patch_key", src: "def agent_main(d):\n    return {'diff': ''}\n", kind: agent.KindMalformed, message: "no \"patch\" key"},
+			kind: agora.AgentTimeout, maxTook: 5 * time.Second},
+		{name: "returns_list", src: "def agent_main(d):\n    return ['diff']\n", kind: agora.AgentMalformed, message: "returned list, not a dict"},
+		{name: "returns_none", src: "def agent_main(d):\n    pass\n", kind: agora.AgentMalformed, message: "returned NoneType"},
+		{name: "patch_is_int", src: "def agent_main(d):\n    return {'patch': 5}\n", kind: agora.AgentMalformed, message: "of type int"},
+		{name: "no_patch_key", src: "def agent_main(d):\n    return {'diff': ''}\n", kind: agora.AgentMalformed, message: "no \"patch\" key"},
 		{name: "hostile_dict", src: "class D(dict):\n    def __getitem__(self, k):\n        raise KeyError(k)\n    def get(self, k, d=None):\n        return 5\ndef agent_main(d):\n    return D(patch='ok')\n", patch: "ok"},
-		{name: "fake_dict", src: "class F:\n    @property\n    def __class__(self):\n        return dict\ndef agent_main(d):\n    return F()\n", kind: agent.KindMalformed, message: "could not be read"},
-		{name: "syntax_error", src: "def agent_main(d)\n    return {}\n", kind: agent.KindCrash, message: "SyntaxError"},
-		{name: "no_agent_main", src: "def main(d):\n    return {'patch': ''}\n", kind: agent.KindMalformed, message: "no callable agent_main"},
-		{name: "agent_main_not_callable", src: "agent_main = 5\n", kind: agent.KindMalformed, message: "no callable agent_main"},
-		{name: "import_error", src: "import numpy_not_installed_here\ndef agent_main(d):\n    return {}\n", kind: agent.KindCrash, message: "ModuleNotFoundError"},
+		{name: "fake_dict", src: "class F:\n    @property\n    def __class__(self):\n        return dict\ndef agent_main(d):\n    return F()\n", kind: agora.AgentMalformed, message: "could not be read"},
+		{name: "syntax_error", src: "def agent_main(d)\n    return {}\n", kind: agora.AgentCrash, message: "SyntaxError"},
+		{name: "no_agent_main", src: "def main(d):\n    return {'patch': ''}\n", kind: agora.AgentMalformed, message: "no callable agent_main"},
+		{name: "agent_main_not_callable", src: "agent_main = 5\n", kind: agora.AgentMalformed, message: "no callable agent_main"},
+		{name: "import_error", src: "import numpy_not_installed_here\ndef agent_main(d):\n    return {}\n", kind: agora.AgentCrash, message: "ModuleNotFoundError"},
 		{name: "thread_left_running", src: "import threading, time\ndef agent_main(d):\n    threading.Thread(target=time.sleep, args=(60,)).start()\n    return {'patch': 'p'}\n",
 			patch: "p", maxTook: 10 * time.Second},
-		{name: "huge_traceback_capped", src: "def agent_main(d):\n    raise ValueError('x' * 100000)\n", kind: agent.KindCrash},
+		{name: "huge_traceback_capped", src: "def agent_main(d):\n    raise ValueError('x' * 100000)\n", kind: agora.AgentCrash},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,11 +189,11 @@ func TestParseRunOutput(t *testing.T) {
 	}{
 		{"patch", `{"patch": "diff --git a/x b/x\n"}`, "diff --git a/x b/x\n", "", ""},
 		{"empty_patch", `{"patch": ""}`, "", "", ""},
-		{"crash", `{"error": {"kind": "crash", "message": "ValueError: x", "traceback": "tb"}}`, "", agent.KindCrash, ""},
-		{"timeout_no_traceback", `{"error": {"kind": "timeout", "message": "late"}}`, "", agent.KindTimeout, ""},
-		{"malformed", `{"error": {"kind": "malformed", "message": "list"}}`, "", agent.KindMalformed, ""},
-		{"long_texts", `{"error": {"kind": "crash", "message": "` + long + `", "traceback": "` + long + `"}}`, "", agent.KindCrash, ""},
-		{"patch_too_big", `{"patch": "` + strings.Repeat("a", agent.MaxPatchBytes+1) + `"}`, "", agent.KindMalformed, ""},
+		{"crash", `{"error": {"kind": "crash", "message": "ValueError: x", "traceback": "tb"}}`, "", agora.AgentCrash, ""},
+		{"timeout_no_traceback", `{"error": {"kind": "timeout", "message": "late"}}`, "", agora.AgentTimeout, ""},
+		{"malformed", `{"error": {"kind": "malformed", "message": "list"}}`, "", agora.AgentMalformed, ""},
+		{"long_texts", `{"error": {"kind": "crash", "message": "` + long + `", "traceback": "` + long + `"}}`, "", agora.AgentCrash, ""},
+		{"patch_too_big", `{"patch": "` + strings.Repeat("a", agent.MaxPatchBytes+1) + `"}`, "", agora.AgentMalformed, ""},
 		{"empty", ``, "", "", agora.EUNPROCESSABLE},
 		{"not_json", `patch: x`, "", "", agora.EUNPROCESSABLE},
 		{"array", `[]`, "", "", agora.EUNPROCESSABLE},
@@ -247,7 +247,7 @@ func FuzzParseRunOutput(f *testing.F) {
 				t.Fatal("both a patch and a RunError")
 			}
 			switch runErr.Kind {
-			case agent.KindCrash, agent.KindTimeout, agent.KindMalformed:
+			case agora.AgentCrash, agora.AgentTimeout, agora.AgentMalformed:
 			default:
 				t.Fatalf("kind %q", runErr.Kind)
 			}

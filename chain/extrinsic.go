@@ -82,25 +82,29 @@ var knownExtensions = map[string]Extension{
 	"CheckMetadataHash":               {Extra: extMetadataMode, Implicit: extMetadataHash},
 }
 
-// SubtensorExtensionNames is the transaction-extension tuple of the subtensor
+// SubtensorExtensionNames returns the transaction-extension tuple of the subtensor
 // runtime, in order: TxExtension = (SystemTxExtension, CustomTxExtension,
 // CheckMetadataHash) in runtime/src/lib.rs (opentensor/subtensor at
 // 14bc6f9f, 2026-06-30, spec_version 425). Nested tuples encode flat, so
 // this flat list is also what the metadata's signed_extensions shows.
-var SubtensorExtensionNames = []string{
-	"CheckNonZeroSender",
-	"CheckSpecVersion",
-	"CheckTxVersion",
-	"CheckGenesis",
-	"CheckMortality",
-	"CheckNonce",
-	"CheckWeight",
-	"ChargeTransactionPaymentWrapper",
-	"SudoTransactionExtension",
-	"CheckShieldedTxValidity",
-	"SubtensorTransactionExtension",
-	"DrandPriority",
-	"CheckMetadataHash",
+// It returns a fresh slice, so no caller can change the tuple the others
+// sign with.
+func SubtensorExtensionNames() []string {
+	return []string{
+		"CheckNonZeroSender",
+		"CheckSpecVersion",
+		"CheckTxVersion",
+		"CheckGenesis",
+		"CheckMortality",
+		"CheckNonce",
+		"CheckWeight",
+		"ChargeTransactionPaymentWrapper",
+		"SudoTransactionExtension",
+		"CheckShieldedTxValidity",
+		"SubtensorTransactionExtension",
+		"DrandPriority",
+		"CheckMetadataHash",
+	}
 }
 
 // UnsupportedExtensionsError reports runtime extensions we have no encoder
@@ -149,9 +153,11 @@ outer:
 // SubtensorExtensions returns the encoders of SubtensorExtensionNames, a
 // fresh slice the caller may modify.
 func SubtensorExtensions() []Extension {
-	exts, err := ExtensionsFor(SubtensorExtensionNames)
+	exts, err := ExtensionsFor(SubtensorExtensionNames())
 	if err != nil {
-		panic(err) // every name in the list has a built-in encoder
+		// Unreachable from input: the names are a constant list, each
+		// with a built-in encoder in knownExtensions (TestExtensionsFor).
+		panic(err)
 	}
 	return exts
 }

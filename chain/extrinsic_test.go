@@ -131,14 +131,14 @@ func TestSignedExtrinsicRejects(t *testing.T) {
 }
 
 func TestExtensionsFor(t *testing.T) {
-	exts, err := ExtensionsFor(SubtensorExtensionNames)
+	exts, err := ExtensionsFor(SubtensorExtensionNames())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(ExtensionNames(exts), ","); got != strings.Join(SubtensorExtensionNames, ",") {
+	if got := strings.Join(ExtensionNames(exts), ","); got != strings.Join(SubtensorExtensionNames(), ",") {
 		t.Fatalf("names %s", got)
 	}
-	names := append([]string{"CheckNonZeroSender", "FancyNewExtension"}, SubtensorExtensionNames[1:]...)
+	names := append([]string{"CheckNonZeroSender", "FancyNewExtension"}, SubtensorExtensionNames()[1:]...)
 	names = append(names, "AnotherOne")
 	_, err = ExtensionsFor(names)
 	var ue *UnsupportedExtensionsError

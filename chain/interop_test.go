@@ -205,7 +205,7 @@ func TestPolkadotCrossCheck(t *testing.T) {
 		"WeightsVersionKey", "WeightsSetRateLimit", "LastUpdate", "", "a much longer input than thirty-two bytes, to cover xxhash's stripe loop"}
 
 	in, _ := json.Marshal(map[string]any{
-		"extensions": chain.SubtensorExtensionNames,
+		"extensions": chain.SubtensorExtensionNames(),
 		"cases":      cases,
 		"xxhash":     xxInputs,
 		"neurons":    jsNeurons,

@@ -12,12 +12,12 @@ import (
 )
 
 func TestMetadataExtensions(t *testing.T) {
-	md := chaintest.MetadataV14(chain.SubtensorExtensionNames)
+	md := chaintest.MetadataV14(chain.SubtensorExtensionNames())
 	names, err := chain.MetadataExtensions(md)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(names, chain.SubtensorExtensionNames) {
+	if !reflect.DeepEqual(names, chain.SubtensorExtensionNames()) {
 		t.Fatalf("names %v", names)
 	}
 	for i := range md {
@@ -38,15 +38,15 @@ func TestUseMetadataExtensions(t *testing.T) {
 	node, c, keys := subnet(t)
 	ctx := context.Background()
 
-	node.SetMetadata(chaintest.MetadataV14(chain.SubtensorExtensionNames))
+	node.SetMetadata(chaintest.MetadataV14(chain.SubtensorExtensionNames()))
 	names, err := c.UseMetadataExtensions(ctx)
-	if err != nil || !reflect.DeepEqual(names, chain.SubtensorExtensionNames) {
+	if err != nil || !reflect.DeepEqual(names, chain.SubtensorExtensionNames()) {
 		t.Fatalf("%v, %v", names, err)
 	}
 
 	// A runtime that added an extension we cannot encode: a clear error
 	// naming it, and the client keeps signing with what it had.
-	withNew := append(append([]string{}, chain.SubtensorExtensionNames...), "BrandNewExtension")
+	withNew := append(append([]string{}, chain.SubtensorExtensionNames()...), "BrandNewExtension")
 	node.SetMetadata(chaintest.MetadataV14(withNew))
 	_, err = c.UseMetadataExtensions(ctx)
 	var ue *chain.UnsupportedExtensionsError
@@ -54,7 +54,7 @@ func TestUseMetadataExtensions(t *testing.T) {
 		!strings.Contains(err.Error(), "no encoder for transaction extension(s) BrandNewExtension") {
 		t.Fatalf("%v", err)
 	}
-	if got := chain.ExtensionNames(c.Extensions()); !reflect.DeepEqual(got, chain.SubtensorExtensionNames) {
+	if got := chain.ExtensionNames(c.Extensions()); !reflect.DeepEqual(got, chain.SubtensorExtensionNames()) {
 		t.Fatalf("extensions changed to %v", got)
 	}
 
@@ -81,7 +81,7 @@ func TestUseMetadataExtensions(t *testing.T) {
 }
 
 func FuzzMetadataExtensions(f *testing.F) {
-	f.Add(chaintest.MetadataV14(chain.SubtensorExtensionNames))
+	f.Add(chaintest.MetadataV14(chain.SubtensorExtensionNames()))
 	f.Add(chaintest.MetadataV14(nil))
 	f.Add([]byte("meta\x0f"))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/internal/clip"
 )
 
 // RPCError is a JSON-RPC error object returned by the node. Method names
@@ -49,10 +50,7 @@ const maxErrorData = 300
 func (e *RPCError) Error() string {
 	s := fmt.Sprintf("chain: %s: rpc error %d: %s", e.Method, e.Code, e.Message)
 	if d := e.DataString(); d != "" {
-		if len(d) > maxErrorData {
-			d = d[:maxErrorData] + "…"
-		}
-		s += ": " + d
+		s += ": " + clip.String(d, maxErrorData)
 	}
 	return s
 }
@@ -225,9 +223,5 @@ func coded(code, format string, args ...any) error {
 
 // snippet returns the start of a body for an error message.
 func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
+	return clip.String(strings.TrimSpace(string(b)), 200)
 }

@@ -13,14 +13,6 @@ import (
 	"github.com/agoranet/agora/swebench"
 )
 
-// Agent run error kinds, beyond the evaluation's own (environment,
-// repository, sandbox).
-const (
-	AgentCrash     = "crash"
-	AgentTimeout   = "timeout"
-	AgentMalformed = "malformed"
-)
-
 // Sandbox paths of an agent run.
 const (
 	agentOutDir = "/agent-out"
@@ -49,8 +41,8 @@ type AgentSpec struct {
 // AgentResult is what an agent run produced.
 type AgentResult struct {
 	Patch string
-	// ErrKind is crash, timeout or malformed for the agent's own
-	// failures, or an evaluation kind (environment, repository, sandbox)
+	// ErrKind is agora.AgentCrash, AgentTimeout or AgentMalformed for the
+	// agent's own failures, or an evaluation kind (environment, repository, sandbox)
 	// when the run could not happen.
 	ErrKind string
 	Err     error
@@ -135,14 +127,14 @@ func (ev *Evaluator) RunAgent(ctx context.Context, inst *swebench.Instance, env 
 	}
 	res.Log = run.Output
 	if run.TimedOut {
-		return fail(AgentTimeout, fmt.Errorf("agent ran past its %s deadline and was killed", lim.Timeout))
+		return fail(agora.AgentTimeout, fmt.Errorf("agent ran past its %s deadline and was killed", lim.Timeout))
 	}
 	data, err := readResult(out, "result.json")
 	if err == nil && data == nil {
 		err = fmt.Errorf("no result file")
 	}
 	if err != nil {
-		kind := AgentCrash
+		kind := agora.AgentCrash
 		if run.OOMKilled {
 			err = fmt.Errorf("killed at the memory limit")
 		}
@@ -151,7 +143,7 @@ func (ev *Evaluator) RunAgent(ctx context.Context, inst *swebench.Instance, env 
 	patch, kind, msg, err := spec.ParseOutput(data)
 	switch {
 	case err != nil:
-		return fail(AgentMalformed, fmt.Errorf("agent result: %v", err))
+		return fail(agora.AgentMalformed, fmt.Errorf("agent result: %v", err))
 	case kind != "":
 		return fail(kind, fmt.Errorf("%s", msg))
 	}

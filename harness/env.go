@@ -74,7 +74,7 @@ type Env struct {
 	// setup (default 30m).
 	Timeout      Duration `yaml:"timeout" json:"timeout,omitempty"`
 	SetupTimeout Duration `yaml:"setup_timeout" json:"setup_timeout,omitempty"`
-	// MemoryMB, Pids and CPUs bound each run (defaults: agora.DefaultLimits).
+	// MemoryMB, Pids and CPUs bound each run (defaults: agora.DefaultLimits()).
 	MemoryMB int64   `yaml:"memory_mb" json:"memory_mb,omitempty"`
 	Pids     int64   `yaml:"pids" json:"pids,omitempty"`
 	CPUs     float64 `yaml:"cpus" json:"cpus,omitempty"`

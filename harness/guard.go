@@ -68,8 +68,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/agoranet/agora/internal/clip"
 	"github.com/agoranet/agora/logparse"
 )
 
@@ -418,12 +418,5 @@ func clipReason(s string) string {
 		}
 		return r
 	}, s)
-	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
+	return clip.String(s, 300)
 }

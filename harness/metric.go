@@ -23,30 +23,27 @@ import (
 // number.
 //
 // A replay has two steps in separate sandbox runs. Produce: on the patched
-// tree, Setup (no task environment) then Benchmark, which writes what it
-// produces under OutputDir ($AGORA_OUTPUT_DIR). Score: on a fresh tree at
-// the base commit, which the patch never touches, Score runs with the
-// produce outputs mounted read-only at OutputDir and with Env, the
-// validator-only values; the metric is read from that run's result file or
-// output. The produce runs are over (their containers and cgroups removed,
-// agora.Sandbox.Run's contract) before scoring starts, so no process of the
-// patched code can touch the score run or what it reads.
+// tree, SetupCommand (no task environment) then BenchmarkCommand, which
+// writes what it produces under OutputDir ($AGORA_OUTPUT_DIR). Score: on a
+// fresh tree at the base commit, which the patch never touches,
+// ScoreCommand runs with the produce outputs mounted read-only at
+// OutputDir and with Env, the validator-only values; the metric is read
+// from that run's result file or output. The produce runs are over (their
+// containers and cgroups removed, agora.Sandbox.Run's contract) before
+// scoring starts, so no process of the patched code can touch the score
+// run or what it reads.
 //
-// Without Score the task is BitSota's single command: the patched code's
-// benchmark writes its own result (SelfReported). Env then reaches no run
-// at all, since the only code that would see it is the miner's.
+// Without ScoreCommand the task is BitSota's single command: the patched
+// code's benchmark writes its own result (SelfReported). Env then reaches
+// no run at all, since the only code that would see it is the miner's.
 type MetricTask struct {
 	Repo, BaseCommit string
-	// Setup and Benchmark are bash commands run in /repo of the patched
-	// tree, setup first: the produce step.
-	Setup, Benchmark string
-	// Score is the task owner's scorer, a bash command run in /repo of the
-	// base tree; "" means the benchmark reports its own metric.
-	Score string
-	// Metric names the number, its direction and where it is written
-	// (ResultPath: in the score run's tree, or the produce run's when there
-	// is no Score).
-	Metric metric.Spec
+	// MetricContract holds the commands, bash run in /repo (setup and
+	// benchmark on the patched tree, score on the base tree; no score
+	// command means the benchmark reports its own metric), and the metric:
+	// its name, direction and where it is written (ResultPath: in the
+	// score run's tree, or the produce run's when there is no score).
+	agora.MetricContract
 	// Allowed are the globs a patch may touch (Python fnmatch semantics,
 	// as BitSota's validator); empty allows every path.
 	Allowed []string
@@ -116,7 +113,7 @@ type MetricResult struct {
 // with status error (or rejected, by BitSota's rule).
 func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff string) *MetricResult {
 	start := time.Now()
-	scored := strings.TrimSpace(task.Score) != ""
+	scored := strings.TrimSpace(task.ScoreCommand) != ""
 	res := &MetricResult{SelfReported: !scored}
 	var log strings.Builder
 	redact := redactor(task.Env)
@@ -128,17 +125,17 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 		return res
 	}
 	fail := func(format string, args ...any) *MetricResult {
-		res.Observation = metric.Observation{Status: metric.StatusError, Reason: fmt.Sprintf(format, args...)}
+		res.Observation = metric.Observation{Status: agora.ResultError, Reason: fmt.Sprintf(format, args...)}
 		return done()
 	}
 	// A patch that is malformed, refused or does not apply is the
 	// submitter's fault: rejected, as BitSota's runner does, not an error.
 	reject := func(format string, args ...any) *MetricResult {
 		fail(format, args...)
-		res.Observation.Status = metric.StatusRejected
+		res.Observation.Status = agora.ResultRejected
 		return res
 	}
-	if err := task.Metric.Validate(); err != nil {
+	if err := task.ValidateMetric(); err != nil {
 		return fail("%s", agora.ErrorMessage(err))
 	}
 	art, err := checkArtifact(task)
@@ -167,8 +164,8 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 	inputs, err := writeInputs(map[string][]byte{
 		"model.diff": []byte(diff),
 		"prepare.sh": []byte(prep),
-		"setup.sh":   []byte("set -euo pipefail\ncd " + repoDir + "\n" + task.Setup + "\n"),
-		"bench.sh":   []byte("set -uo pipefail\ncd " + repoDir + "\n" + task.Benchmark + "\n"),
+		"setup.sh":   []byte("set -euo pipefail\ncd " + repoDir + "\n" + task.SetupCommand + "\n"),
+		"bench.sh":   []byte("set -uo pipefail\ncd " + repoDir + "\n" + task.BenchmarkCommand + "\n"),
 	})
 	if err != nil {
 		return fail("inputs: %v", err)
@@ -202,7 +199,7 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 		return r, err
 	}
 	for _, step := range []string{"prepare", "setup"} {
-		if step == "setup" && strings.TrimSpace(task.Setup) == "" {
+		if step == "setup" && strings.TrimSpace(task.SetupCommand) == "" {
 			continue
 		}
 		r, err := run(ws, inputs, step, nil)
@@ -244,20 +241,20 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 	if !scored {
 		// Self-reported: the patched code's own result is all there is.
 		var resultJSON []byte
-		if task.Metric.ResultPath != "" {
-			resultJSON, err = readResult(filepath.Join(ws.Root(), "repo"), task.Metric.ResultPath)
+		if task.ResultPath != "" {
+			resultJSON, err = readResult(filepath.Join(ws.Root(), "repo"), task.ResultPath)
 			if err != nil {
-				return fail("result file %s: %v", task.Metric.ResultPath, err)
+				return fail("result file %s: %v", task.ResultPath, err)
 			}
 		}
-		res.Observation = metric.Observe(task.Metric, resultJSON, string(r.Output), r.ExitCode)
+		res.Observation = metric.Observe(task.MetricContract, resultJSON, string(r.Output), r.ExitCode)
 		return done()
 	}
 	if r.ExitCode != 0 {
 		// A produce step that fails is judged by BitSota's rule on its own
 		// output (error, or rejected when it printed a rejection); no
 		// metric is read from anything it wrote.
-		res.Observation = metric.Observe(task.Metric, nil, string(r.Output), r.ExitCode)
+		res.Observation = metric.Observe(task.MetricContract, nil, string(r.Output), r.ExitCode)
 		res.Observation.Reason = "produce: " + res.Observation.Reason
 		return done()
 	}
@@ -287,7 +284,7 @@ func (ev *Evaluator) score(ctx context.Context, task *MetricTask, checkout, outD
 	}
 	defer ws.Close()
 	inputs, err := writeInputs(map[string][]byte{
-		"score.sh": []byte("set -uo pipefail\ncd " + repoDir + "\n" + task.Score + "\n"),
+		"score.sh": []byte("set -uo pipefail\ncd " + repoDir + "\n" + task.ScoreCommand + "\n"),
 	})
 	if err != nil {
 		return fail("score inputs: %v", err)
@@ -319,16 +316,16 @@ func (ev *Evaluator) score(ctx context.Context, task *MetricTask, checkout, outD
 	}
 	res.ExitCode = r.ExitCode
 	var resultJSON []byte
-	if task.Metric.ResultPath != "" {
+	if task.ResultPath != "" {
 		// Read without following symlinks, as for a benchmark's file: the
 		// scorer handled the miner's outputs, which may be links.
-		resultJSON, err = readResult(filepath.Join(ws.Root(), "repo"), task.Metric.ResultPath)
+		resultJSON, err = readResult(filepath.Join(ws.Root(), "repo"), task.ResultPath)
 		if err != nil {
-			return fail("score result file %s: %v", task.Metric.ResultPath, err)
+			return fail("score result file %s: %v", task.ResultPath, err)
 		}
 	}
-	res.Observation = metric.Observe(task.Metric, resultJSON, string(r.Output), r.ExitCode)
-	if res.Observation.Status != metric.StatusAccepted {
+	res.Observation = metric.Observe(task.MetricContract, resultJSON, string(r.Output), r.ExitCode)
+	if res.Observation.Status != agora.ResultAccepted {
 		res.Observation.Reason = "score: " + res.Observation.Reason
 	}
 	return done()

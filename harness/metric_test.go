@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/harness"
 	"github.com/agoranet/agora/internal/fixture"
-	"github.com/agoranet/agora/metric"
 	"golang.org/x/sys/unix"
 )
 
@@ -64,10 +64,11 @@ func TestEvaluateMetric(t *testing.T) {
 	task := func() *harness.MetricTask {
 		return &harness.MetricTask{
 			Repo: "agora/speed", BaseCommit: base,
-			Setup:     "python3 -c 'import solver'",
-			Benchmark: "python3 bench.py",
-			Metric: metric.Spec{MetricName: "score", Direction: metric.Maximize, ResultPath: "result.json",
-				RankingMode: metric.Pareto, SecondaryName: "size", SecondaryDirection: metric.Minimize},
+			MetricContract: agora.MetricContract{
+				SetupCommand:     "python3 -c 'import solver'",
+				BenchmarkCommand: "python3 bench.py",
+				MetricName:       "score", MetricDirection: agora.Maximize, ResultPath: "result.json",
+				RankingMode: agora.RankingPareto, SecondaryMetricName: "size", SecondaryMetricDirection: agora.Minimize},
 			Allowed:    []string{"solver.py"},
 			TimeBudget: time.Minute,
 		}
@@ -76,7 +77,7 @@ func TestEvaluateMetric(t *testing.T) {
 	t.Run("Accepted", func(t *testing.T) {
 		res := ev.EvaluateMetric(ctx, task(), improve)
 		o := res.Observation
-		if o.Status != metric.StatusAccepted || o.Metrics["score"] != 42 || o.Metrics["size"] != 3 {
+		if o.Status != agora.ResultAccepted || o.Metrics["score"] != 42 || o.Metrics["size"] != 3 {
 			t.Fatalf("%+v\n%s", o, res.Log)
 		}
 	})
@@ -89,39 +90,39 @@ func TestEvaluateMetric(t *testing.T) {
 	t.Run("RejectedOutsideAllowedPaths", func(t *testing.T) {
 		hack := strings.ReplaceAll(improve, "solver.py", "bench.py")
 		res := ev.EvaluateMetric(ctx, task(), hack)
-		if res.Observation.Status != metric.StatusRejected || !strings.Contains(res.Observation.Reason, "bench.py") {
+		if res.Observation.Status != agora.ResultRejected || !strings.Contains(res.Observation.Reason, "bench.py") {
 			t.Fatalf("%+v", res.Observation)
 		}
 	})
 	t.Run("ErrResultSymlinkToHost", func(t *testing.T) {
 		tk := task()
-		tk.Benchmark = "rm -f result.json; ln -s /etc/hostname result.json; echo score=1"
+		tk.BenchmarkCommand = "rm -f result.json; ln -s /etc/hostname result.json; echo score=1"
 		res := ev.EvaluateMetric(ctx, tk, improve)
-		if res.Observation.Status != metric.StatusError || !strings.Contains(res.Observation.Reason, "result.json") {
+		if res.Observation.Status != agora.ResultError || !strings.Contains(res.Observation.Reason, "result.json") {
 			t.Fatalf("%+v", res.Observation)
 		}
 	})
 	t.Run("RejectedByBenchmark", func(t *testing.T) {
 		tk := task()
-		tk.Benchmark = "echo validator_rejection=too_big; exit 1"
+		tk.BenchmarkCommand = "echo validator_rejection=too_big; exit 1"
 		res := ev.EvaluateMetric(ctx, tk, improve)
-		if res.Observation.Status != metric.StatusRejected {
+		if res.Observation.Status != agora.ResultRejected {
 			t.Fatalf("%+v", res.Observation)
 		}
 	})
 	t.Run("ErrTimeBudget", func(t *testing.T) {
 		tk := task()
-		tk.Benchmark = "sleep 30"
+		tk.BenchmarkCommand = "sleep 30"
 		tk.TimeBudget = 2 * time.Second
 		res := ev.EvaluateMetric(ctx, tk, improve)
-		if res.Observation.Status != metric.StatusError || !strings.Contains(res.Observation.Reason, "budget") {
+		if res.Observation.Status != agora.ResultError || !strings.Contains(res.Observation.Reason, "budget") {
 			t.Fatalf("%+v", res.Observation)
 		}
 	})
 	t.Run("FallbackToOutput", func(t *testing.T) {
 		tk := task()
-		tk.Metric = metric.Spec{MetricName: "score", Direction: metric.Maximize}
-		tk.Benchmark = "echo score=1; echo Score: 7"
+		tk.ResultPath, tk.RankingMode, tk.SecondaryMetricName, tk.SecondaryMetricDirection = "", "", "", ""
+		tk.BenchmarkCommand = "echo score=1; echo Score: 7"
 		res := ev.EvaluateMetric(ctx, tk, improve)
 		if res.Observation.Metrics["score"] != 7 {
 			t.Fatalf("%+v", res.Observation)
@@ -156,9 +157,10 @@ func TestEvaluateMetricArtifact(t *testing.T) {
 	task := func(path string) *harness.MetricTask {
 		return &harness.MetricTask{
 			Repo: "agora/speed", BaseCommit: base,
-			// Setup sees neither the file nor the variables.
-			Setup: `test -z "${AGORA_ARTIFACT_PATH:-}${AUTORESEARCH_SUBMISSION_ARTIFACT_PATH:-}${AUTORESEARCH_SUBMISSION_ARTIFACT_URI:-}" && test ! -e /agora/artifact`,
-			Benchmark: `python3 -c '
+			MetricContract: agora.MetricContract{
+				// Setup sees neither the file nor the variables.
+				SetupCommand: `test -z "${AGORA_ARTIFACT_PATH:-}${AUTORESEARCH_SUBMISSION_ARTIFACT_PATH:-}${AUTORESEARCH_SUBMISSION_ARTIFACT_URI:-}" && test ! -e /agora/artifact`,
+				BenchmarkCommand: `python3 -c '
 import os
 e = os.environ
 p = e["AUTORESEARCH_SUBMISSION_ARTIFACT_PATH"]
@@ -169,7 +171,7 @@ d = open(p, "rb").read()
 assert len(d) == int(e["AUTORESEARCH_SUBMISSION_ARTIFACT_BYTES"]) == os.path.getsize(p)
 print("score=%d" % sum(d))
 '`,
-			Metric:       metric.Spec{MetricName: "score", Direction: metric.Maximize},
+				MetricName: "score", MetricDirection: agora.Maximize},
 			TimeBudget:   time.Minute,
 			Env:          map[string]string{"TASK_VAR": "kept"},
 			ArtifactPath: path, ArtifactURI: uri, ArtifactBytes: int64(len(data)),
@@ -208,7 +210,7 @@ echo score=$n`
 				path := write(t, dir, 0o644)
 				res := ev.EvaluateMetric(ctx, task(path), "")
 				o := res.Observation
-				if o.Status != metric.StatusAccepted || o.Metrics["score"] != float64(sum) {
+				if o.Status != agora.ResultAccepted || o.Metrics["score"] != float64(sum) {
 					t.Fatalf("%+v, want score %d\n%s", o, sum, res.Log)
 				}
 			})
@@ -217,7 +219,7 @@ echo score=$n`
 				// mount protects it.
 				path := write(t, dir, 0o666)
 				tk := task(path)
-				tk.Benchmark = readOnly
+				tk.BenchmarkCommand = readOnly
 				res := ev.EvaluateMetric(ctx, tk, "")
 				if o := res.Observation; o.Metrics["score"] != readOnlyAttempts {
 					t.Fatalf("%+v, want all %d attempts to fail\n%s", o, readOnlyAttempts, res.Log)
@@ -237,16 +239,16 @@ echo score=$n`
 	// measure) and the validator-only environment.
 	t.Run("ScoreReadsIt", func(t *testing.T) {
 		tk := task(write(t, t.TempDir(), 0o644))
-		tk.Score = strings.Replace(tk.Benchmark, `assert "TASK_VAR" not in e  # validator-only, never for patched code`, `assert e["TASK_VAR"] == "kept"`, 1)
-		tk.Benchmark = `python3 -c 'import os; assert "TASK_VAR" not in os.environ; open(os.environ["AGORA_OUTPUT_DIR"] + "/ok", "w")'`
+		tk.ScoreCommand = strings.Replace(tk.BenchmarkCommand, `assert "TASK_VAR" not in e  # validator-only, never for patched code`, `assert e["TASK_VAR"] == "kept"`, 1)
+		tk.BenchmarkCommand = `python3 -c 'import os; assert "TASK_VAR" not in os.environ; open(os.environ["AGORA_OUTPUT_DIR"] + "/ok", "w")'`
 		res := ev.EvaluateMetric(ctx, tk, "")
-		if o := res.Observation; o.Status != metric.StatusAccepted || o.Metrics["score"] != float64(sum) {
+		if o := res.Observation; o.Status != agora.ResultAccepted || o.Metrics["score"] != float64(sum) {
 			t.Fatalf("%+v, want score %d\n%s", o, sum, res.Log)
 		}
 	})
 	t.Run("ErrNotReadable", func(t *testing.T) {
 		res := ev.EvaluateMetric(ctx, task(write(t, t.TempDir(), 0o600)), "")
-		if o := res.Observation; o.Status != metric.StatusError || !strings.Contains(o.Reason, "not readable by the sandbox user") {
+		if o := res.Observation; o.Status != agora.ResultError || !strings.Contains(o.Reason, "not readable by the sandbox user") {
 			t.Fatalf("%+v", o)
 		}
 	})
@@ -254,13 +256,13 @@ echo score=$n`
 		tk := task(write(t, t.TempDir(), 0o644))
 		tk.ArtifactBytes++
 		res := ev.EvaluateMetric(ctx, tk, "")
-		if o := res.Observation; o.Status != metric.StatusError || !strings.Contains(o.Reason, "declared") {
+		if o := res.Observation; o.Status != agora.ResultError || !strings.Contains(o.Reason, "declared") {
 			t.Fatalf("%+v", o)
 		}
 	})
 	t.Run("ErrNotFetched", func(t *testing.T) {
 		res := ev.EvaluateMetric(ctx, task(""), "")
-		if o := res.Observation; o.Status != metric.StatusError || !strings.Contains(o.Reason, "was not fetched") {
+		if o := res.Observation; o.Status != agora.ResultError || !strings.Contains(o.Reason, "was not fetched") {
 			t.Fatalf("%+v", o)
 		}
 	})
@@ -294,9 +296,8 @@ func TestEvaluateMetricScored(t *testing.T) {
 	task := func() *harness.MetricTask {
 		return &harness.MetricTask{
 			Repo: "agora/speed", BaseCommit: base,
-			Benchmark:  "python3 produce.py",
-			Score:      "python3 score.py",
-			Metric:     metric.Spec{MetricName: "score", Direction: metric.Maximize, ResultPath: "result.json"},
+			MetricContract: agora.MetricContract{BenchmarkCommand: "python3 produce.py", ScoreCommand: "python3 score.py",
+				MetricName: "score", MetricDirection: agora.Maximize, ResultPath: "result.json"},
 			Allowed:    []string{"*.py"},
 			Env:        map[string]string{"FACTOR": factor},
 			TimeBudget: time.Minute,
@@ -304,7 +305,7 @@ func TestEvaluateMetricScored(t *testing.T) {
 	}
 	t.Run("Accepted", func(t *testing.T) {
 		res := ev.EvaluateMetric(ctx, task(), improve)
-		if o := res.Observation; o.Status != metric.StatusAccepted || o.Metrics["score"] != 42*31337 || res.SelfReported {
+		if o := res.Observation; o.Status != agora.ResultAccepted || o.Metrics["score"] != 42*31337 || res.SelfReported {
 			t.Fatalf("%+v self_reported=%v\n%s", o, res.SelfReported, res.Log)
 		}
 		log := string(res.Log)
@@ -318,21 +319,21 @@ func TestEvaluateMetricScored(t *testing.T) {
 json.dump({"metric_name": "score", "metric_value": 1e9}, open("result.json", "w"))
 `)
 		res := ev.EvaluateMetric(ctx, task(), hack)
-		if o := res.Observation; o.Status != metric.StatusAccepted || o.Metrics["score"] != 42*31337 {
+		if o := res.Observation; o.Status != agora.ResultAccepted || o.Metrics["score"] != 42*31337 {
 			t.Fatalf("%+v\n%s", o, res.Log)
 		}
 	})
 	t.Run("ProduceResultIgnored", func(t *testing.T) {
 		tk := task()
-		tk.Benchmark = `python3 produce.py; echo '{"metric_name": "score", "metric_value": 1e9}' > result.json; echo score=1e9`
+		tk.BenchmarkCommand = `python3 produce.py; echo '{"metric_name": "score", "metric_value": 1e9}' > result.json; echo score=1e9`
 		res := ev.EvaluateMetric(ctx, tk, "")
-		if o := res.Observation; o.Status != metric.StatusAccepted || o.Metrics["score"] != 10*31337 {
+		if o := res.Observation; o.Status != agora.ResultAccepted || o.Metrics["score"] != 10*31337 {
 			t.Fatalf("%+v\n%s", o, res.Log)
 		}
 	})
 	t.Run("OutputsReadOnlyToScorer", func(t *testing.T) {
 		tk := task()
-		tk.Score = `touch "$AGORA_OUTPUT_DIR/x" 2>/dev/null && echo score=1 || echo score=2`
+		tk.ScoreCommand = `touch "$AGORA_OUTPUT_DIR/x" 2>/dev/null && echo score=1 || echo score=2`
 		res := ev.EvaluateMetric(ctx, tk, "")
 		if o := res.Observation; o.Metrics["score"] != 2 {
 			t.Fatalf("%+v\n%s", o, res.Log)
@@ -340,23 +341,23 @@ json.dump({"metric_name": "score", "metric_value": 1e9}, open("result.json", "w"
 	})
 	t.Run("RejectedByProduce", func(t *testing.T) {
 		tk := task()
-		tk.Benchmark = "echo validator_rejection=too_slow; exit 3"
+		tk.BenchmarkCommand = "echo validator_rejection=too_slow; exit 3"
 		res := ev.EvaluateMetric(ctx, tk, "")
-		if o := res.Observation; o.Status != metric.StatusRejected || !strings.HasPrefix(o.Reason, "produce: ") {
+		if o := res.Observation; o.Status != agora.ResultRejected || !strings.HasPrefix(o.Reason, "produce: ") {
 			t.Fatalf("%+v\n%s", o, res.Log)
 		}
 	})
 	t.Run("ErrScoreFails", func(t *testing.T) {
 		tk := task()
-		tk.Benchmark = "true" // no out.json
+		tk.BenchmarkCommand = "true" // no out.json
 		res := ev.EvaluateMetric(ctx, tk, "")
-		if o := res.Observation; o.Status != metric.StatusError || !strings.HasPrefix(o.Reason, "score: ") {
+		if o := res.Observation; o.Status != agora.ResultError || !strings.HasPrefix(o.Reason, "score: ") {
 			t.Fatalf("%+v\n%s", o, res.Log)
 		}
 	})
 	t.Run("SelfReportedWithholdsEnv", func(t *testing.T) {
 		tk := task()
-		tk.Score, tk.Benchmark = "", `echo "score=${FACTOR:-7}"`
+		tk.ScoreCommand, tk.BenchmarkCommand = "", `echo "score=${FACTOR:-7}"`
 		res := ev.EvaluateMetric(ctx, tk, "")
 		if o := res.Observation; o.Metrics["score"] != 7 || !res.SelfReported || !strings.Contains(string(res.Log), "withheld") {
 			t.Fatalf("%+v self_reported=%v\n%s", o, res.SelfReported, res.Log)

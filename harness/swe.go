@@ -325,20 +325,10 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 		PatchExists:              true,
 		PatchSuccessfullyApplied: true,
 		Resolved:                 rep.Resolved,
-		TestsStatus:              convertStatus(rep.TestsStatus),
+		TestsStatus:              &rep.TestsStatus,
 	}
 	res.Timings.Total = time.Since(start)
 	return res
-}
-
-func convertStatus(s grading.TestsStatus) *swebench.TestsStatus {
-	c := func(t grading.Tests) swebench.TestResults {
-		return swebench.TestResults{Success: append([]string{}, t.Success...), Failure: append([]string{}, t.Failure...)}
-	}
-	return &swebench.TestsStatus{
-		FailToPass: c(s.FailToPass), PassToPass: c(s.PassToPass),
-		FailToFail: c(s.FailToFail), PassToFail: c(s.PassToFail),
-	}
 }
 
 // applyChain is SWE-bench v5's order of patch commands; the first that

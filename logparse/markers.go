@@ -15,18 +15,20 @@ const (
 	ExitCodeMarker = ">>>>> Test Exit Code"
 )
 
-// FailureMarkers are the lines whose presence anywhere in a log makes
+// failureMarkers are the lines whose presence anywhere in a log makes
 // SWE-bench reject it before parsing (no report, instance counted as error).
-var FailureMarkers = []string{
+var failureMarkers = []string{
 	">>>>> Patch Apply Failed",
 	">>>>> Reset Failed",
 	">>>>> Tests Errored",
 	">>>>> Tests Timed Out",
 }
 
-// FailureMarker returns the first of FailureMarkers found in log, or "".
+// FailureMarker returns the first of SWE-bench's failure markers (">>>>>
+// Patch Apply Failed", ">>>>> Reset Failed", ">>>>> Tests Errored",
+// ">>>>> Tests Timed Out") found in log, or "".
 func FailureMarker(log string) string {
-	for _, m := range FailureMarkers {
+	for _, m := range failureMarkers {
 		if strings.Contains(log, m) {
 			return m
 		}

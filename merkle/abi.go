@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/agoranet/agora/internal/clip"
 )
 
 // kind is the ABI category of a leaf field.
@@ -99,10 +101,7 @@ type ValueError struct {
 }
 
 func (e *ValueError) Error() string {
-	v := e.Value
-	if len(v) > 80 {
-		v = v[:77] + "..."
-	}
+	v := clip.String(e.Value, 80)
 	if e.Index < 0 {
 		return fmt.Sprintf("merkle: field %d (%s) %q: %v", e.Field, e.Type, v, e.Err)
 	}

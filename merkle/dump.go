@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/agoranet/agora/internal/clip"
 )
 
 // ErrInvalidDump is wrapped by every error Load returns.
@@ -142,7 +144,7 @@ func Load(data []byte) (*Tree, error) {
 		return nil, invalid(nil, "missing format")
 	}
 	if *d.Format != DumpFormat {
-		return nil, invalid(nil, "unknown format %q", truncate(*d.Format))
+		return nil, invalid(nil, "unknown format %q", clip.String(*d.Format, 80))
 	}
 	if d.LeafEncoding == nil {
 		return nil, invalid(nil, "missing leafEncoding")
@@ -196,7 +198,7 @@ func Load(data []byte) (*Tree, error) {
 				continue
 			}
 			if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &fields[j]) != nil {
-				return nil, invalid(nil, "value %d, field %d (%s): must be a JSON string, got %s", i, j, ts[j].name, truncate(string(raw)))
+				return nil, invalid(nil, "value %d, field %d (%s): must be a JSON string, got %s", i, j, ts[j].name, clip.String(string(raw), 80))
 			}
 		}
 		h, err := leafHash(ts, fields)

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/agoranet/agora/internal/clip"
 	"golang.org/x/crypto/sha3"
 )
 
@@ -60,20 +61,13 @@ func ParseHash(s string) (Hash, error) {
 	var h Hash
 	b, err := decodeHex(s)
 	if err != nil {
-		return h, fmt.Errorf("merkle: hash %q: %w", truncate(s), err)
+		return h, fmt.Errorf("merkle: hash %q: %w", clip.String(s, 80), err)
 	}
 	if len(b) != 32 {
-		return h, fmt.Errorf("merkle: hash %q: must be 32 bytes, got %d", truncate(s), len(b))
+		return h, fmt.Errorf("merkle: hash %q: must be 32 bytes, got %d", clip.String(s, 80), len(b))
 	}
 	copy(h[:], b)
 	return h, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 80 {
-		return s[:77] + "..."
-	}
-	return s
 }
 
 // hasher computes keccak256 digests with one reused sponge and scratch

@@ -74,7 +74,7 @@ const (
 //     Such a file is accepted (they are not valid JSON, but other fields of a
 //     real file may hold them); the metric itself still must be finite.
 //   - The output pattern is ASCII: \d and \b are ASCII in Go, Unicode in
-//     Python, so "٣" or "émetric=1" may differ. Names are ASCII (ValidateName)
+//     Python, so "٣" or "émetric=1" may differ. Names are ASCII (agora.ValidateMetricName)
 //     so this only matters for hostile output.
 //   - A result file that is not a JSON object is an error, not "no file".
 //
@@ -82,7 +82,7 @@ const (
 // EINVALID for a bad name or value, ETOOLARGE for an oversized file,
 // ENOTFOUND when the metric is nowhere.
 func Extract(resultJSON []byte, output string, name string) (float64, Source, error) {
-	if err := ValidateName(name); err != nil {
+	if err := agora.ValidateMetricName(name); err != nil {
 		return 0, "", err
 	}
 	if resultJSON != nil {

@@ -188,7 +188,7 @@ func FuzzExtractOutputOracle(f *testing.F) {
 	f.Add("\u212a=1 k=2", "k")                 // KELVIN SIGN folds to 'k'
 	f.Add("loss\xff=1 loss\xc5=2", "loss")     // invalid UTF-8 around the name
 	f.Fuzz(func(t *testing.T, output, name string) {
-		if metric.ValidateName(name) != nil {
+		if agora.ValidateMetricName(name) != nil {
 			// Most fuzzed names are invalid; test a fixed one instead,
 			// including names with 'k' and 's', whose fold sets are not ASCII.
 			names := []string{"acc", "loss", "k", "score", "a.b", "_x1", "ppl"}

@@ -24,7 +24,7 @@ func BenchmarkChatCompletion(b *testing.B) {
 		c.Budget = proxy.Budget{Inference: proxy.USD(1_000_000_000)}
 	})
 	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return usage1234 })
-	srv := httptest.NewServer(e.p.ForRun("bench", proxy.Budget{}))
+	srv := httptest.NewServer(e.forRun("bench", proxy.Budget{}))
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	// What the proxy forwards for chatBody: the upstream's model name,

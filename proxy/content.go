@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/agoranet/agora/internal/clip"
 )
 
 // A message's content parts can name things for the provider to fetch:
@@ -169,7 +171,7 @@ func (p *Proxy) checkRemote(refs []remoteRef) (int64, *apiError) {
 		default:
 			return 0, &apiError{status: 400, typ: "invalid_request_error", code: "remote_url_not_allowed", param: r.path,
 				msg: fmt.Sprintf("%s: remote URLs (%s) are not allowed through this proxy; send the content inline as a data: URL",
-					r.path, truncate(r.url, 64))}
+					r.path, clip.String(r.url, 64))}
 		}
 	}
 	return int64(len(refs)), nil

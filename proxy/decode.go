@@ -8,8 +8,9 @@ import (
 	"io"
 	"net/http"
 	"sort"
-	"strings"
 	"unicode/utf8"
+
+	"github.com/agoranet/agora/internal/clip"
 )
 
 // Request bodies come from untrusted agents. The parsers below accept a
@@ -147,7 +148,7 @@ func checkFields(obj map[string]json.RawMessage, allowed, extra map[string]bool)
 		return nil
 	}
 	sort.Strings(bad)
-	return badRequest(truncate(bad[0], 64), "field not allowed by the proxy")
+	return badRequest(clip.String(bad[0], 64), "field not allowed by the proxy")
 }
 
 // stringField reads a required or optional string field.
@@ -443,23 +444,15 @@ func parseRidgesEmbedding(body []byte, model string) (*embeddingRequest, error) 
 
 // encodeFields is the body forwarded upstream. HTML escaping is off so the
 // upstream sees the run's text as sent, and its length stays an upper
-// bound on the prompt's tokens.
-func encodeFields(obj map[string]json.RawMessage) []byte {
+// bound on the prompt's tokens. Every value came out of a successful
+// decode, so it does not fail (the fuzz tests hold it to that); if it did,
+// the call is refused rather than the proxy brought down.
+func encodeFields(obj map[string]json.RawMessage) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(obj); err != nil {
-		// Every value came out of a successful decode.
-		panic(fmt.Sprintf("proxy: re-encoding a checked body: %v", err))
+		return nil, fmt.Errorf("re-encoding a checked body: %w", err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-}
-
-// truncate shortens s to at most n bytes for messages; a UTF-8 sequence
-// cut in two is dropped rather than sent half.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

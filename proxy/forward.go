@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+
+	"github.com/agoranet/agora/internal/clip"
 )
 
 // call is a checked request on its way upstream.
@@ -145,8 +147,14 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rs *runState, c 
 	}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, up.BaseURL+path, bytes.NewReader(c.body))
 	if err != nil {
-		// The base URL was checked by New; this cannot happen.
-		panic(fmt.Sprintf("proxy: upstream request: %v", err))
+		// New checked the base URL and the method and path are constants,
+		// so this does not happen; should it, the call fails like an
+		// upstream that cannot be reached, and nothing is charged.
+		p.log.Error("upstream request", "upstream", up.Name, "err", err)
+		aerr := p.failed(ctx, r, e, c, false, noUsage, "could not be reached")
+		p.settle(rs, e, c)
+		writeError(w, aerr)
+		return
 	}
 	// A fresh header: nothing the run sent reaches the upstream.
 	req.Header.Set("Content-Type", "application/json")
@@ -310,7 +318,7 @@ func upstreamMessage(r io.Reader) string {
 	if msg == "" {
 		return "no message"
 	}
-	return truncate(msg, 200)
+	return clip.String(msg, 200)
 }
 
 // maxSSELine bounds one line of an upstream stream.

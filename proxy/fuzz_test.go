@@ -43,7 +43,10 @@ func FuzzParseRequests(f *testing.F) {
 		checkChat := func(what string, c *chatRequest) {
 			sent := c.maxTokens
 			limit := c.capOutput(100)
-			fwd := encodeFields(c.fields)
+			fwd, err := encodeFields(c.fields)
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
 			var m map[string]json.RawMessage
 			if err := json.Unmarshal(fwd, &m); err != nil {
 				t.Fatalf("%s: forwarded body is not JSON: %v\n%s", what, err, fwd)
@@ -101,7 +104,10 @@ func FuzzParseRequests(f *testing.F) {
 				refused(what, err)
 				continue
 			}
-			fwd := encodeFields(e.fields)
+			fwd, err := encodeFields(e.fields)
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
 			again, err := parseEmbedding(fwd, nil)
 			if err != nil || again.model != e.model {
 				t.Fatalf("%s: forwarded body %s reads differently: %v", what, fwd, err)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/internal/fakeopenai"
 	"github.com/agoranet/agora/proxy"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,7 @@ const (
 
 // env is a proxy in front of a fake upstream.
 type env struct {
+	tb     testing.TB
 	fake   *fakeopenai.Server
 	p      *proxy.Proxy
 	ledger proxy.Ledger
@@ -55,7 +57,7 @@ func (s *syncBuffer) String() string {
 
 func newEnv(t testing.TB, configure ...func(*proxy.Config)) *env {
 	t.Helper()
-	e := &env{fake: fakeopenai.Start(), reg: prometheus.NewRegistry(), logs: &syncBuffer{}, ledger: &proxy.MemoryLedger{}}
+	e := &env{tb: t, fake: fakeopenai.Start(), reg: prometheus.NewRegistry(), logs: &syncBuffer{}, ledger: &proxy.MemoryLedger{}}
 	t.Cleanup(e.fake.Close)
 	cfg := proxy.Config{
 		Upstreams: []proxy.Upstream{{Name: "fake", BaseURL: e.fake.URL, APIKey: apiKey}},
@@ -78,6 +80,25 @@ func newEnv(t testing.TB, configure ...func(*proxy.Config)) *env {
 	}
 	e.p = p
 	return e
+}
+
+// forRun is e.p.ForRun for a run id the test knows is valid.
+func (e *env) forRun(runID string, budget proxy.Budget) http.Handler {
+	e.tb.Helper()
+	h, err := e.p.ForRun(runID, budget)
+	if err != nil {
+		e.tb.Fatal(err)
+	}
+	return h
+}
+
+// TestForRunEmptyID: the run id comes from a replay spec; an empty one is
+// an error, not a panic.
+func TestForRunEmptyID(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.p.ForRun("", proxy.Budget{}); agora.ErrorCode(err) != agora.EINVALID {
+		t.Fatalf("ForRun(\"\")=%v, want EINVALID", err)
+	}
 }
 
 // do sends one request to h and returns the recorded reply.
@@ -114,7 +135,7 @@ func apiErr(t *testing.T, w *httptest.ResponseRecorder) proxy.ErrorBody {
 func TestChatChargesExactUsage(t *testing.T) {
 	e := newEnv(t)
 	e.fake.Enqueue(usage1234)
-	h := e.p.ForRun("run-1", proxy.Budget{})
+	h := e.forRun("run-1", proxy.Budget{})
 	w := do(h, "POST", "/v1/chat/completions", chatBody, "Authorization", "Bearer agent-made-this-up", "X-Leak", "agent")
 	if w.Code != 200 {
 		t.Fatalf("status %d: %s", w.Code, w.Body)
@@ -152,7 +173,7 @@ func TestChatChargesExactUsage(t *testing.T) {
 
 func TestMaxTokensCapped(t *testing.T) {
 	e := newEnv(t)
-	h := e.p.ForRun("run-1", proxy.Budget{})
+	h := e.forRun("run-1", proxy.Budget{})
 	for _, tt := range []struct {
 		body  string
 		field string
@@ -178,7 +199,7 @@ func TestMaxTokensCapped(t *testing.T) {
 // what a call without max_tokens is reserved for.
 func TestOutputCapPerModel(t *testing.T) {
 	e := newEnv(t, func(c *proxy.Config) { c.Models[0].MaxOutputTokens = 100_000 })
-	h := e.p.ForRun("r", proxy.Budget{Inference: proxy.USD(1)})
+	h := e.forRun("r", proxy.Budget{Inference: proxy.USD(1)})
 	if w := do(h, "POST", "/v1/chat/completions", `{"model":"gpt-test","max_tokens":200000,"messages":[{"role":"user","content":"x"}]}`); w.Code != 402 {
 		t.Fatalf("a 100,000-token cap at $15/1M in a $1 budget: %d %s", w.Code, w.Body)
 	}
@@ -218,7 +239,7 @@ func TestStreamingPassesChunksAndChargesFinalUsage(t *testing.T) {
 			if clientUsage {
 				body = `{"model":"gpt-test","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`
 			}
-			srv := httptest.NewServer(e.p.ForRun("run-s", proxy.Budget{}))
+			srv := httptest.NewServer(e.forRun("run-s", proxy.Budget{}))
 			defer srv.Close()
 			resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
 			if err != nil {
@@ -272,7 +293,7 @@ func TestStreamingPassesChunksAndChargesFinalUsage(t *testing.T) {
 func TestBudgetReservation(t *testing.T) {
 	e := newEnv(t)
 	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return usage1234 })
-	h := e.p.ForRun("r1", proxy.Budget{Inference: 20_000}) // $0.02
+	h := e.forRun("r1", proxy.Budget{Inference: 20_000}) // $0.02
 	// chatBody's worst case: 122 prompt tokens (its 82 bytes upstream and
 	// the template allowance) and the model's 1000 completion tokens.
 	worst := proxy.Price{Input: proxy.USD(3), Output: proxy.USD(15)}.Cost(122, 1000)
@@ -341,7 +362,7 @@ func TestReservationSettles(t *testing.T) {
 	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply {
 		return fakeopenai.Reply{Release: release, Usage: &fakeopenai.Usage{PromptTokens: 10, CompletionTokens: 1}}
 	})
-	h := e.p.ForRun("r", proxy.Budget{Inference: 40_000}) // two worst cases of chatBody fit, three do not
+	h := e.forRun("r", proxy.Budget{Inference: 40_000}) // two worst cases of chatBody fit, three do not
 	codes := make(chan int, 3)
 	for range 3 {
 		go func() { codes <- do(h, "POST", "/v1/chat/completions", chatBody).Code }()
@@ -366,7 +387,7 @@ func TestReservationSettles(t *testing.T) {
 
 func TestEmbeddingBudgetSeparate(t *testing.T) {
 	e := newEnv(t)
-	h := e.p.ForRun("r2", proxy.Budget{Embedding: 1_000}) // $0.001
+	h := e.forRun("r2", proxy.Budget{Embedding: 1_000}) // $0.001
 	// 50,000 tokens at $0.02/1M is exactly $0.001: reaching the budget
 	// is enough to be refused.
 	e.fake.Enqueue(fakeopenai.Reply{Usage: &fakeopenai.Usage{PromptTokens: 50_000}})
@@ -395,7 +416,7 @@ func TestEmbeddingBudgetSeparate(t *testing.T) {
 
 func TestModelRefusals(t *testing.T) {
 	e := newEnv(t)
-	h := e.p.ForRun("r", proxy.Budget{})
+	h := e.forRun("r", proxy.Budget{})
 	for _, tt := range []struct {
 		name, path, body string
 		status           int
@@ -461,7 +482,7 @@ func TestUpstreamFailures(t *testing.T) {
 			if tt.ridgesForm {
 				path, body = "/agents/inference", `{"model":"gpt-test","messages":[{"role":"user","content":"x"}]}`
 			}
-			w := do(e.p.ForRun("r", proxy.Budget{}), "POST", path, body)
+			w := do(e.forRun("r", proxy.Budget{}), "POST", path, body)
 			b := apiErr(t, w)
 			if w.Code != tt.status || b.Error.Type != tt.typ || !strings.Contains(b.Error.Message, tt.contains) || b.Error.UpstreamStatus != tt.upstream {
 				t.Fatalf("%d %+v", w.Code, b)
@@ -497,7 +518,7 @@ func TestMissingUsageChargesEstimate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			e.fake.Enqueue(tt.reply)
-			srv := httptest.NewServer(e.p.ForRun("r", proxy.Budget{}))
+			srv := httptest.NewServer(e.forRun("r", proxy.Budget{}))
 			defer srv.Close()
 			resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(tt.body))
 			if err != nil {
@@ -529,7 +550,7 @@ func TestMissingUsageChargesEstimate(t *testing.T) {
 func TestStreamClientHangsUp(t *testing.T) {
 	e := newEnv(t)
 	e.fake.Enqueue(fakeopenai.Reply{Chunks: []string{"a", "b", "c", "d", "e"}, ChunkDelay: 100 * time.Millisecond})
-	srv := httptest.NewServer(e.p.ForRun("r", proxy.Budget{}))
+	srv := httptest.NewServer(e.forRun("r", proxy.Budget{}))
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json",
 		strings.NewReader(`{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
@@ -554,7 +575,7 @@ func TestStreamClientHangsUp(t *testing.T) {
 
 func TestRidgesForms(t *testing.T) {
 	e := newEnv(t)
-	h := e.p.ForRun("run-a", proxy.Budget{})
+	h := e.forRun("run-a", proxy.Budget{})
 	e.fake.Enqueue(fakeopenai.Reply{Content: `a "quoted" <patch>`, Usage: &fakeopenai.Usage{PromptTokens: 1234, CompletionTokens: 567}})
 	w := do(h, "POST", "/agents/inference",
 		`{"run_id":"run-b","model":"gpt-test","temperature":0.5,"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}`,
@@ -625,7 +646,7 @@ func TestMultiRunHandler(t *testing.T) {
 		t.Fatalf("spend a %+v, b %+v", a, b)
 	}
 	// A run given its own budget with ForRun keeps it in the shared handler.
-	e.p.ForRun("c", proxy.Budget{Inference: 1})
+	e.forRun("c", proxy.Budget{Inference: 1})
 	do(h, "POST", "/v1/chat/completions", chatBody, proxy.RunHeader, "c")
 	if w := do(h, "POST", "/v1/chat/completions", chatBody, proxy.RunHeader, "c"); w.Code != 402 ||
 		!strings.Contains(apiErr(t, w).Error.Message, "of its $0.000001 inference budget") {
@@ -644,7 +665,7 @@ func TestQueueTakesTurns(t *testing.T) {
 	e := newEnv(t, func(c *proxy.Config) { c.MaxInFlight = 1 })
 	release := make(chan struct{})
 	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return fakeopenai.Reply{Release: release} })
-	h := e.p.ForRun("r", proxy.Budget{})
+	h := e.forRun("r", proxy.Budget{})
 	var wg sync.WaitGroup
 	codes := make([]int, 4)
 	for i := range 4 {
@@ -657,7 +678,7 @@ func TestQueueTakesTurns(t *testing.T) {
 		waitUntil(t, "the call in flight or queued", func() bool { return e.fake.Count()+int(gauge(t, e.reg, "agora_proxy_queued_calls")) == i+1 })
 	}
 	e.fake.Enqueue(usage1234)
-	if w := do(e.p.ForRun("other", proxy.Budget{}), "POST", "/v1/chat/completions", chatBody); w.Code != 200 {
+	if w := do(e.forRun("other", proxy.Budget{}), "POST", "/v1/chat/completions", chatBody); w.Code != 200 {
 		t.Fatalf("other run: %d %s", w.Code, w.Body)
 	}
 	close(release)
@@ -697,7 +718,7 @@ func TestQueueRefusals(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return fakeopenai.Reply{Release: release} })
-	h := e.p.ForRun("r", proxy.Budget{})
+	h := e.forRun("r", proxy.Budget{})
 	go do(h, "POST", "/v1/chat/completions", chatBody)
 	waitUntil(t, "a call in flight", func() bool { return e.fake.Count() == 1 })
 	queued := make(chan *httptest.ResponseRecorder, 1)
@@ -726,7 +747,7 @@ func TestEndRunRefusesQueued(t *testing.T) {
 	e := newEnv(t, func(c *proxy.Config) { c.MaxInFlight = 1 })
 	release := make(chan struct{})
 	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return fakeopenai.Reply{Release: release} })
-	h := e.p.ForRun("r", proxy.Budget{})
+	h := e.forRun("r", proxy.Budget{})
 	first := make(chan int, 1)
 	go func() { first <- do(h, "POST", "/v1/chat/completions", chatBody).Code }()
 	waitUntil(t, "a call in flight", func() bool { return e.fake.Count() == 1 })
@@ -749,7 +770,7 @@ func TestEndRunRefusesQueued(t *testing.T) {
 
 func TestBadRequests(t *testing.T) {
 	e := newEnv(t, func(c *proxy.Config) { c.MaxBody = 4096 })
-	h := e.p.ForRun("r", proxy.Budget{})
+	h := e.forRun("r", proxy.Budget{})
 	huge := `{"model":"gpt-test","messages":[{"role":"user","content":"` + strings.Repeat("x", 5000) + `"}]}`
 	for _, tt := range []struct {
 		name, path, body string
@@ -799,7 +820,7 @@ func TestBadRequests(t *testing.T) {
 
 func TestRoutes(t *testing.T) {
 	e := newEnv(t)
-	h := e.p.ForRun("r", proxy.Budget{})
+	h := e.forRun("r", proxy.Budget{})
 	w := do(h, "GET", "/v1/models", "")
 	var list struct {
 		Data []struct {
@@ -831,7 +852,7 @@ func TestRoutes(t *testing.T) {
 func TestEndRun(t *testing.T) {
 	e := newEnv(t)
 	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return usage1234 })
-	h := e.p.ForRun("r", proxy.Budget{})
+	h := e.forRun("r", proxy.Budget{})
 	do(h, "POST", "/v1/chat/completions", chatBody)
 	got, err := e.p.EndRun(context.Background(), "r")
 	if err != nil || got.Inference != cost1234 {
@@ -845,7 +866,7 @@ func TestEndRun(t *testing.T) {
 		t.Fatalf("Spend after EndRun: %+v", got)
 	}
 	// A run reopened under the same id continues from the ledger.
-	do(e.p.ForRun("r", proxy.Budget{}), "POST", "/v1/chat/completions", chatBody)
+	do(e.forRun("r", proxy.Budget{}), "POST", "/v1/chat/completions", chatBody)
 	if got := e.p.Spend("r"); got.Inference != 2*cost1234 || got.Calls != 2 {
 		t.Fatalf("reopened run: %+v", got)
 	}
@@ -865,7 +886,7 @@ func TestSQLiteLedgerPersists(t *testing.T) {
 	// Every reply reports 1234/567; the embedding is charged its 1234
 	// prompt tokens at $0.02/1M, 24.68 µUSD rounded up to 25.
 	e.fake.SetHandle(func(fakeopenai.Request) fakeopenai.Reply { return usage1234 })
-	h := e.p.ForRun("r", proxy.Budget{Inference: 30_000})
+	h := e.forRun("r", proxy.Budget{Inference: 30_000})
 	for i := 0; i < 2; i++ {
 		do(h, "POST", "/v1/chat/completions", chatBody)
 	}
@@ -890,7 +911,7 @@ func TestSQLiteLedgerPersists(t *testing.T) {
 	// A new proxy on the reopened ledger remembers the run's spend and
 	// keeps refusing it: a restart is not a fresh budget.
 	e2 := newEnv(t, func(c *proxy.Config) { c.Ledger = l })
-	w := do(e2.p.ForRun("r", proxy.Budget{Inference: 30_000}), "POST", "/v1/chat/completions", chatBody)
+	w := do(e2.forRun("r", proxy.Budget{Inference: 30_000}), "POST", "/v1/chat/completions", chatBody)
 	if w.Code != 402 || e2.fake.Count() != 0 {
 		t.Fatalf("after restart: %d %s (upstream saw %d)", w.Code, w.Body, e2.fake.Count())
 	}
@@ -911,7 +932,7 @@ func TestSQLiteLedgerPersists(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	e := newEnv(t)
 	e.fake.Enqueue(usage1234, fakeopenai.Reply{Status: 500})
-	h := e.p.ForRun("r", proxy.Budget{})
+	h := e.forRun("r", proxy.Budget{})
 	do(h, "POST", "/v1/chat/completions", chatBody)
 	do(h, "POST", "/v1/chat/completions", chatBody)
 	do(h, "POST", "/v1/chat/completions", `{"model":"nope","messages":[{}]}`)
@@ -1008,7 +1029,7 @@ func TestEmbeddingUsage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			e.fake.Enqueue(tt.reply)
-			if w := do(e.p.ForRun("r", proxy.Budget{}), "POST", "/v1/embeddings", `{"model":"embed-test","input":["a","b"]}`); w.Code != 200 {
+			if w := do(e.forRun("r", proxy.Budget{}), "POST", "/v1/embeddings", `{"model":"embed-test","input":["a","b"]}`); w.Code != 200 {
 				t.Fatalf("%d %s", w.Code, w.Body)
 			}
 			entries, _ := e.ledger.Entries(context.Background(), "r")

@@ -42,7 +42,7 @@ func newRedTeamEnv(t *testing.T, budget proxy.Budget, configure ...func(*proxy.C
 	t.Cleanup(func() { l.Close() })
 	e := newEnv(t, append([]func(*proxy.Config){func(c *proxy.Config) { c.Ledger = l }}, configure...)...)
 	rt := &redTeamEnv{env: e, sqlite: l, run: "redteam"}
-	srv := httptest.NewServer(e.p.ForRun(rt.run, budget))
+	srv := httptest.NewServer(e.forRun(rt.run, budget))
 	t.Cleanup(srv.Close)
 	rt.url = srv.URL
 	return rt

@@ -141,7 +141,7 @@ func TestPoolLimitsMatchCold(t *testing.T) {
 	if err := r.Warm(ctx); err != nil {
 		t.Fatal(err)
 	}
-	w := p.take(agora.DefaultLimits.Tmp)
+	w := p.take(agora.DefaultLimits().Tmp)
 	if w == nil {
 		t.Fatal("nothing pooled")
 	}
@@ -168,7 +168,7 @@ func TestSweepRemovesPooledLeftovers(t *testing.T) {
 	r := mustInternalRuntime(t)
 	// A pid that cannot be alive: above the kernel's pid_max limit.
 	dead := "agora-4194305-cafef00d-pool"
-	w, err := r.startWarm(dead, agora.DefaultLimits.Tmp)
+	w, err := r.startWarm(dead, agora.DefaultLimits().Tmp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestPoolTurnsOff(t *testing.T) {
 	// Failing before runc starts: no root to bind.
 	skeleton := r.rootfs
 	r.rootfs = filepath.Join(t.TempDir(), "missing")
-	if _, err := r.startWarm(newID("pool"), agora.DefaultLimits.Tmp); err == nil {
+	if _, err := r.startWarm(newID("pool"), agora.DefaultLimits().Tmp); err == nil {
 		t.Fatal("started a container without a root")
 	}
 	r.rootfs = skeleton

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -410,7 +409,7 @@ func (r *Runtime) startWarm(id string, tmp int64) (_ *warm, err error) {
 	if err := unix.Mount("", w.rootfs, "", unix.MS_SHARED, ""); err != nil {
 		return nil, fmt.Errorf("shared root: %w", err)
 	}
-	lim := agora.DefaultLimits
+	lim := agora.DefaultLimits()
 	lim.Tmp = tmp
 	s, err := buildSpec(specInput{
 		Run:    &agora.RunSpec{Args: []string{initPath}, Env: []string{initEnv + "=1"}},
@@ -504,72 +503,6 @@ func (r *Runtime) startWarm(id string, tmp int64) (_ *warm, err error) {
 		return fail(err)
 	}
 	return w, nil
-}
-
-// cgroupPaths reads where runc put the container's cgroups, and checks that
-// they are the v1 controllers setLimits knows how to write.
-func (r *Runtime) cgroupPaths(id string) (map[string]string, error) {
-	data, err := os.ReadFile(filepath.Join(r.ociRoot, id, "state.json"))
-	if err != nil {
-		return nil, err
-	}
-	var st struct {
-		CgroupPaths map[string]string `json:"cgroup_paths"`
-	}
-	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("container state: %w", err)
-	}
-	for ctrl, file := range map[string]string{"memory": "memory.limit_in_bytes", "pids": "pids.max", "cpu": "cpu.cfs_quota_us"} {
-		if _, err := os.Stat(filepath.Join(st.CgroupPaths[ctrl], file)); err != nil {
-			return nil, fmt.Errorf("pool needs cgroup v1 %s controller: %v", ctrl, err)
-		}
-	}
-	return st.CgroupPaths, nil
-}
-
-// setLimits applies a run's limits to a pooled container's cgroups: the
-// same values buildSpec gives runc for a cold run.
-func (r *Runtime) setLimits(w *warm, lim agora.Limits) error {
-	c := cgroupValues(lim, r.swap)
-	mem := filepath.Join(w.cgroups["memory"], "memory.limit_in_bytes")
-	memsw := filepath.Join(w.cgroups["memory"], "memory.memsw.limit_in_bytes")
-	writes := [][2]string{{mem, strconv.FormatInt(c.memory, 10)}}
-	if c.swap != nil {
-		// memory+swap may never be below memory: raise it first when the
-		// limit goes up, lower it last when it goes down.
-		sw := [2]string{memsw, strconv.FormatInt(*c.swap, 10)}
-		if c.memory > agora.DefaultLimits.Memory {
-			writes = [][2]string{sw, writes[0]}
-		} else {
-			writes = append(writes, sw)
-		}
-	}
-	writes = append(writes,
-		[2]string{filepath.Join(w.cgroups["pids"], "pids.max"), strconv.FormatInt(c.pids, 10)},
-		[2]string{filepath.Join(w.cgroups["cpu"], "cpu.cfs_quota_us"), strconv.FormatInt(c.quota, 10)},
-		[2]string{filepath.Join(w.cgroups["cpu"], "cpu.shares"), strconv.FormatUint(c.shares, 10)},
-	)
-	for _, wr := range writes {
-		if err := writeCgroup(wr[0], wr[1]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func writeCgroup(file, value string) error {
-	f, err := os.OpenFile(file, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", file, err)
-	}
-	return nil
 }
 
 // bindInto mounts source at target, a path under a pooled container's root

@@ -42,7 +42,7 @@ type Config struct {
 	// each workspace, and each run outside one, holds one of its own until
 	// it is closed or done, so concurrent runs never share per-user kernel
 	// limits (inotify instances, pipe buffers…) or the right to signal and
-	// trace each other. Zero means DefaultIDRange. It must not contain 0,
+	// trace each other. Zero means DefaultIDRange(). It must not contain 0,
 	// UID or GID.
 	IDs IDRange
 	// HostDirs are host directories bound read-only at the same path into
@@ -66,11 +66,11 @@ type IDRange struct {
 	First, Count uint32
 }
 
-// DefaultIDRange is the range runs take their uids and gids from unless
-// configured otherwise: 65536 ids at 0x70000000, above the ranges that
-// /etc/subuid and systemd hand out to users and containers, and below 2^31
-// so that no tool mistakes them for negative numbers.
-var DefaultIDRange = IDRange{First: 1879048192, Count: 65536}
+// DefaultIDRange returns the range runs take their uids and gids from
+// unless configured otherwise: 65536 ids at 0x70000000, above the ranges
+// that /etc/subuid and systemd hand out to users and containers, and below
+// 2^31 so that no tool mistakes them for negative numbers.
+func DefaultIDRange() IDRange { return IDRange{First: 1879048192, Count: 65536} }
 
 // ParseIDRange parses "first-last" (inclusive), as in --uid-range
 // 100000-165535.

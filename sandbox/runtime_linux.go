@@ -83,7 +83,7 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	idr := cfg.IDs
 	if idr == (IDRange{}) {
-		idr = DefaultIDRange
+		idr = DefaultIDRange()
 	}
 	if err := idr.Validate(); err != nil {
 		return nil, err
@@ -135,7 +135,7 @@ func (r *Runtime) Warm(ctx context.Context) error {
 	if r.pool == nil {
 		return nil
 	}
-	return r.pool.warm(ctx, agora.DefaultLimits.Tmp)
+	return r.pool.warm(ctx, agora.DefaultLimits().Tmp)
 }
 
 // Close destroys the pooled containers and waits for those being started.
@@ -604,74 +604,4 @@ func (r *Runtime) Sweep() error {
 	}
 	errs = append(errs, sweepCgroups())
 	return errors.Join(errs...)
-}
-
-// cgroupMount is where the cgroup hierarchies are mounted.
-func cgroupMount() string { return "/sys/fs/cgroup" }
-
-// ownCgroup returns this process's cgroup path for a v1 controller ("" for
-// the root or when unknown).
-func ownCgroup(controller string) string {
-	data, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			if c == controller {
-				return parts[2]
-			}
-		}
-	}
-	return ""
-}
-
-// sweepCgroups removes agora-* cgroups left by dead owners: a runtime killed
-// between creating a cgroup and recording its state leaves one behind.
-func sweepCgroups() error {
-	hier, err := os.ReadDir(cgroupMount())
-	if err != nil {
-		return nil
-	}
-	var errs []error
-	for _, h := range hier {
-		ctrl := h.Name()
-		base := filepath.Join(cgroupMount(), ctrl, ownCgroup(ctrl))
-		if ctrl == "unified" {
-			base = filepath.Join(cgroupMount(), ctrl, ownCgroup(""))
-		}
-		groups, _ := os.ReadDir(base)
-		for _, g := range groups {
-			if !g.IsDir() || !strings.HasPrefix(g.Name(), "agora-") || ownerAlive(g.Name()) {
-				continue
-			}
-			dir := filepath.Join(base, g.Name())
-			if procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil {
-				for _, p := range strings.Fields(string(procs)) {
-					if pid, err := strconv.Atoi(p); err == nil {
-						syscall.Kill(pid, syscall.SIGKILL)
-					}
-				}
-			}
-			if err := rmdirRetry(dir); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func rmdirRetry(dir string) error {
-	var err error
-	for i := 0; i < 50; i++ {
-		if err = unix.Rmdir(dir); err == nil || errors.Is(err, unix.ENOENT) {
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("remove cgroup %s: %w", dir, err)
 }

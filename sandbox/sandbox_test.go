@@ -121,7 +121,7 @@ func TestIsolation(t *testing.T) {
 			}{
 				// A uid of its own from the range, the same gid.
 				{"UnprivilegedUser", fmt.Sprintf(`u=$(id -u); [ "$u" = "$(id -g)" ] && [ "$(id -G)" = "$u" ] && [ $u -ge %d ] && [ $u -lt %d ] && echo ok`,
-					sandbox.DefaultIDRange.First, sandbox.DefaultIDRange.First+sandbox.DefaultIDRange.Count), "ok\n"},
+					sandbox.DefaultIDRange().First, sandbox.DefaultIDRange().First+sandbox.DefaultIDRange().Count), "ok\n"},
 				{"OwnHostname", "cat /proc/sys/kernel/hostname", "sandbox\n"},
 				{"NoCapabilities", "grep CapEff /proc/self/status | tr -d '\\t '", "CapEff:0000000000000000\n"},
 				{"ReadOnlyRoot", "touch /usr/agora-x 2>/dev/null && echo writable || echo refused", "refused\n"},

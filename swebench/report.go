@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/grading"
 )
 
 // Names SWE-bench uses for its log tree.
@@ -24,23 +25,6 @@ const (
 	// RunReportSchemaVersion is the run report's schema_version.
 	RunReportSchemaVersion = 2
 )
-
-// TestResults splits one category of tests into those that ended as the
-// category requires and those that did not.
-type TestResults struct {
-	Success []string `json:"success"`
-	Failure []string `json:"failure"`
-}
-
-// TestsStatus is report.json's tests_status. FAIL_TO_FAIL and PASS_TO_FAIL
-// are empty unless the grader was asked for them; SWE-bench always writes
-// all four.
-type TestsStatus struct {
-	FailToPass TestResults `json:"FAIL_TO_PASS"`
-	PassToPass TestResults `json:"PASS_TO_PASS"`
-	FailToFail TestResults `json:"FAIL_TO_FAIL"`
-	PassToFail TestResults `json:"PASS_TO_FAIL"`
-}
 
 // InstanceReport is the value SWE-bench writes under the instance id in
 // report.json (the file is {"<instance_id>": <InstanceReport>}). Field order
@@ -61,22 +45,16 @@ type InstanceReport struct {
 	InfraFailure bool `json:"infra_failure"`
 	// InfraFailureReason (v5) says why, when a cause was recognised.
 	InfraFailureReason string `json:"infra_failure_reason,omitempty"`
-	// TestsStatus is present once the patch applied and the log parsed.
-	TestsStatus *TestsStatus `json:"tests_status,omitempty"`
+	// TestsStatus is present once the patch applied and the log parsed;
+	// it is the grader's own (grading.TestsStatus), which writes nil test
+	// lists as [] the way SWE-bench does.
+	TestsStatus *grading.TestsStatus `json:"tests_status,omitempty"`
 }
 
 // Encode returns report.json's content for instance id, byte for byte as
 // SWE-bench writes it (json.dumps(report, indent=4), no final newline).
 // Nil test lists are written as [].
 func (r InstanceReport) Encode(id string) ([]byte, error) {
-	if ts := r.TestsStatus; ts != nil {
-		c := *ts
-		for _, tr := range []*TestResults{&c.FailToPass, &c.PassToPass, &c.FailToFail, &c.PassToFail} {
-			tr.Success = nonNil(tr.Success)
-			tr.Failure = nonNil(tr.Failure)
-		}
-		r.TestsStatus = &c
-	}
 	data, err := json.Marshal(map[string]InstanceReport{id: r})
 	if err != nil {
 		return nil, err

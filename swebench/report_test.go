@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/grading"
 	"github.com/agoranet/agora/swebench"
 )
 
@@ -108,12 +109,12 @@ func TestRunReportDockerLeftoversAreOptional(t *testing.T) {
 func TestInstanceReportGolden(t *testing.T) {
 	full := swebench.InstanceReport{
 		PatchExists: true, PatchSuccessfullyApplied: true, Resolved: true,
-		TestsStatus: &swebench.TestsStatus{
-			FailToPass: swebench.TestResults{Success: []string{
+		TestsStatus: &grading.TestsStatus{
+			FailToPass: grading.Tests{Success: []string{
 				"tests/test_utils.py::test_prepend_scheme_if_needed[http://user:pass@example.com/path?query-http://user:pass@example.com/path?query]",
 				"tests/test_x.py::test_u[é😀\t<&>]",
 			}},
-			PassToPass: swebench.TestResults{
+			PassToPass: grading.Tests{
 				Success: []string{"tests/test_utils.py::TestSuperLen::test_io_streams[StringIO-Test]"},
 				Failure: []string{`tests/test_x.py::test_"quoted"\back`},
 			},

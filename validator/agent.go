@@ -10,6 +10,7 @@ import (
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/agent"
 	"github.com/agoranet/agora/harness"
+	"github.com/agoranet/agora/internal/clip"
 	"github.com/agoranet/agora/proxy"
 	"github.com/agoranet/agora/swebench"
 )
@@ -41,7 +42,10 @@ func (h *HarnessReplayer) replayAgent(ctx context.Context, spec *agora.ReplaySpe
 		ParseOutput: parseRunOutput,
 	}
 	if h.Proxy != nil {
-		handler := h.Proxy.ForRun(run.RunID, proxy.Budget{Inference: proxy.Micros(run.InferenceBudget), Embedding: proxy.Micros(run.EmbeddingBudget)})
+		handler, err := h.Proxy.ForRun(run.RunID, proxy.Budget{Inference: proxy.Micros(run.InferenceBudget), Embedding: proxy.Micros(run.EmbeddingBudget)})
+		if err != nil {
+			return errorResult("agent run: %s", agora.ErrorMessage(err)), nil
+		}
 		as.ProxyService = agora.Service{Serve: func(l net.Listener) {
 			srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 			srv.Serve(l)
@@ -62,12 +66,12 @@ func (h *HarnessReplayer) replayAgent(ctx context.Context, spec *agora.ReplaySpe
 	log := append([]byte("### agent run\n"), ar.Log...)
 	switch ar.ErrKind {
 	case "":
-	case harness.AgentCrash, harness.AgentTimeout, harness.AgentMalformed:
-		report.ErrorKind, report.Error = ar.ErrKind, truncate(ar.Err.Error(), 4000)
-		r := &agora.Result{Status: agora.ResultRejected, Reason: truncate(fmt.Sprintf("agent %s: %v", ar.ErrKind, ar.Err), 2000), Agent: report}
+	case agora.AgentCrash, agora.AgentTimeout, agora.AgentMalformed:
+		report.ErrorKind, report.Error = ar.ErrKind, clip.String(ar.Err.Error(), 4000)
+		r := &agora.Result{Status: agora.ResultRejected, Reason: clip.String(fmt.Sprintf("agent %s: %v", ar.ErrKind, ar.Err), 2000), Agent: report}
 		return r, log
 	default:
-		report.ErrorKind, report.Error = ar.ErrKind, truncate(ar.Err.Error(), 4000)
+		report.ErrorKind, report.Error = ar.ErrKind, clip.String(ar.Err.Error(), 4000)
 		r := errorResult("agent run: %s: %v", ar.ErrKind, ar.Err)
 		r.Agent = report
 		return r, log

@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/grading"
 	"github.com/agoranet/agora/harness"
-	"github.com/agoranet/agora/metric"
+	"github.com/agoranet/agora/internal/clip"
 	"github.com/agoranet/agora/proxy"
 	"github.com/agoranet/agora/repocache"
 	"github.com/agoranet/agora/swebench"
@@ -87,14 +88,7 @@ func (h *HarnessReplayer) Replay(ctx context.Context, spec *agora.ReplaySpec) (*
 }
 
 func errorResult(format string, args ...any) *agora.Result {
-	return &agora.Result{Status: agora.ResultError, Reason: truncate(fmt.Sprintf(format, args...), 2000)}
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
+	return &agora.Result{Status: agora.ResultError, Reason: clip.String(fmt.Sprintf(format, args...), 2000)}
 }
 
 func (h *HarnessReplayer) replaySWE(ctx context.Context, spec *agora.ReplaySpec) (*agora.Result, []byte) {
@@ -159,11 +153,11 @@ func (h *HarnessReplayer) gradeSWE(ctx context.Context, spec *agora.ReplaySpec, 
 	default:
 		out.Status, out.Reason = agora.ResultError, fmt.Sprintf("%s: %v", res.ErrKind, res.Err)
 	}
-	out.Reason = truncate(out.Reason, 2000)
+	out.Reason = clip.String(out.Reason, 2000)
 	if res.Report != nil {
 		out.Tests = map[string]string{}
 		ts := res.Report.TestsStatus
-		for _, group := range []swebench.TestResults{ts.FailToPass, ts.PassToPass, ts.FailToFail, ts.PassToFail} {
+		for _, group := range []grading.Tests{ts.FailToPass, ts.PassToPass, ts.FailToFail, ts.PassToFail} {
 			for _, t := range group.Success {
 				out.Tests[t] = "PASSED"
 			}
@@ -181,10 +175,7 @@ func (h *HarnessReplayer) replayMetric(ctx context.Context, spec *agora.ReplaySp
 		return errorResult("%s", agora.ErrorMessage(err)), nil
 	}
 	task := &harness.MetricTask{
-		Repo: repo, BaseCommit: spec.BaseCommit, Setup: spec.SetupCommand, Benchmark: spec.BenchmarkCommand, Score: spec.ScoreCommand,
-		Metric: metric.Spec{MetricName: spec.MetricName, Direction: metric.Direction(spec.MetricDirection),
-			RankingMode: metric.RankingMode(spec.RankingMode), SecondaryName: spec.SecondaryMetricName,
-			SecondaryDirection: metric.Direction(spec.SecondaryMetricDirection), ResultPath: spec.ResultPath},
+		Repo: repo, BaseCommit: spec.BaseCommit, MetricContract: spec.MetricContract,
 		Allowed: spec.AllowedPatchPaths, MaxPatchBytes: spec.MaxPatchBytes,
 		TimeBudget: time.Duration(spec.TimeBudgetSeconds) * time.Second, Env: spec.ValidatorEnv,
 	}
@@ -194,7 +185,7 @@ func (h *HarnessReplayer) replayMetric(ctx context.Context, spec *agora.ReplaySp
 		}
 		// The task's cap, checked before anything is downloaded.
 		if a.Size > spec.ArtifactLimit() {
-			return &agora.Result{Status: agora.ResultRejected, Reason: truncate(fmt.Sprintf("artifact: artifact_size_bytes: %d is over the task's limit of %d", a.Size, spec.ArtifactLimit()), 2000)}, nil
+			return &agora.Result{Status: agora.ResultRejected, Reason: clip.String(fmt.Sprintf("artifact: artifact_size_bytes: %d is over the task's limit of %d", a.Size, spec.ArtifactLimit()), 2000)}, nil
 		}
 		var p string
 		var err error
@@ -210,14 +201,14 @@ func (h *HarnessReplayer) replayMetric(ctx context.Context, spec *agora.ReplaySp
 		}
 		if err != nil {
 			if agora.ErrorCode(err) == agora.EINVALID {
-				return &agora.Result{Status: agora.ResultRejected, Reason: truncate("artifact: "+agora.ErrorMessage(err), 2000)}, nil
+				return &agora.Result{Status: agora.ResultRejected, Reason: clip.String("artifact: "+agora.ErrorMessage(err), 2000)}, nil
 			}
 			return errorResult("artifact: %s", agora.ErrorMessage(err)), nil
 		}
 		task.ArtifactPath, task.ArtifactURI, task.ArtifactBytes = p, a.URI, a.Size
 	}
 	res := h.Evaluator.EvaluateMetric(ctx, task, spec.Patch)
-	out := &agora.Result{Status: string(res.Observation.Status), ObservedMetrics: res.Observation.Metrics, Reason: truncate(res.Observation.Reason, 2000)}
+	out := &agora.Result{Status: res.Observation.Status, ObservedMetrics: res.Observation.Metrics, Reason: clip.String(res.Observation.Reason, 2000)}
 	if out.Status == agora.ResultError && out.Reason == "" {
 		out.Reason = "benchmark failed"
 	}

@@ -89,7 +89,7 @@ func (c *ValidatorCommand) ParseFlags(args []string) error {
 	fs.StringVar(&c.RepoSource, "repo-source", "", "repository location `template` overriding swe tasks' URLs, e.g. mirrors/{owner}+{name}/repo")
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "", "serve Prometheus /metrics on this `address`")
 	fs.BoolVar(&c.Verbose, "v", false, "debug logging")
-	fs.StringVar(&c.UIDRange, "uid-range", sandbox.DefaultIDRange.String(), "host uids (and gids) sandbox runs take one each of, `first-last`")
+	fs.StringVar(&c.UIDRange, "uid-range", sandbox.DefaultIDRange().String(), "host uids (and gids) sandbox runs take one each of, `first-last`")
 	fs.StringVar(&c.ArtifactBudget, "artifact-budget", "20GiB", "disk `bytes` the artifact cache may hold; least recently used artifacts not in use are evicted")
 	fs.StringVar(&c.ArtifactReserve, "artifact-reserve", "1GiB", "free disk `bytes` an artifact download must leave on the cache's filesystem")
 	c.Proxy.register(fs)
