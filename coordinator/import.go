@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/internal/clip"
 	"github.com/agoranet/agora/swebench"
 )
 
@@ -29,15 +30,9 @@ func (c *Coordinator) ImportTasks(ctx context.Context, data []byte, tmpl *agora.
 	}
 	tasks := make([]*agora.Task, 0, len(instances))
 	for _, in := range instances {
-		owner, name, _ := strings.Cut(in.Repo, "/")
-		t := &agora.Task{
-			Slug:  strings.ToLower(in.InstanceID),
-			Title: fmt.Sprintf("%s: %s", in.InstanceID, firstLine(in.ProblemStatement, 200)),
-			Kind:  agora.TaskSWE, Repository: agora.ExpandRepoSource(c.RepoSource, owner, name),
-			BaseRef: in.BaseCommit, Environment: in.Repo, Visibility: tmpl.Visibility, Competition: tmpl.Competition,
-			Source: "swe-bench", Quorum: tmpl.Quorum, CreatedBy: tmpl.CreatedBy,
-			SWE: in.SWESpec(),
-		}
+		t := in.Task(c.RepoSource)
+		t.Title = fmt.Sprintf("%s: %s", in.InstanceID, firstLine(in.ProblemStatement, 200))
+		t.Visibility, t.Competition, t.Source, t.Quorum, t.CreatedBy = tmpl.Visibility, tmpl.Competition, "swe-bench", tmpl.Quorum, tmpl.CreatedBy
 		tasks = append(tasks, t)
 	}
 	if err := c.Store.ImportTasks(ctx, tasks); err != nil {
@@ -53,9 +48,7 @@ func firstLine(s string, max int) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	if len(s) > max {
-		s = s[:max]
-	}
+	s = clip.String(s, max)
 	if len(s) < 3 {
 		s = "SWE-bench task"
 	}

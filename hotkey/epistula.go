@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/internal/clip"
 )
 
 // Epistula v2 header names, in Go's canonical header form (the same bytes
@@ -613,9 +614,5 @@ func millis(ms int64) string {
 // quote quotes a header value for an error message, cut short so a hostile
 // client cannot make the response or the log line arbitrarily long.
 func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		return strconv.Quote(s[:max]) + "…"
-	}
-	return strconv.Quote(s)
+	return strconv.Quote(clip.String(s, 64))
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/internal/clip"
 )
 
 // codes maps domain error codes to HTTP statuses; the client reverses it.
@@ -263,8 +264,5 @@ func cutBodyTarget(body []byte, want string) ([]byte, error) {
 
 // firstBytes quotes at most n bytes of b for an error message.
 func firstBytes(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "…"
-	}
-	return string(b)
+	return clip.String(string(b), n)
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	clipper "github.com/agoranet/agora/internal/clip"
 )
 
 // Finding is one added line that matched a tampering rule.
@@ -384,15 +386,7 @@ func clip(s string, n int) string {
 		}
 		return r
 	}, s)
-	if len(s) <= n {
-		return s
-	}
-	const ell = "…"
-	cut := n - len(ell)
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:max(cut, 0)] + ell
+	return clipper.String(s, n)
 }
 
 // ---- Python ----

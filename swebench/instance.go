@@ -447,6 +447,21 @@ func InstanceIDs(instances []Instance) []string {
 	return ids
 }
 
+// Task returns the instance as a swe task, with the fields the instance
+// decides: the slug (its id, lower-cased), the kind, the repository
+// (repoSource expanded for the instance's owner/name, as
+// agora.ExpandRepoSource does), the base commit, the environment (the
+// repository, by which env specs are found) and the grading record
+// (SWESpec). The caller sets the rest: title, visibility, budgets, owner.
+func (in *Instance) Task(repoSource string) *agora.Task {
+	owner, name, _ := strings.Cut(in.Repo, "/")
+	return &agora.Task{
+		Slug: strings.ToLower(in.InstanceID), Kind: agora.TaskSWE,
+		Repository: agora.ExpandRepoSource(repoSource, owner, name), BaseRef: in.BaseCommit,
+		Environment: in.Repo, SWE: in.SWESpec(),
+	}
+}
+
 // SWESpec is the instance as a swe task's grading record.
 func (in *Instance) SWESpec() *agora.SWESpec {
 	s := &agora.SWESpec{InstanceID: in.InstanceID, ProblemStatement: in.ProblemStatement, Version: in.Version,

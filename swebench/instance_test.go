@@ -296,3 +296,29 @@ func TestCheckInstanceID(t *testing.T) {
 		}
 	}
 }
+
+// TestInstanceTask: the one way an instance becomes a task; the result
+// validates once the caller gives it a title.
+func TestInstanceTask(t *testing.T) {
+	hints := "see #12"
+	in := &swebench.Instance{InstanceID: "Owner__Repo-12", Repo: "owner/repo", BaseCommit: strings.Repeat("a", 40),
+		ProblemStatement: "it breaks", HintsText: &hints, Patch: "gold", TestPatch: "tests",
+		FailToPass: []string{"t1"}, PassToPass: []string{"t2"}, Version: "1.0"}
+	task := in.Task("mirrors/{owner}+{name}/repo")
+	if task.Slug != "owner__repo-12" || task.Kind != agora.TaskSWE || task.Repository != "mirrors/owner+repo/repo" ||
+		task.BaseRef != in.BaseCommit || task.Environment != "owner/repo" {
+		t.Fatalf("task: %+v", task)
+	}
+	if s := task.SWE; s.InstanceID != in.InstanceID || s.HintsText != hints || s.GoldPatch != "gold" || s.TestPatch != "tests" ||
+		s.Version != "1.0" || len(s.FailToPass) != 1 || len(s.PassToPass) != 1 {
+		t.Fatalf("swe: %+v", s)
+	}
+	task.Title = "a title"
+	task.SetDefaults()
+	if err := task.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := in.Task("").Repository; got != "https://github.com/owner/repo.git" {
+		t.Fatalf("default source: %s", got)
+	}
+}

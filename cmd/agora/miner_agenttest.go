@@ -10,6 +10,7 @@ import (
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/agent"
+	"github.com/agoranet/agora/internal/clip"
 	"github.com/agoranet/agora/proxy"
 	"github.com/agoranet/agora/swebench"
 	"github.com/prometheus/client_golang/prometheus"
@@ -181,11 +182,9 @@ func (c *MinerAgentCommand) problems(ctx context.Context, remote minerRemote, id
 			return nil, err
 		}
 		for _, in := range insts {
-			owner, name, _ := strings.Cut(in.Repo, "/")
-			out = append(out, &agora.Task{Slug: strings.ToLower(in.InstanceID), Kind: agora.TaskSWE,
-				Repository: agora.ExpandRepoSource(source, owner, name),
-				BaseRef:    in.BaseCommit, Environment: in.Repo, TimeBudgetSeconds: agora.DefaultTimeBudget,
-				MaxPatchBytes: agora.DefaultMaxPatchBytes, SWE: in.SWESpec()})
+			t := in.Task(source)
+			t.TimeBudgetSeconds, t.MaxPatchBytes = agora.DefaultTimeBudget, agora.DefaultMaxPatchBytes
+			out = append(out, t)
 		}
 		return out, nil
 	}
@@ -223,8 +222,5 @@ func firstLineOf(s string, max int) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	if len(s) > max {
-		s = s[:max-1] + "…"
-	}
-	return s
+	return clip.String(s, max)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/agoranet/agora/demo"
 	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
+	"github.com/agoranet/agora/internal/clip"
 	"github.com/agoranet/agora/sandbox"
 )
 
@@ -213,10 +214,7 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 
 func firstN(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
+	return clip.String(s, n)
 }
 
 func taskSlug(id string, tasks ...*agora.Task) string {
