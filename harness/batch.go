@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/agoranet/agora"
-	"github.com/agoranet/agora/envs"
 	"github.com/agoranet/agora/grading"
 	"github.com/agoranet/agora/patch"
 	"github.com/agoranet/agora/swebench"
@@ -142,12 +141,11 @@ func (b *Batch) Plan() (*BatchPlan, error) {
 		b.warn("skipping %v", e)
 	}
 
-	var specs *EnvFile
-	if b.EnvSpecs == "" {
-		specs, err = ParseEnvFile("embedded swebench.yaml", envs.SWEbench)
-	} else {
-		specs, err = LoadEnvFile(b.EnvSpecs)
+	var paths []string
+	if b.EnvSpecs != "" {
+		paths = []string{b.EnvSpecs}
 	}
+	specs, err := LoadEnvSpecs(paths)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/envs"
 	"github.com/agoranet/agora/logparse"
 	"gopkg.in/yaml.v3"
 )
@@ -116,14 +117,41 @@ var (
 	pluginRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
 )
 
-// LoadEnvFile reads and validates a spec file. Unknown keys are errors, so a
-// typo cannot silently drop a setting; every error names the file and field.
-func LoadEnvFile(name string) (*EnvFile, error) {
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return nil, agora.Errorf(agora.EINVALID, "env specs: %v", err)
+// LoadEnvSpecs reads the spec files at paths and merges them, in order,
+// into one: a later file's environments follow an earlier one's, and Find
+// takes the first that serves a repository and version. With no path it
+// is the embedded SWE-bench specs (envs.SWEbench). extra are spec
+// contents that follow the files (`agora up` adds its demo's this way).
+// Every file is validated as ParseEnvFile does; errors are EINVALID and
+// name the file and field.
+func LoadEnvSpecs(paths []string, extra ...[]byte) (*EnvFile, error) {
+	type source struct {
+		name string
+		data []byte
 	}
-	return ParseEnvFile(name, data)
+	var srcs []source
+	if len(paths) == 0 {
+		srcs = append(srcs, source{"embedded swebench.yaml", envs.SWEbench})
+	}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, agora.Errorf(agora.EINVALID, "env specs: %v", err)
+		}
+		srcs = append(srcs, source{p, data})
+	}
+	for i, data := range extra {
+		srcs = append(srcs, source{fmt.Sprintf("extra env %d", i), data})
+	}
+	merged := &EnvFile{Version: 1}
+	for _, src := range srcs {
+		f, err := ParseEnvFile(src.name, src.data)
+		if err != nil {
+			return nil, err
+		}
+		merged.Environments = append(merged.Environments, f.Environments...)
+	}
+	return merged, nil
 }
 
 // ParseEnvFile parses spec file contents; name is used in messages.

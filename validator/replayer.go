@@ -8,12 +8,6 @@ import (
 	"github.com/agoranet/agora/harness"
 )
 
-// EnvSource is one environment spec file's content, named for errors.
-type EnvSource struct {
-	Name string
-	Data []byte
-}
-
 // ReplayerConfig is what NewHarnessReplayer builds a replayer from. The
 // caller chooses the sandbox (runc, runsc) and the artifact store.
 type ReplayerConfig struct {
@@ -26,7 +20,7 @@ type ReplayerConfig struct {
 	// RepoSource, when set, is a location template that overrides every
 	// task's repository ({owner}, {name}, {repo}), for local mirrors.
 	RepoSource string
-	// Envs resolves swe tasks' environments (ParseEnvSources).
+	// Envs resolves swe tasks' environments (harness.LoadEnvSpecs).
 	Envs *harness.EnvFile
 	// UID and GID own checkouts, so sandbox runs can change them through a
 	// copy-on-write workspace.
@@ -35,21 +29,6 @@ type ReplayerConfig struct {
 	// carry one.
 	Artifacts ArtifactFetcher
 	Logger    *slog.Logger
-}
-
-// ParseEnvSources parses environment spec files and merges them, in
-// order, into one. It fails with EINVALID naming the file that does not
-// parse.
-func ParseEnvSources(srcs []EnvSource) (*harness.EnvFile, error) {
-	specs := &harness.EnvFile{Version: 1}
-	for _, src := range srcs {
-		f, err := harness.ParseEnvFile(src.Name, src.Data)
-		if err != nil {
-			return nil, err
-		}
-		specs.Environments = append(specs.Environments, f.Environments...)
-	}
-	return specs, nil
 }
 
 // NewHarnessReplayer wires the replay engine: checkouts of repositories

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 
-	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/artifact"
-	"github.com/agoranet/agora/envs"
+	"github.com/agoranet/agora/harness"
 	"github.com/agoranet/agora/sandbox"
 	"github.com/agoranet/agora/validator"
 )
@@ -32,21 +29,7 @@ type replayerConfig struct {
 func (cfg *replayerConfig) open(log *slog.Logger) (r *validator.HarnessReplayer, artifacts *artifact.Fetcher, close func() error, err error) {
 	close = func() error { return nil }
 	cacheDir := expandHome(cfg.CacheDir)
-	var srcs []validator.EnvSource
-	if len(cfg.EnvSpecs) == 0 {
-		srcs = append(srcs, validator.EnvSource{Name: "embedded swebench.yaml", Data: envs.SWEbench})
-	}
-	for _, p := range cfg.EnvSpecs {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, nil, close, agora.Errorf(agora.EINVALID, "--env-specs: %v", err)
-		}
-		srcs = append(srcs, validator.EnvSource{Name: p, Data: data})
-	}
-	for i, data := range cfg.ExtraEnvs {
-		srcs = append(srcs, validator.EnvSource{Name: fmt.Sprintf("extra env %d", i), Data: data})
-	}
-	specs, err := validator.ParseEnvSources(srcs)
+	specs, err := harness.LoadEnvSpecs(cfg.EnvSpecs, cfg.ExtraEnvs...)
 	if err != nil {
 		return nil, nil, close, err
 	}
