@@ -10,6 +10,7 @@ import (
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/internal/gitexec"
+	"github.com/agoranet/agora/patch"
 )
 
 // The metric demo: a model to improve, produced and scored apart. The
@@ -146,7 +147,7 @@ func InstallMetric(ctx context.Context, dir string) (repo, commit string, patche
 	for name, edits := range metricEdits {
 		var b strings.Builder
 		for file, body := range edits {
-			b.WriteString(unifiedReplace(file, metricFiles[file], body))
+			b.WriteString(patch.Replace(file, metricFiles[file], body))
 		}
 		patches[name] = b.String()
 	}
@@ -156,19 +157,3 @@ func InstallMetric(ctx context.Context, dir string) (repo, commit string, patche
 // demoIdentity commits the fit repository: fixed names and dates, so the
 // same files give the same commit.
 var demoIdentity = gitexec.Identity{Name: "agora", Email: "demo@agora.invalid", Date: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-
-// unifiedReplace is a git diff replacing the whole of file's old content
-// with new content.
-func unifiedReplace(file, old, new string) string {
-	lines := func(s string) []string { return strings.SplitAfter(strings.TrimSuffix(s, "\n"), "\n") }
-	o, n := lines(old), lines(new)
-	var b strings.Builder
-	fmt.Fprintf(&b, "diff --git a/%s b/%s\n--- a/%s\n+++ b/%s\n@@ -1,%d +1,%d @@\n", file, file, file, file, len(o), len(n))
-	for _, l := range o {
-		b.WriteString("-" + strings.TrimSuffix(l, "\n") + "\n")
-	}
-	for _, l := range n {
-		b.WriteString("+" + strings.TrimSuffix(l, "\n") + "\n")
-	}
-	return b.String()
-}

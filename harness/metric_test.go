@@ -3,7 +3,6 @@ package harness_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/harness"
 	"github.com/agoranet/agora/internal/fixture"
+	"github.com/agoranet/agora/patch"
 	"golang.org/x/sys/unix"
 )
 
@@ -268,22 +268,6 @@ echo score=$n`
 	})
 }
 
-// replaceDiff is a patch replacing the whole of file, whose content is
-// old, with body.
-func replaceDiff(file, old, body string) string {
-	lines := func(s string) []string { return strings.SplitAfter(strings.TrimSuffix(s, "\n"), "\n") }
-	o, n := lines(old), lines(body)
-	var b strings.Builder
-	fmt.Fprintf(&b, "diff --git a/%s b/%s\n--- a/%s\n+++ b/%s\n@@ -1,%d +1,%d @@\n", file, file, file, file, len(o), len(n))
-	for _, l := range o {
-		b.WriteString("-" + strings.TrimSuffix(l, "\n") + "\n")
-	}
-	for _, l := range n {
-		b.WriteString("+" + strings.TrimSuffix(l, "\n") + "\n")
-	}
-	return b.String()
-}
-
 // TestEvaluateMetricScored: the produce step (the patched tree) writes
 // outputs, the score step (the base tree, the owner's command) measures
 // them, and only the score step's result counts.
@@ -315,7 +299,7 @@ func TestEvaluateMetricScored(t *testing.T) {
 	})
 	t.Run("ScorerIsTheBaseTree", func(t *testing.T) {
 		// Even a patch allowed to change the scorer does not run it.
-		hack := improve + replaceDiff("score.py", scorePy, `import json
+		hack := improve + patch.Replace("score.py", scorePy, `import json
 json.dump({"metric_name": "score", "metric_value": 1e9}, open("result.json", "w"))
 `)
 		res := ev.EvaluateMetric(ctx, task(), hack)

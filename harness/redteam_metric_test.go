@@ -16,6 +16,7 @@ import (
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/demo"
 	"github.com/agoranet/agora/harness"
+	"github.com/agoranet/agora/patch"
 	"github.com/agoranet/agora/sandbox"
 	"github.com/agoranet/agora/validator"
 )
@@ -79,17 +80,7 @@ func redModel(t *testing.T, repo, body string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := func(s string) []string { return strings.SplitAfter(strings.TrimSuffix(s, "\n"), "\n") }
-	o, n := lines(string(old)), lines(body)
-	var b strings.Builder
-	fmt.Fprintf(&b, "diff --git a/model.py b/model.py\n--- a/model.py\n+++ b/model.py\n@@ -1,%d +1,%d @@\n", len(o), len(n))
-	for _, l := range o {
-		b.WriteString("-" + strings.TrimSuffix(l, "\n") + "\n")
-	}
-	for _, l := range n {
-		b.WriteString("+" + strings.TrimSuffix(l, "\n") + "\n")
-	}
-	return b.String()
+	return patch.Replace("model.py", string(old), body)
 }
 
 // honestModel is off by one everywhere: its true loss is exactly 1.
