@@ -155,25 +155,6 @@ __all__ = ["add", "mean", "sub"]
 // f2pSet is the instance's FAIL_TO_PASS ids as a Python set literal.
 const f2pSet = `{"tests/test_ops.py::test_mean_fractional", "tests/test_mean.py::test_mean_negative"}`
 
-// rewriteFromItemAndCall wraps the report factory the runner calls for
-// every phase and turns failures into passes.
-const rewriteFromItemAndCall = `
-import _pytest.reports as _reports
-
-_orig_fiac = _reports.TestReport.from_item_and_call.__func__
-
-
-def _fiac(cls, item, call):
-    rep = _orig_fiac(cls, item, call)
-    if rep.failed:
-        rep.outcome = "passed"
-        rep.longrepr = None
-    return rep
-
-
-_reports.TestReport.from_item_and_call = classmethod(_fiac)
-`
-
 // rewriteCallAndReport replaces the runner's per-phase driver.
 const rewriteCallAndReport = `
 import _pytest.runner as _runner
@@ -407,18 +388,6 @@ def pytest_runtest_makereport(item, call):
         rep.longrepr = None
 `
 
-const pyprojectBase = `[project]
-name = "calc"
-version = "0.1.0"
-requires-python = ">=3.8"
-
-[tool.pytest.ini_options]
-# Lets a bare "pytest" import calc from the repository root, as
-# "python3 -m pytest" does anyway.
-pythonpath = ["."]
-testpaths = ["tests"]
-`
-
 const pyprojectNoPytest = `[project]
 name = "calc"
 version = "0.1.0"
@@ -428,7 +397,7 @@ requires-python = ">=3.8"
 func TestRedTeamInitRewrite(t *testing.T) {
 	r := mustRedTeam(t)
 	r.run(t, []attack{
-		{name: "FromItemAndCall", files: initPlus(rewriteFromItemAndCall), want: []string{harness.ErrKindRunnerTampered}},
+		{name: "FromItemAndCall", files: initPlus(fixture.RewriteFromItemAndCall), want: []string{harness.ErrKindRunnerTampered}},
 		{name: "CallAndReport", files: initPlus(rewriteCallAndReport), want: []string{harness.ErrKindRunnerTampered}},
 		{name: "CallInfoFromCall", files: initPlus(dropExcinfo), want: []string{harness.ErrKindRunnerTampered}},
 		{name: "FunctionRuntest", files: initPlus(swallowRuntest), want: []string{harness.ErrKindRunnerTampered}},
@@ -437,8 +406,8 @@ func TestRedTeamInitRewrite(t *testing.T) {
 		{name: "UnittestNeutered", files: initPlus(neuterUnittest), want: []string{harness.ErrKindRunnerTampered}},
 		// The same hook in every __init__.py of the package.
 		{name: "EveryInit", files: map[string]*string{
-			"calc/__init__.py":      s(calcInit + rewriteFromItemAndCall),
-			"calc/util/__init__.py": s(rewriteFromItemAndCall),
+			"calc/__init__.py":      s(calcInit + fixture.RewriteFromItemAndCall),
+			"calc/util/__init__.py": s(fixture.RewriteFromItemAndCall),
 			"calc/ops.py":           s(calcOps + "\nimport calc.util  # noqa\n"),
 		}, want: []string{harness.ErrKindRunnerTampered}},
 	})
@@ -450,7 +419,7 @@ func TestRedTeamRunnerConfig(t *testing.T) {
 	r.run(t, []attack{
 		{name: "PyprojectAddopts", files: map[string]*string{
 			"calc/_plug.py":  s(pluginModule),
-			"pyproject.toml": s(pyprojectBase + "addopts = \"-p calc._plug\"\n"),
+			"pyproject.toml": s(fixture.PyPyproject + "addopts = \"-p calc._plug\"\n"),
 		}, want: refused},
 		{name: "SetupCfgAddopts", files: map[string]*string{
 			"calc/_plug.py":  s(pluginModule),
@@ -475,7 +444,7 @@ func TestRedTeamRunnerConfig(t *testing.T) {
 		}, want: refused},
 		{name: "EntryPointPyproject", files: map[string]*string{
 			"calc/_plug.py":  s(pluginModule),
-			"pyproject.toml": s(pyprojectBase + "\n[project.entry-points.pytest11]\nhelper = \"calc._plug\"\n"),
+			"pyproject.toml": s(fixture.PyPyproject + "\n[project.entry-points.pytest11]\nhelper = \"calc._plug\"\n"),
 		}, want: refused},
 		{name: "Sitecustomize", files: map[string]*string{
 			"sitecustomize.py": s("import calc._plug  # noqa\n"),

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agoranet/agora/internal/fixture"
 	"github.com/agoranet/agora/patch"
 )
 
@@ -66,22 +67,7 @@ var calcInitHead = []string{
 // redTeamPayloads are appended to calc/__init__.py; the first are the
 // harness red-team suite's payloads, the rest obfuscated variants.
 var redTeamPayloads = map[string]string{
-	"FromItemAndCall": `
-import _pytest.reports as _reports
-
-_orig_fiac = _reports.TestReport.from_item_and_call.__func__
-
-
-def _fiac(cls, item, call):
-    rep = _orig_fiac(cls, item, call)
-    if rep.failed:
-        rep.outcome = "passed"
-        rep.longrepr = None
-    return rep
-
-
-_reports.TestReport.from_item_and_call = classmethod(_fiac)
-`,
+	"FromItemAndCall": fixture.RewriteFromItemAndCall,
 	"FromImportRunner": `
 from _pytest import runner as _r
 
