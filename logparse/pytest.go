@@ -77,30 +77,15 @@ func pytestLine(line string) (status, id string, ok bool) {
 // ParsePytest is SWE-bench's parse_log_pytest (also used, under other names,
 // for astroid, flask, marshmallow, pvlib, pyvista, sqlfluff, xarray and
 // pytest itself).
-func ParsePytest(log string) Events {
-	var ev Events
-	lines(log, func(n int, line string) {
-		if status, id, ok := pytestLine(line); ok {
-			ev = append(ev, Event{Line: n, ID: id, Status: Status(status)})
-		}
-	})
-	return ev
-}
+func ParsePytest(log string) Events { return pytestEvents(log, nil, nil) }
 
 // ParseMatplotlib is SWE-bench's parse_log_matplotlib: the pytest rule after
 // replacing "MouseButton.LEFT" with "1" and "MouseButton.RIGHT" with "3",
 // so that ids parametrized on the enum match across matplotlib versions
 // whose enum repr differs.
 func ParseMatplotlib(log string) Events {
-	var ev Events
-	lines(log, func(n int, line string) {
-		line = strings.ReplaceAll(line, "MouseButton.LEFT", "1")
-		line = strings.ReplaceAll(line, "MouseButton.RIGHT", "3")
-		if status, id, ok := pytestLine(line); ok {
-			ev = append(ev, Event{Line: n, ID: id, Status: Status(status)})
-		}
-	})
-	return ev
+	enum := strings.NewReplacer("MouseButton.LEFT", "1", "MouseButton.RIGHT", "3")
+	return pytestEvents(log, enum.Replace, nil)
 }
 
 // ParsePytestOptions is SWE-bench's parse_log_pytest_options (used for
@@ -108,11 +93,21 @@ func ParseMatplotlib(log string) Events {
 // whose bracketed option is an absolute path is reduced to its base name,
 // so "test_x[/tmp/pytest-0/a/b.py]" becomes "test_x[/b.py]" and ids stay
 // stable across machines.
-func ParsePytestOptions(log string) Events {
+func ParsePytestOptions(log string) Events { return pytestEvents(log, nil, optionID) }
+
+// pytestEvents applies the pytest rule to every line of log, the line
+// rewritten first by line and the test id after by id when they are set.
+func pytestEvents(log string, line, id func(string) string) Events {
 	var ev Events
-	lines(log, func(n int, line string) {
-		if status, id, ok := pytestLine(line); ok {
-			ev = append(ev, Event{Line: n, ID: optionID(id), Status: Status(status)})
+	lines(log, func(n int, l string) {
+		if line != nil {
+			l = line(l)
+		}
+		if status, tid, ok := pytestLine(l); ok {
+			if id != nil {
+				tid = id(tid)
+			}
+			ev = append(ev, Event{Line: n, ID: tid, Status: Status(status)})
 		}
 	})
 	return ev
