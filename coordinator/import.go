@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/internal/clip"
@@ -44,11 +43,7 @@ func (c *Coordinator) ImportTasks(ctx context.Context, data []byte, tmpl *agora.
 
 // firstLine is s's first line, at most max bytes, for a title.
 func firstLine(s string, max int) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	s = clip.String(s, max)
+	s = clip.Line(s, max)
 	if len(s) < 3 {
 		s = "SWE-bench task"
 	}

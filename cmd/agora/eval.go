@@ -226,13 +226,6 @@ func (c *EvalCommand) evaluate(ctx context.Context, logger *slog.Logger, b *harn
 	return nil
 }
 
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
-
 // progress draws a one-line progress bar when stderr is a terminal.
 type progress struct {
 	mu                         sync.Mutex

@@ -157,7 +157,7 @@ func (c *MinerAgentCommand) test(ctx context.Context, args []string) error {
 				calls = fmt.Sprint(a.Calls)
 				secs = fmt.Sprintf("%.1f", float64(a.DurationMS)/1000)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Task, r.Result.Status, spend, calls, secs, firstLineOf(r.Result.Reason, 80))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Task, r.Result.Status, spend, calls, secs, clip.Line(r.Result.Reason, 80))
 		}
 		tw.Flush()
 		fmt.Fprintf(c.Stdout, "Resolved %d of %d (score %.4f)\n", resolved, len(probs), float64(resolved)/float64(len(probs)))
@@ -216,11 +216,4 @@ func (l localAgent) AgentCode(_ context.Context, sum string) ([]byte, error) {
 		return nil, agora.Errorf(agora.ENOTFOUND, "no agent code %s", sum)
 	}
 	return l.code, nil
-}
-
-func firstLineOf(s string, max int) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return clip.String(s, max)
 }

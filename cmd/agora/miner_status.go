@@ -11,6 +11,7 @@ import (
 
 	"github.com/agoranet/agora"
 	agorahttp "github.com/agoranet/agora/http"
+	"github.com/agoranet/agora/internal/clip"
 )
 
 // MinerStatusCommand is `agora miner status SUBMISSION`: a submission's
@@ -288,7 +289,7 @@ func minerPrintStatus(w io.Writer, sub *agora.Submission, task *agora.Task, resu
 		if len(r.ObservedMetrics) > 0 {
 			detail = strings.TrimSpace(minerMetrics(r.ObservedMetrics) + " " + detail)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", who, r.Status, minerOneLine(detail, 160))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", who, r.Status, clip.Line(detail, 160))
 	}
 	tw.Flush()
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agoranet/agora"
 	agorahttp "github.com/agoranet/agora/http"
+	"github.com/agoranet/agora/internal/clip"
 )
 
 // MinerTasksCommand is `agora miner tasks`: list tasks, show one, print its
@@ -111,18 +112,9 @@ func (c *MinerTasksCommand) list(ctx context.Context, args []string) error {
 	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SLUG\tKIND\tSTATE\tMODE\tTITLE")
 	for _, t := range tasks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Slug, t.Kind, t.State, t.CompetitionMode, minerOneLine(t.Title, 80))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Slug, t.Kind, t.State, t.CompetitionMode, clip.Line(t.Title, 80))
 	}
 	return tw.Flush()
-}
-
-// minerOneLine returns s's first line, cut to n characters.
-func minerOneLine(s string, n int) string {
-	s = firstLine(strings.TrimSpace(s))
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }
 
 func (c *MinerTasksCommand) show(ctx context.Context, args []string) error {

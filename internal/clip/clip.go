@@ -8,7 +8,10 @@
 // turn it into U+FFFD).
 package clip
 
-import "unicode/utf8"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Ellipsis marks where String or Tail cut the text.
 const Ellipsis = "…"
@@ -32,6 +35,16 @@ func String(s string, n int) string {
 		s += Ellipsis
 	}
 	return s
+}
+
+// Line is the first line of s, without the white space around it, cut
+// as String cuts: a one-line summary of a message for a table or a title.
+func Line(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = strings.TrimSpace(s[:i])
+	}
+	return String(s, n)
 }
 
 // Tail is String from the other end, for text whose end says the most (a

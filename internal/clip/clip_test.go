@@ -58,6 +58,24 @@ func TestString(t *testing.T) {
 	}
 }
 
+func TestLine(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"one line", 20, "one line"},
+		{"  first  \nsecond", 20, "first"},
+		{"first line is long\nsecond", 10, "first l…"},
+		{"\n\n", 5, ""},
+		{"é\r\nx", 5, "é"},
+	} {
+		if got := clip.Line(tt.s, tt.n); got != tt.want {
+			t.Errorf("Line(%q, %d)=%q, want %q", tt.s, tt.n, got, tt.want)
+		}
+	}
+}
+
 // FuzzString checks the promises of String and Tail on any input: never
 // longer than n, never a valid character split (valid in, valid out), a
 // clip of a clip is the clip, and what is kept is the input's own start
