@@ -303,6 +303,8 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		// The fake node's injected fault, not input: net/http's way to
+		// drop a connection it cannot hijack (the server recovers it).
 		panic(http.ErrAbortHandler)
 	}
 	if status != 0 {
