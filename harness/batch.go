@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/grading"
@@ -17,9 +18,11 @@ import (
 )
 
 // Batch evaluates SWE-bench predictions on instances, each in its own
-// sandbox, with SWE-bench v5 semantics, and writes SWE-bench's reports: per
-// instance report.json and test_output.txt under
-// ReportDir/logs/run_evaluation/RunID/MODEL/INSTANCE-ID/, and the run report
+// sandbox, with SWE-bench v5 semantics, and writes SWE-bench's log tree and
+// reports: per instance run_instance.log, patch.diff, eval.sh,
+// test_output.txt and report.json (plus Agora's agora.json) under
+// ReportDir/logs/run_evaluation/RunID/MODEL/INSTANCE-ID/, the run's run.json
+// under ReportDir/logs/run_evaluation/RunID/, and the run report
 // ReportDir/MODEL.RunID.json. A rerun with the same run id resumes:
 // instances that already have a report.json are not run again.
 //
@@ -52,6 +55,16 @@ type Batch struct {
 	MissingID func(id string)
 	// Done is called as each instance finishes, from the workers.
 	Done func(*SWEResult)
+	// Now is the clock of run.json and of the log of an instance that
+	// could not be evaluated (default time.Now).
+	Now func() time.Time
+}
+
+func (b *Batch) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
 }
 
 // BatchPlan is what a Batch evaluates: every matched instance, and the
@@ -179,6 +192,11 @@ func (b *Batch) Plan() (*BatchPlan, error) {
 	if p.Model == "" {
 		p.Model = "none"
 	}
+	// What the run graded against, as SWE-bench records it at the start of
+	// every run: the instances file is the dataset.
+	if _, err := swebench.WriteRunMetadata(b.ReportDir, b.RunID, swebench.NewRunMetadata(b.Instances, b.now())); err != nil {
+		b.warn("run metadata: %v", err)
+	}
 	return p, nil
 }
 
@@ -232,6 +250,9 @@ func (b *Batch) Report(p *BatchPlan) (*swebench.RunReport, string, error) {
 		}
 	}
 	report := swebench.BuildRunReport(p.instances, p.matched, outcomes)
+	// SWE-bench v5 writes its Docker leftovers whenever it has a Docker
+	// client; a sandbox run leaves no container or image behind.
+	report.DockerLeftovers = &swebench.DockerLeftovers{}
 	path, err := swebench.WriteRunReport(b.ReportDir, p.Model, b.RunID, report)
 	if err != nil {
 		return nil, "", err
@@ -239,7 +260,8 @@ func (b *Batch) Report(p *BatchPlan) (*swebench.RunReport, string, error) {
 	return report, path, nil
 }
 
-// record writes an instance's files: patch.diff, test_output.txt, agora.json
+// record writes an instance's files: patch.diff, eval.sh and
+// test_output.txt once the model patch applied, run_instance.log, agora.json
 // and, when there is a verdict, report.json — last, since its presence is
 // what marks the instance completed.
 func (b *Batch) record(it *batchItem, res *SWEResult) {
@@ -247,10 +269,22 @@ func (b *Batch) record(it *batchItem, res *SWEResult) {
 		b.warn("%s: %v", it.inst.InstanceID, err)
 		return
 	}
-	swebench.WriteFileAtomic(filepath.Join(it.dir, "patch.diff"), []byte(*it.pred.ModelPatch))
-	if res.Log != nil {
-		swebench.WriteFileAtomic(filepath.Join(it.dir, "test_output.txt"), res.Log)
+	rel := swebench.InstanceLogDir(b.RunID, it.model, it.inst.InstanceID)
+	swebench.WriteFileAtomic(filepath.Join(it.dir, swebench.LogPatch), []byte(*it.pred.ModelPatch))
+	evalScript := ""
+	if patchApplied(res) {
+		// SWE-bench writes eval.sh and test_output.txt once the model
+		// patch is in; before that, what happened is in run_instance.log.
+		s, err := EvalScript(it.inst, it.env)
+		if err != nil {
+			b.warn("%s: eval script: %v", it.inst.InstanceID, err)
+		} else {
+			evalScript = filepath.Join(rel, swebench.LogEvalScript)
+			swebench.WriteFileAtomic(filepath.Join(it.dir, swebench.LogEvalScript), []byte(s))
+		}
+		swebench.WriteFileAtomic(filepath.Join(it.dir, swebench.LogTestOutput), res.Log)
 	}
+	swebench.WriteFileAtomic(filepath.Join(it.dir, swebench.LogInstance), instanceLog(rel, it.inst, it.env, res, evalScript))
 	writeDetail(it.dir, NewInstanceDetail(it.inst.InstanceID, it.model, res.ErrKind, res.Err, res))
 	if res.Err != nil {
 		b.warn("%s: %s", it.inst.InstanceID, firstLine(res.Err.Error()))
@@ -258,7 +292,7 @@ func (b *Batch) record(it *batchItem, res *SWEResult) {
 	}
 	data, err := res.Report.Encode(it.inst.InstanceID)
 	if err == nil {
-		err = swebench.WriteFileAtomic(filepath.Join(it.dir, "report.json"), data)
+		err = swebench.WriteFileAtomic(filepath.Join(it.dir, swebench.LogReport), data)
 	}
 	if err != nil {
 		b.warn("%s: write report: %v", it.inst.InstanceID, err)
@@ -268,6 +302,9 @@ func (b *Batch) record(it *batchItem, res *SWEResult) {
 // recordError records an instance that could not be evaluated at all.
 func (b *Batch) recordError(it *batchItem, kind string, err error) {
 	if mkErr := os.MkdirAll(it.dir, 0o755); mkErr == nil {
+		var l swebench.InstanceLog
+		logEvaluationError(&l, b.now(), it.inst.InstanceID, kind, err)
+		swebench.WriteFileAtomic(filepath.Join(it.dir, swebench.LogInstance), l.Bytes())
 		writeDetail(it.dir, NewInstanceDetail(it.inst.InstanceID, it.model, kind, err, nil))
 	}
 	b.warn("%s", firstLine(err.Error()))

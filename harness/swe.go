@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,6 +80,9 @@ type SWEResult struct {
 	TamperFindings []patch.Finding
 	// Guarded tells whether the runner guard watched the test run.
 	Guarded bool
+	// Started is when the evaluation began; with Timings it dates the
+	// steps in run_instance.log.
+	Started time.Time
 	// Timings of the steps.
 	Timings Timings
 }
@@ -111,7 +115,7 @@ type SWEOptions struct {
 // error: failures are in the result, so a batch goes on.
 func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, env *Env, modelPatch string, opt SWEOptions) *SWEResult {
 	start := time.Now()
-	res := &SWEResult{InstanceID: inst.InstanceID}
+	res := &SWEResult{InstanceID: inst.InstanceID, Started: start}
 	fail := func(kind string, err error) *SWEResult {
 		res.ErrKind, res.Err = kind, err
 		res.Timings.Total = time.Since(start)
@@ -176,15 +180,7 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	}
 	defer ws.Close()
 
-	directives := patch.TestDirectives(tests, inst.Repo)
-	testScript := "cd " + repoDir + "\n" + env.TestCmd
-	if env.TestFiles == "none" {
-		directives = nil
-	}
-	for _, d := range directives {
-		testScript += " " + shellQuote(d)
-	}
-	testScript += "\n"
+	testScript := "cd " + repoDir + "\n" + testCommand(env, tests, inst.Repo) + "\n"
 	prep, ignored := prepareScript(inst.BaseCommit, model, tests, env.Install, true)
 	prep = strings.TrimSuffix(prep, "exit 0\n") + configCheckLines(compareConfigs) + "exit 0\n"
 	res.IgnoredTestEdits = ignored
@@ -329,6 +325,59 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	}
 	res.Timings.Total = time.Since(start)
 	return res
+}
+
+// testCommand is the environment's test command with the test patch's
+// test directives appended (unless the environment runs its command as
+// written).
+func testCommand(env *Env, tests *patch.Patch, repo string) string {
+	cmd := env.TestCmd
+	if env.TestFiles == "none" {
+		return cmd
+	}
+	for _, d := range patch.TestDirectives(tests, repo) {
+		cmd += " " + shellQuote(d)
+	}
+	return cmd
+}
+
+// EvalScript returns the instance's eval.sh, the script that reproduces
+// its evaluation. When the dataset row carries an eval_script, it is that
+// script as SWE-bench v5 writes it (swebench.EvalScript). Otherwise it is a
+// script of SWE-bench's shape (swebench.MakeEvalScript) for env: the test
+// run's environment as exports (without the runner guard, which is
+// per-run), env's install command, the reset of the files the test patch
+// modifies and the removal of those it creates, the test patch, and the
+// test command EvaluateSWE runs, in /repo.
+func EvalScript(inst *swebench.Instance, env *Env) (string, error) {
+	if strings.TrimSpace(inst.EvalScript) != "" {
+		return swebench.EvalScript(inst.EvalScript), nil
+	}
+	if env == nil {
+		return "", fmt.Errorf("%s: no environment", inst.InstanceID)
+	}
+	tests, err := patch.Parse([]byte(inst.TestPatch))
+	if err != nil {
+		return "", fmt.Errorf("%s: test_patch: %w", inst.InstanceID, err)
+	}
+	vars, _ := testEnv(baseEnv(env), env, nil)
+	slices.Sort(vars) // baseEnv adds env.Env in map order
+	var activate []string
+	for _, kv := range vars {
+		k, v, _ := strings.Cut(kv, "=")
+		activate = append(activate, "export "+k+"="+shellQuote(v))
+	}
+	modified, created := tests.Touched()
+	return swebench.MakeEvalScript(swebench.EvalScriptSpec{
+		Activate:    activate,
+		RepoDir:     repoDir,
+		BaseCommit:  inst.BaseCommit,
+		Install:     env.Install,
+		ResetFiles:  modified,
+		DeleteFiles: created,
+		TestPatch:   inst.TestPatch,
+		TestCommand: testCommand(env, tests, inst.Repo),
+	}), nil
 }
 
 // applyChain is SWE-bench v5's order of patch commands; the first that

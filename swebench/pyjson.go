@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -137,4 +139,100 @@ func pyString(b *bytes.Buffer, s string) {
 		}
 	}
 	b.WriteByte('"')
+}
+
+// pythonRepr returns Python's repr() of the JSON document data once decoded
+// by json.loads: dicts and lists on one line ("{'k': [1, 2]}"), True,
+// False and None, and strings quoted as Python quotes them.
+func pythonRepr(data []byte) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var b bytes.Buffer
+	if err := reprValue(dec, &b); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+func reprValue(dec *json.Decoder, b *bytes.Buffer) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		closing := byte(']')
+		if t == '{' {
+			closing = '}'
+		}
+		b.WriteByte(byte(t))
+		for first := true; dec.More(); first = false {
+			if !first {
+				b.WriteString(", ")
+			}
+			if t == '{' {
+				key, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				reprString(b, key.(string))
+				b.WriteString(": ")
+			}
+			if err := reprValue(dec, b); err != nil {
+				return err
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return err
+		}
+		b.WriteByte(closing)
+	case string:
+		reprString(b, t)
+	case json.Number:
+		b.WriteString(t.String())
+	case bool:
+		if t {
+			b.WriteString("True")
+		} else {
+			b.WriteString("False")
+		}
+	case nil:
+		b.WriteString("None")
+	}
+	return nil
+}
+
+// reprString writes Python's repr() of s: single quotes unless s holds a
+// single quote and no double quote; backslash, the quote, \t \n \r and
+// other control characters escaped; printable characters as they are.
+func reprString(b *bytes.Buffer, s string) {
+	quote := '\''
+	if strings.ContainsRune(s, '\'') && !strings.ContainsRune(s, '"') {
+		quote = '"'
+	}
+	b.WriteRune(quote)
+	for _, r := range s {
+		switch {
+		case r == quote || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(b, `\x%02x`, r)
+		case r < 0x7f || unicode.IsPrint(r):
+			b.WriteRune(r)
+		case r <= 0xff:
+			fmt.Fprintf(b, `\x%02x`, r)
+		case r <= 0xffff:
+			fmt.Fprintf(b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(b, `\U%08x`, r)
+		}
+	}
+	b.WriteRune(quote)
 }

@@ -48,10 +48,12 @@ type EvalCommand struct {
 const evalUsage = `Usage: agora eval --instances FILE --predictions FILE|gold|empty --run-id ID [flags]
 
 Evaluates predictions on SWE-bench instances, each in its own sandbox, with
-SWE-bench v5 semantics, and writes SWE-bench's reports: per instance
-report.json and test_output.txt under
+SWE-bench v5 semantics, and writes SWE-bench's log tree and reports: per
+instance run_instance.log, patch.diff, eval.sh, test_output.txt and
+report.json under
   REPORT-DIR/logs/run_evaluation/RUN-ID/MODEL/INSTANCE-ID/
-and the run report REPORT-DIR/MODEL.RUN-ID.json. A rerun with the same run id
+run.json beside the model directories, and the run report
+REPORT-DIR/MODEL.RUN-ID.json. A rerun with the same run id
 resumes: instances that already have a report.json are not run again.
 
 Flags:

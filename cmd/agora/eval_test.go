@@ -87,7 +87,7 @@ func TestEvalDemo(t *testing.T) {
 		}
 	}
 	inst := filepath.Join(dir, "reports", "logs", "run_evaluation", "demo", "gold", "agora__calc-1")
-	for _, f := range []string{"report.json", "test_output.txt", "patch.diff", "agora.json"} {
+	for _, f := range []string{"report.json", "test_output.txt", "patch.diff", "eval.sh", "run_instance.log", "agora.json"} {
 		if _, err := os.Stat(filepath.Join(inst, f)); err != nil {
 			t.Errorf("missing %s", f)
 		}
