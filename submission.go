@@ -36,7 +36,6 @@ type Claim struct {
 
 // ClaimFilter selects claims.
 type ClaimFilter struct {
-	ID     *string
 	TaskID *string
 	Miner  *string
 	Status *string
