@@ -28,6 +28,12 @@ const (
 	MaxLeagueProblems         = 5000
 )
 
+// LeaguePresetRidges is the league preset for agents written for Ridges
+// (SN62): Ridges' import allowlist, imports inside try/except allowed,
+// and compile() allowed (agent.OptionsFor). Validators offer the same
+// libraries and both of Ridges' proxy contracts to every league.
+const LeaguePresetRidges = "ridges"
+
 var competitionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,119}$`)
 
 // League is a competition between agents over a competition's swe tasks:
@@ -55,6 +61,8 @@ type League struct {
 	PrivateCode bool `json:"private_code,omitempty"`
 	// AllowedImports extend the standard library for agent code.
 	AllowedImports []string `json:"allowed_imports,omitempty"`
+	// Preset is "" (Agora's own rules) or LeaguePresetRidges.
+	Preset string `json:"preset,omitempty"`
 	// AgentTimeoutSeconds bounds one agent run.
 	AgentTimeoutSeconds int `json:"agent_timeout_seconds"`
 	// Per-run proxy budgets, in micro-USD.
@@ -115,6 +123,8 @@ func (l *League) Validate() error {
 		return bad("agent_timeout_seconds", "must be in 1..%d", MaxTimeBudget)
 	case l.InferenceBudget < 0 || l.EmbeddingBudget < 0:
 		return bad("inference_budget_micro_usd", "budgets must not be negative")
+	case l.Preset != "" && l.Preset != LeaguePresetRidges:
+		return bad("preset", "%q is not a preset (want empty or %q)", l.Preset, LeaguePresetRidges)
 	}
 	seen := map[string]bool{}
 	for i, t := range l.ScreeningTasks {

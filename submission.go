@@ -36,6 +36,7 @@ type Claim struct {
 
 // ClaimFilter selects claims.
 type ClaimFilter struct {
+	ID     *string
 	TaskID *string
 	Miner  *string
 	Status *string

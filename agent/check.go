@@ -82,6 +82,48 @@ type CheckOptions struct {
 	MemoryBytes int64
 	// CPU is the parser's CPU-time limit (DefaultCheckCPU).
 	CPU time.Duration
+	// GuardedImports lets an import of a module outside the standard
+	// library and Allow through when it sits in the body of a try
+	// statement with an except clause: the agent copes with the module
+	// being absent, and the sandbox decides whether it is there. Ridges'
+	// agents import optional libraries this way. Such imports are
+	// reported with Guarded set.
+	GuardedImports bool
+	// AllowCompile lets the builtin compile through, as agents use it to
+	// check the syntax of code they generate. A code object runs only
+	// through exec, eval or a function constructor, which stay refused,
+	// so compile alone is no path from data to running code.
+	AllowCompile bool
+}
+
+// RidgesAllowlist is the import allowlist of Ridges' validator
+// (PERMISSABLE_PACKAGES in api/src/utils/config.py, September 2025),
+// beyond the standard library. "scikit-learn" is left out: it is the
+// distribution's name, not a module ("sklearn" is listed).
+var RidgesAllowlist = []string{
+	"aiohttp", "ast", "asyncio", "autogen", "autogen_agentchat", "autogen_ext", "catboost",
+	"collections", "concurrent.futures", "copy", "cv2", "datasets", "difflib", "dill", "django",
+	"gensim", "glob", "inspect", "io", "joblib", "json", "keras", "lightgbm", "math", "matplotlib",
+	"mlflow", "nltk", "numpy", "optuna", "os", "pandas", "pathlib", "pickle_mixin", "pydantic",
+	"pytest", "random", "re", "requests", "scipy", "seaborn", "sentence_transformers", "sklearn",
+	"socket", "spacy", "statsmodels", "subprocess", "sys", "tensorflow", "textwrap", "time",
+	"tokenize", "tqdm", "torch", "torchaudio", "torchvision", "traceback", "transformers", "typing",
+	"urllib.error", "urllib.parse", "urllib.request", "urllib3", "xgboost",
+}
+
+// OptionsFor returns the check options of a league: its allowed imports
+// and, for the ridges preset, Ridges' allowlist, guarded imports and
+// compile. Under every preset exec, eval, pickle and marshal loading,
+// code objects and encoded blobs stay refused: they are how a payload
+// hidden from review would run, which is what the check exists to make
+// conspicuous.
+func OptionsFor(l *agora.League) CheckOptions {
+	opt := CheckOptions{Allow: l.AllowedImports}
+	if l.Preset == agora.LeaguePresetRidges {
+		opt.Allow = append(append([]string(nil), RidgesAllowlist...), l.AllowedImports...)
+		opt.GuardedImports, opt.AllowCompile = true, true
+	}
+	return opt
 }
 
 // Report is what Check learned about an agent file.
@@ -106,6 +148,9 @@ type Import struct {
 	Line    int    `json:"line"`
 	Stdlib  bool   `json:"stdlib"`
 	Dynamic bool   `json:"dynamic,omitempty"`
+	// Guarded is an import inside a try statement with an except clause
+	// (reported only with CheckOptions.GuardedImports).
+	Guarded bool `json:"guarded,omitempty"`
 }
 
 // Modules returns the distinct imported modules, sorted.
@@ -170,7 +215,8 @@ var moduleRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9
 //     whose top-level package is in the interpreter's
 //     sys.stdlib_module_names, or that equals or lies under an
 //     opt.Allow entry; relative imports are refused (an agent is one
-//     file);
+//     file); with opt.GuardedImports an import in the body of a try
+//     statement with an except clause passes whatever it names;
 //   - dynamic-import: __import__, builtins.__import__,
 //     importlib.__import__ and importlib.import_module are only allowed
 //     as a direct call whose first argument is a non-relative string
@@ -186,6 +232,8 @@ var moduleRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9
 //     load_module, load_source, load_compiled, load_dynamic,
 //     load_package, runctx or runeval. A name imported from another
 //     module ("from re import compile") is not the builtin and passes;
+//     with opt.AllowCompile the builtin compile passes too (but not a
+//     getattr or subscript that names it);
 //   - deserialize: no pickle/_pickle load, loads, Unpickler, marshal
 //     load, loads, or shelve (unpickling calls arbitrary callables;
 //     marshal yields code objects);
@@ -335,7 +383,8 @@ func runChecker(ctx context.Context, code []byte, opt CheckOptions) ([]byte, err
 		return nil, ctx.Err()
 	}
 
-	cfg, _ := json.Marshal(map[string]any{"allow": opt.Allow, "as": mem, "cpu": cpuSec})
+	cfg, _ := json.Marshal(map[string]any{"allow": opt.Allow, "as": mem, "cpu": cpuSec,
+		"guarded_imports": opt.GuardedImports, "allow_compile": opt.AllowCompile})
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	// -I: ignore PYTHON* variables, user site and the working directory;

@@ -289,3 +289,53 @@ func TestCheckIsAdvisory(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckRidgesPreset: the ridges preset takes what Ridges' agents do —
+// its allowlist, optional imports inside try/except, compile() as a syntax
+// check — and still refuses the ways a hidden payload would run.
+func TestCheckRidgesPreset(t *testing.T) {
+	needPython(t)
+	ridges := agent.OptionsFor(&agora.League{Preset: agora.LeaguePresetRidges})
+	plain := agent.OptionsFor(&agora.League{})
+	const syntaxCheck = "def ok(src):\n    try:\n        compile(src, 'x.py', 'exec')\n        return True\n    except SyntaxError:\n        return False\n"
+	tests := []struct {
+		name      string
+		code      string
+		ridgesErr string // rule refused under the preset; "" passes
+		plainErr  string // rule refused by default
+	}{
+		{"allowlist", "import numpy as np\nimport requests\nfrom sklearn.feature_extraction.text import TfidfVectorizer\n" + okMain, "", agent.RuleImport},
+		{"guarded_import", "try:\n    import flash_attn\nexcept ImportError:\n    flash_attn = None\n" + okMain, "", agent.RuleImport},
+		{"guarded_dynamic_import", "import importlib as il\ntry:\n    m = il.import_module('vllm')\nexcept Exception:\n    pass\n" + okMain, "", agent.RuleImport},
+		{"unguarded_import", "import flash_attn\n" + okMain, agent.RuleImport, agent.RuleImport},
+		{"import_in_except_clause", "try:\n    pass\nexcept Exception:\n    import flash_attn\n" + okMain, agent.RuleImport, agent.RuleImport},
+		{"compile_syntax_check", syntaxCheck + okMain, "", agent.RuleExec},
+		{"exec_still_refused", "def run(s):\n    exec(s)\n" + okMain, agent.RuleExec, agent.RuleExec},
+		{"eval_still_refused", "x = eval('1')\n" + okMain, agent.RuleExec, agent.RuleExec},
+		{"pickle_loads_still_refused", "import pickle\nx = pickle.loads(b'')\n" + okMain, agent.RuleDeserialize, agent.RuleDeserialize},
+		{"getattr_compile_still_refused", "import builtins\nc = getattr(builtins, 'compile')\n" + okMain, agent.RuleExec, agent.RuleExec},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, c := range []struct {
+				opt  agent.CheckOptions
+				want string
+			}{{ridges, tt.ridgesErr}, {plain, tt.plainErr}} {
+				rep, err := agent.Check(context.Background(), []byte(tt.code), c.opt)
+				if c.want == "" {
+					if err != nil {
+						t.Fatalf("preset %v: %v", c.opt.GuardedImports, err)
+					}
+					continue
+				}
+				if agora.ErrorCode(err) != agora.EUNPROCESSABLE || rep == nil || rep.Violations[0].Rule != c.want {
+					t.Fatalf("preset %v: err %v, report %+v; want rule %s", c.opt.GuardedImports, err, rep, c.want)
+				}
+			}
+		})
+	}
+	rep, err := agent.Check(context.Background(), []byte("try:\n    import flash_attn\nexcept ImportError:\n    pass\n"+okMain), ridges)
+	if err != nil || len(rep.Imports) != 1 || !rep.Imports[0].Guarded {
+		t.Fatalf("guarded import report: %v %+v", err, rep)
+	}
+}

@@ -96,9 +96,17 @@ class Checker(ast.NodeVisitor):
     Python stack of a recursive visitor.
     """
 
-    def __init__(self, stdlib, allow):
+    def __init__(self, stdlib, allow, guarded_imports=False, allow_compile=False):
         self.stdlib = stdlib
         self.allow = allow
+        # guarded_imports: an import inside a try block with a handler is
+        # not a violation (the agent copes with its absence; Ridges let it
+        # through). allow_compile: the builtin compile is not refused, since
+        # a code object runs only through exec, eval or a function
+        # constructor, which stay refused.
+        self.guarded_imports = guarded_imports
+        self.exec_builtins = EXEC_BUILTINS - {"compile"} if allow_compile else EXEC_BUILTINS
+        self.guarded = set()
         self.aliases = {}
         self.violations = []
         self.imports = []
@@ -118,6 +126,8 @@ class Checker(ast.NodeVisitor):
     def run(self, tree):
         nodes = list(ast.walk(tree))  # ast.walk is iterative (a deque)
         self.collect_aliases(nodes)
+        if self.guarded_imports:
+            self.collect_guarded(nodes)
         for node in nodes:
             self.visit(node)
 
@@ -149,6 +159,16 @@ class Checker(ast.NodeVisitor):
                 if q and q.split(".")[0] in self.aliases.values():
                     self.aliases.setdefault(node.targets[0].id, q)
 
+    def collect_guarded(self, nodes):
+        # Every node in the body of a try statement that has an except
+        # clause: an import there may fail without failing the agent.
+        trys = tuple(t for t in (getattr(ast, "Try", None), getattr(ast, "TryStar", None)) if t)
+        for node in nodes:
+            if isinstance(node, trys) and node.handlers:
+                for stmt in node.body:
+                    for sub in ast.walk(stmt):
+                        self.guarded.add(id(sub))
+
     def qualify(self, node):
         """Dotted name of a Name or Attribute chain, through aliases."""
         attrs = []
@@ -166,11 +186,14 @@ class Checker(ast.NodeVisitor):
         root = module.split(".")[0]
         stdlib = root in self.stdlib
         allowed = stdlib or any(module == a or module.startswith(a + ".") for a in self.allow)
-        self.imports.append({"module": module, "line": node.lineno,
-                             "stdlib": stdlib, "dynamic": dynamic})
+        guarded = id(node) in self.guarded
+        im = {"module": module, "line": node.lineno, "stdlib": stdlib, "dynamic": dynamic}
+        if guarded:
+            im["guarded"] = True
+        self.imports.append(im)
         if root in EXEC_MODULES:
             self.add(node, "exec", "import of %s, a module for running source code" % module)
-        elif not allowed:
+        elif not allowed and not guarded:
             self.add(node, "import", "import of %s: not in the standard library or the allowlist" % module)
 
     def visit_Import(self, node):
@@ -224,7 +247,7 @@ class Checker(ast.NodeVisitor):
             # "from re import compile": not the builtin.
             self.check_qualified(node, self.aliases[name])
             return
-        if name in EXEC_BUILTINS:
+        if name in self.exec_builtins:
             self.add(node, "exec", "use of builtin %s" % name)
         elif name == "__builtins__":
             self.add(node, "exec", "use of __builtins__")
@@ -246,7 +269,7 @@ class Checker(ast.NodeVisitor):
 
     def check_qualified(self, node, q):
         root, _, rest = q.partition(".")
-        if root in ("builtins", "__builtins__") and rest in EXEC_BUILTINS:
+        if root in ("builtins", "__builtins__") and rest in self.exec_builtins:
             self.add(node, "exec", "use of builtin %s" % rest)
         elif root in ("builtins", "importlib") and rest in ("__import__", "import_module"):
             self.add(node, "dynamic-import", "%s used other than called with a literal" % q)
@@ -321,7 +344,8 @@ def main():
         emit({"fatal": "python %s lacks sys.stdlib_module_names (need 3.10+)" % sys.version.split()[0]})
         return
     data = sys.stdin.buffer.read()
-    chk = Checker(frozenset(sys.stdlib_module_names), list(cfg.get("allow") or []))
+    chk = Checker(frozenset(sys.stdlib_module_names), list(cfg.get("allow") or []),
+                  bool(cfg.get("guarded_imports")), bool(cfg.get("allow_compile")))
     out = {"python": sys.version.split()[0], "violations": chk.violations,
            "imports": chk.imports, "agent_main": None}
     # The runner imports the file, which honours a PEP 263 coding cookie;

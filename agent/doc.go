@@ -4,7 +4,7 @@
 // agent inside the sandbox (Runner, ParseRunOutput).
 //
 // An agent is one Python file defining agent_main(input_dict) that returns
-// {"patch": "<git diff>"}, as in Ridges. Check parses it with a python3
+// {"patch": "<git diff>"}, or the diff as a bare string, as in Ridges. Check parses it with a python3
 // subprocess (ast only, never executed); everything else is pure Go. The
 // example agents in examples/agents pass Check; the tests keep it so.
 //

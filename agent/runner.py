@@ -13,7 +13,14 @@ or
 
 crash: the agent raised (or failed to import, e.g. a syntax error);
 timeout: it ran past AGENT_TIMEOUT seconds; malformed: it has no callable
-agent_main or returned something other than a dict with a str "patch".
+agent_main or returned something other than a str (the patch itself, as
+Ridges' later agents return it) or a dict with a str "patch".
+
+The distribution's packages (/usr/lib/python3/dist-packages: requests,
+numpy, ... as Ridges' sandbox offered) are appended to sys.path, after the
+environment's own, so an agent may import them whatever interpreter the
+environment provides; extension modules built for another Python version
+simply fail to import.
 
 Exit status: 0 whenever OUTPUT_JSON was written, whatever the agent did;
 1 when OUTPUT_JSON cannot be written; 2 for a usage error or an unreadable
@@ -41,6 +48,7 @@ MAX_TRACEBACK = 16 << 10
 # After the alarm, how long the agent may spend in except/finally blocks
 # before the runner gives up on it and reports the timeout itself.
 GRACE_SECONDS = 5
+DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 
 
 class AgentTimeout(BaseException):
@@ -129,6 +137,8 @@ def main(argv):
     except ValueError:
         timeout = 0
     runner = Runner(output_path)
+    if os.path.isdir(DIST_PACKAGES) and DIST_PACKAGES not in sys.path:
+        sys.path.append(DIST_PACKAGES)
 
     def on_alarm(signum, frame):
         if runner.written:
@@ -167,8 +177,10 @@ def main(argv):
     # The result is the agent's object and may override anything; plain
     # dict and type calls keep its methods out of the check.
     try:
+        if isinstance(result, str):
+            runner.write({"patch": str.__str__(result)})
         if not isinstance(result, dict):
-            runner.error("malformed", "agent_main returned %s, not a dict" % type(result).__name__)
+            runner.error("malformed", "agent_main returned %s, not a str or a dict" % type(result).__name__)
         if "patch" not in dict.keys(result):
             runner.error("malformed", "agent_main returned a dict with no \"patch\" key")
         patch = dict.__getitem__(result, "patch")

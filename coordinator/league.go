@@ -113,7 +113,7 @@ func (c *Coordinator) UploadAgent(ctx context.Context, a *agora.Agent, code []by
 	if err := hotkey.Verify(a.Miner, []byte(msg), sig); err != nil {
 		return agora.Errorf(agora.EINVALID, "signature: does not verify as %s over %q", a.Miner, msg)
 	}
-	rep, err := agent.Check(ctx, code, agent.CheckOptions{Allow: l.AllowedImports})
+	rep, err := agent.Check(ctx, code, agent.OptionsFor(l))
 	if err != nil {
 		return err
 	}

@@ -54,8 +54,9 @@ type AgentResult struct {
 // RunAgent runs an agent on inst: the repository at /repo at the base
 // commit in inst's environment, and nothing else of the instance — not the
 // test patch, not the gold patch, not the tests' names. input_dict holds
-// the problem statement and the run id; AI_PROXY_URL and AGENT_TIMEOUT are
-// in the environment. What the agent changes in /repo is thrown away: only
+// the problem statement, the run id, the instance id, the repository and
+// the base commit, as Ridges' did; AI_PROXY_URL, SANDBOX_PROXY_URL,
+// RUN_ID and AGENT_TIMEOUT are in the environment. What the agent changes in /repo is thrown away: only
 // the patch it returns counts, and it is graded in a fresh workspace.
 func (ev *Evaluator) RunAgent(ctx context.Context, inst *swebench.Instance, env *Env, spec AgentSpec) *AgentResult {
 	start := time.Now()
@@ -87,7 +88,9 @@ func (ev *Evaluator) RunAgent(ctx context.Context, inst *swebench.Instance, env 
 		return fail(ErrKindSandbox, fmt.Errorf("%s: agent output dir: %w", inst.InstanceID, err))
 	}
 	os.Chmod(out, 0o777)
-	input, _ := json.Marshal(map[string]any{"problem_statement": inst.ProblemStatement, "run_id": spec.RunID})
+	// Ridges gave these five; an agent written for it finds them all.
+	input, _ := json.Marshal(map[string]any{"problem_statement": inst.ProblemStatement, "run_id": spec.RunID,
+		"instance_id": inst.InstanceID, "repo": inst.Repo, "base_commit": inst.BaseCommit})
 	inputs, err := writeInputs(map[string][]byte{"agent.py": spec.Code, "runner.py": spec.Runner, "input.json": input})
 	if err != nil {
 		return fail(ErrKindSandbox, fmt.Errorf("%s: inputs: %w", inst.InstanceID, err))
@@ -103,9 +106,16 @@ func (ev *Evaluator) RunAgent(ctx context.Context, inst *swebench.Instance, env 
 	// The runner's own alarm fires first and records a clean timeout;
 	// the sandbox's deadline is the backstop for an agent that blocks it.
 	lim.Timeout = timeout + 15*time.Second
+	// Both of Ridges' proxy contracts: AI_PROXY_URL (/agents/inference,
+	// /agents/embedding) and the later SANDBOX_PROXY_URL with RUN_ID
+	// (/api/inference, /api/embedding). One listener serves both.
+	proxyURL := "http://127.0.0.1:" + strconv.Itoa(AgentProxyPort)
 	runEnv := append(baseEnv(env),
 		"AGENT_TIMEOUT="+strconv.Itoa(int(timeout/time.Second)),
-		"AI_PROXY_URL=http://127.0.0.1:"+strconv.Itoa(AgentProxyPort),
+		"AI_PROXY_URL="+proxyURL,
+		"SANDBOX_PROXY_URL="+proxyURL,
+		"RUN_ID="+spec.RunID,
+		"EVALUATION_RUN_ID="+spec.RunID,
 		"PYTHONDONTWRITEBYTECODE=1")
 	rs := &agora.RunSpec{
 		Name:   inst.InstanceID + "-agent",

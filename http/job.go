@@ -97,22 +97,36 @@ func (s *Server) leaseTTL(seconds int) (time.Duration, error) {
 }
 
 func (s *Server) handleLeaseJobs(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	leases, err := s.leaseJobs(r, who, body, 0)
+	if err != nil {
+		return err
+	}
+	s.reply(w, r, http.StatusOK, ScanResponse{Jobs: leases})
+	return nil
+}
+
+// leaseJobs leases jobs to validator who as a scan body (ScanRequest, or
+// none) asks; max > 0 caps the batch further (BitSota's single-job claim).
+func (s *Server) leaseJobs(r *http.Request, who string, body []byte, max int) ([]*agora.Lease, error) {
 	var req ScanRequest
 	if len(body) > 0 && strings.TrimSpace(string(body)) != "null" {
 		if err := decodeJSON(body, &req); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	ttl, err := s.leaseTTL(req.LeaseSeconds)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if req.Max < 0 || req.Max > agora.MaxLeaseBatch {
-		return agora.Errorf(agora.EINVALID, "max: must be 0-%d", agora.MaxLeaseBatch)
+		return nil, agora.Errorf(agora.EINVALID, "max: must be 0-%d", agora.MaxLeaseBatch)
+	}
+	if max > 0 && (req.Max == 0 || req.Max > max) {
+		req.Max = max
 	}
 	leases, err := s.Store.LeaseJobs(r.Context(), agora.LeaseRequest{Validator: who, TaskID: req.TaskID, Max: req.Max, TTL: ttl})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if leases == nil {
 		leases = []*agora.Lease{}
@@ -120,8 +134,7 @@ func (s *Server) handleLeaseJobs(w http.ResponseWriter, r *http.Request, who str
 	for _, l := range leases {
 		s.Logger.Info("job leased", "job", l.Job.ID, "submission", l.Submission.ID, "validator", who, "attempt", l.Job.Attempts)
 	}
-	s.reply(w, r, http.StatusOK, ScanResponse{Jobs: leases})
-	return nil
+	return leases, nil
 }
 
 func (s *Server) handleRenewLease(w http.ResponseWriter, r *http.Request, who string, body []byte) error {

@@ -181,6 +181,10 @@ type Server struct {
 	// ("POST /api/v1/tasks/x/close"). The member is checked before the
 	// handler runs and removed from the body it sees. Off by default.
 	AcceptPlainEpistula bool
+	// BTAuth, when set, mounts the BitSota compatibility surface under
+	// BitSotaPrefix, whose requests it verifies (BT-AUTH-V1); see
+	// bitsota.go. Nil by default.
+	BTAuth *hotkey.BTAuthVerifier
 	// ReadTimeout caps the time to read a signed request's body (default
 	// DefaultReadTimeout); each route gets 30 s plus its cap at MinBodyRate,
 	// up to this. It is a per-request deadline, not http.Server.ReadTimeout,
@@ -310,6 +314,7 @@ func (s *Server) registerRoutes() {
 	s.registerEpochRoutes()
 	s.registerLeagueRoutes()
 	s.registerHeldRoutes()
+	s.registerBitSotaRoutes()
 }
 
 // Notify wakes event-stream readers; wire it to the store's OnEvent.

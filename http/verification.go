@@ -18,19 +18,25 @@ func (s *Server) handleVerifications(w http.ResponseWriter, r *http.Request) err
 	if id == "" {
 		return agora.Errorf(agora.EINVALID, "submission_id: required")
 	}
-	sub, err := s.Store.FindSubmissionByID(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if !s.privileged(r) && agora.HotkeyFromContext(r.Context()) != sub.Miner {
-		return agora.Errorf(agora.EFORBIDDEN, "results are shown to the submission's miner, owners and validators; sign the request")
-	}
-	results, err := s.Store.FindResults(r.Context(), id)
+	results, err := s.results(r, id)
 	if err != nil {
 		return err
 	}
 	s.reply(w, r, http.StatusOK, ListResponse[*agora.Result]{Items: results, Total: len(results)})
 	return nil
+}
+
+// results returns a submission's results (validators' and peers'), for
+// the submission's miner, owners and validators only (EFORBIDDEN).
+func (s *Server) results(r *http.Request, submissionID string) ([]*agora.Result, error) {
+	sub, err := s.Store.FindSubmissionByID(r.Context(), submissionID)
+	if err != nil {
+		return nil, err
+	}
+	if !s.privileged(r) && agora.HotkeyFromContext(r.Context()) != sub.Miner {
+		return nil, agora.Errorf(agora.EFORBIDDEN, "results are shown to the submission's miner, owners and validators; sign the request")
+	}
+	return s.Store.FindResults(r.Context(), submissionID)
 }
 
 // Verifications returns a submission's results.

@@ -133,6 +133,12 @@ type Config struct {
 	// EmbeddingModel is the model /agents/embedding uses (that form names
 	// none); empty means the only embedding model, if there is one.
 	EmbeddingModel string
+	// Aliases maps a model name runs may ask for to an allowed model,
+	// which is what is priced, metered and sent upstream (as its
+	// UpstreamModel): agents written for Ridges name Ridges' models
+	// ("moonshotai/Kimi-K2-Instruct") and are served by the operator's.
+	// An alias must not be an allowed model's name.
+	Aliases map[string]string
 	// ExtraFields are request fields forwarded besides the built-in
 	// allowlist, for provider extensions.
 	ExtraFields []string
@@ -228,6 +234,21 @@ func New(cfg Config) (*Proxy, error) {
 			return nil, agora.Errorf(agora.EINVALID, "proxy: embedding model %q is not an allowed embedding model", cfg.EmbeddingModel)
 		}
 	}
+	for alias, target := range cfg.Aliases {
+		switch {
+		case alias == "" || len(alias) > maxModelName:
+			return nil, agora.Errorf(agora.EINVALID, "proxy: a model alias needs a name of 1 to %d bytes", maxModelName)
+		case p.routes[alias] != nil:
+			return nil, agora.Errorf(agora.EINVALID, "proxy: alias %q is an allowed model's own name", alias)
+		case p.routes[target] == nil:
+			return nil, agora.Errorf(agora.EINVALID, "proxy: alias %q names %q, which is not an allowed model", alias, target)
+		}
+	}
+	aliases := make(map[string]string, len(cfg.Aliases))
+	for alias, target := range cfg.Aliases {
+		aliases[alias] = target // a copy: the caller's map stays theirs
+	}
+	cfg.Aliases = aliases
 	cfg.Budget = cfg.Budget.withDefaults(Budget{Inference: DefaultBudget, Embedding: DefaultBudget})
 	orDefault(&cfg.MaxTokens, DefaultMaxTokens)
 	for _, rt := range p.routes {

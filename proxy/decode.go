@@ -368,17 +368,88 @@ func checkEmbeddingInputs(in json.RawMessage) error {
 	return nil
 }
 
-// ridgesInference is Ridges' POST /agents/inference body.
+// ridgesInference is the body of Ridges' POST /agents/inference (2025:
+// run_id, model, temperature, messages) and of its inference gateway's
+// POST /api/inference (evaluation_run_id, and tools with tool_mode).
+// Either run id field names the run.
 type ridgesInference struct {
-	RunID       string          `json:"run_id"`
-	Model       string          `json:"model"`
-	Temperature *float64        `json:"temperature"`
-	Messages    []ridgesMessage `json:"messages"`
+	RunID           string          `json:"run_id"`
+	EvaluationRunID string          `json:"evaluation_run_id"`
+	Model           string          `json:"model"`
+	Temperature     *float64        `json:"temperature"`
+	Messages        []ridgesMessage `json:"messages"`
+	ToolMode        string          `json:"tool_mode"`
+	Tools           []ridgesTool    `json:"tools"`
 }
 
 type ridgesMessage struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+}
+
+// ridgesTool is a tool in Ridges' gateway form: parameters are a list,
+// not a JSON schema.
+type ridgesTool struct {
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Parameters  []ridgesToolParam `json:"parameters"`
+}
+
+type ridgesToolParam struct {
+	Type        string `json:"type"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Required    bool   `json:"required"`
+}
+
+// ridgesRunID is the run a Ridges body names: run_id or
+// evaluation_run_id, which must agree when both are set.
+func ridgesRunID(runID, evalRunID string) (string, error) {
+	switch {
+	case runID == "":
+		return evalRunID, nil
+	case evalRunID != "" && evalRunID != runID:
+		return "", badRequest("evaluation_run_id", "does not match run_id")
+	}
+	return runID, nil
+}
+
+// openAITools translates Ridges' tools into OpenAI's function tools.
+func openAITools(tools []ridgesTool) (json.RawMessage, error) {
+	type schema struct {
+		Type       string                       `json:"type"`
+		Properties map[string]map[string]string `json:"properties"`
+		Required   []string                     `json:"required"`
+	}
+	type function struct {
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		Parameters  schema `json:"parameters"`
+	}
+	type tool struct {
+		Type     string   `json:"type"`
+		Function function `json:"function"`
+	}
+	out := make([]tool, 0, len(tools))
+	for i, t := range tools {
+		if t.Name == "" {
+			return nil, badRequest(fmt.Sprintf("tools[%d].name", i), "required")
+		}
+		sc := schema{Type: "object", Properties: map[string]map[string]string{}, Required: []string{}}
+		for j, p := range t.Parameters {
+			switch p.Type {
+			case "boolean", "integer", "number", "string", "array", "object":
+			default:
+				return nil, badRequest(fmt.Sprintf("tools[%d].parameters[%d].type", i, j), "%q is not a JSON schema type", clip.String(p.Type, 32))
+			}
+			sc.Properties[p.Name] = map[string]string{"type": p.Type, "description": p.Description}
+			if p.Required {
+				sc.Required = append(sc.Required, p.Name)
+			}
+		}
+		out = append(out, tool{Type: "function", Function: function{Name: t.Name, Description: t.Description, Parameters: sc}})
+	}
+	return rawJSON(out), nil
 }
 
 // parseRidgesInference checks a Ridges inference body and builds the chat
@@ -408,6 +479,10 @@ func parseRidgesInference(body []byte, defaultModel string) (*chatRequest, error
 			return nil, badRequest(fmt.Sprintf("messages[%d].role", i), "required")
 		}
 	}
+	runID, err := ridgesRunID(in.RunID, in.EvaluationRunID)
+	if err != nil {
+		return nil, err
+	}
 	obj := map[string]json.RawMessage{
 		"model":    rawJSON(in.Model),
 		"messages": rawJSON(in.Messages),
@@ -416,17 +491,37 @@ func parseRidgesInference(body []byte, defaultModel string) (*chatRequest, error
 	if in.Temperature != nil {
 		obj["temperature"] = rawJSON(*in.Temperature)
 	}
-	return &chatRequest{fields: obj, model: in.Model, messages: len(in.Messages), runID: in.RunID}, nil
+	switch in.ToolMode {
+	case "", "none", "auto", "required":
+	default:
+		return nil, badRequest("tool_mode", "%q is not none, auto or required", clip.String(in.ToolMode, 32))
+	}
+	if len(in.Tools) > 0 && in.ToolMode != "none" {
+		if obj["tools"], err = openAITools(in.Tools); err != nil {
+			return nil, err
+		}
+		mode := in.ToolMode
+		if mode == "" {
+			mode = "auto"
+		}
+		obj["tool_choice"] = rawJSON(mode)
+	}
+	return &chatRequest{fields: obj, model: in.Model, messages: len(in.Messages), runID: runID}, nil
 }
 
-// ridgesEmbedding is Ridges' POST /agents/embedding body.
+// ridgesEmbedding is the body of Ridges' POST /agents/embedding and POST
+// /api/embedding. The text is "input", or "text" as Ridges' base miner
+// sent it; the model is optional (the proxy's embedding model).
 type ridgesEmbedding struct {
-	RunID string `json:"run_id"`
-	Input string `json:"input"`
+	RunID           string  `json:"run_id"`
+	EvaluationRunID string  `json:"evaluation_run_id"`
+	Model           string  `json:"model"`
+	Input           *string `json:"input"`
+	Text            *string `json:"text"`
 }
 
-// parseRidgesEmbedding checks a Ridges embedding body; the model is the
-// proxy's configured one, since the form names none.
+// parseRidgesEmbedding checks a Ridges embedding body; model is used when
+// the body names none.
 func parseRidgesEmbedding(body []byte, model string) (*embeddingRequest, error) {
 	if _, err := decodeObject(body); err != nil {
 		return nil, err
@@ -435,11 +530,31 @@ func parseRidgesEmbedding(body []byte, model string) (*embeddingRequest, error) 
 	if err := decodeStrict(body, &in); err != nil {
 		return nil, err
 	}
-	if in.Input == "" {
-		return nil, badRequest("input", "required")
+	text := in.Input
+	switch {
+	case text == nil:
+		text = in.Text
+	case in.Text != nil && *in.Text != *text:
+		return nil, badRequest("text", "differs from input; send one of them")
 	}
-	obj := map[string]json.RawMessage{"model": rawJSON(model), "input": rawJSON(in.Input)}
-	return &embeddingRequest{fields: obj, model: model, runID: in.RunID, ridges: true}, nil
+	if text == nil || *text == "" {
+		return nil, badRequest("input", "required (or text)")
+	}
+	if in.Model != "" {
+		model = in.Model
+	}
+	switch {
+	case model == "":
+		return nil, badRequest("model", "required: this proxy has no default embedding model")
+	case len(model) > maxModelName:
+		return nil, badRequest("model", "longer than %d bytes", maxModelName)
+	}
+	runID, err := ridgesRunID(in.RunID, in.EvaluationRunID)
+	if err != nil {
+		return nil, err
+	}
+	obj := map[string]json.RawMessage{"model": rawJSON(model), "input": rawJSON(*text)}
+	return &embeddingRequest{fields: obj, model: model, runID: runID, ridges: true}, nil
 }
 
 // encodeFields is the body forwarded upstream. HTML escaping is off so the

@@ -28,12 +28,26 @@ type call struct {
 	promptBound int64 // the most prompt tokens the call can have
 	outputCap   int64 // the most completion tokens it can have
 	reserve     Micros
-	ridges      bool // answer in Ridges' form
+	form        form // the form of the answer
 }
 
+// form is the API a call came in by, which decides the answer's shape.
+type form int
+
+const (
+	// formOpenAI answers the upstream's reply as is.
+	formOpenAI form = iota
+	// formAgents is Ridges' /agents/* (AI_PROXY_URL): the completion
+	// text as a JSON string, an embedding as {"embedding": [...]}.
+	formAgents
+	// formAPI is Ridges' gateway /api/* (SANDBOX_PROXY_URL):
+	// {"content", "tool_calls"}, an embedding as {"embedding": [...]}.
+	formAPI
+)
+
 // newCall prices a call's worst case: its reservation.
-func newCall(kind string, rt *route, body []byte, promptBound, outputCap int64, stream, clientUsage, ridges bool) *call {
-	return &call{kind: kind, route: rt, body: body, stream: stream, clientUsage: clientUsage, ridges: ridges,
+func newCall(kind string, rt *route, body []byte, promptBound, outputCap int64, stream, clientUsage bool, f form) *call {
+	return &call{kind: kind, route: rt, body: body, stream: stream, clientUsage: clientUsage, form: f,
 		promptBound: promptBound, outputCap: outputCap, reserve: rt.Price.Cost(promptBound, outputCap)}
 }
 
@@ -243,10 +257,10 @@ func (p *Proxy) failed(ctx context.Context, r *http.Request, e *Entry, c *call, 
 }
 
 // answer is the body the run gets: the upstream's reply as is, or in
-// Ridges' form the assistant's content as a JSON string, or the bare
-// embedding vector.
+// Ridges' forms the assistant's content (a JSON string for /agents, an
+// object with content and tool_calls for /api), or {"embedding": [...]}.
 func (c *call) answer(body []byte, upstream string) ([]byte, *apiError) {
-	if !c.ridges {
+	if c.form == formOpenAI {
 		return body, nil
 	}
 	bad := &apiError{status: http.StatusBadGateway, typ: "upstream_error", msg: fmt.Sprintf("upstream %s sent a reply the proxy could not read", upstream)}
@@ -259,23 +273,76 @@ func (c *call) answer(body []byte, upstream string) ([]byte, *apiError) {
 		if json.Unmarshal(body, &er) != nil || len(er.Data) == 0 || kindOf(er.Data[0].Embedding) != '[' {
 			return nil, bad
 		}
-		return er.Data[0].Embedding, nil
+		return encodeJSON(map[string]json.RawMessage{"embedding": er.Data[0].Embedding}), nil
 	}
 	var cc struct {
 		Choices []struct {
 			Message struct {
-				Content *string `json:"content"`
+				Content   *string `json:"content"`
+				ToolCalls []struct {
+					Function struct {
+						Name      string `json:"name"`
+						Arguments string `json:"arguments"`
+					} `json:"function"`
+				} `json:"tool_calls"`
 			} `json:"message"`
 		} `json:"choices"`
 	}
 	if json.Unmarshal(body, &cc) != nil || len(cc.Choices) == 0 {
 		return nil, bad
 	}
+	msg := cc.Choices[0].Message
 	content := ""
-	if s := cc.Choices[0].Message.Content; s != nil {
-		content = *s
+	if msg.Content != nil {
+		content = *msg.Content
 	}
-	return encodeJSON(content), nil
+	if c.form == formAgents {
+		return encodeJSON(content), nil
+	}
+	// Ridges' tool calls: arguments as a list of name/value pairs, in the
+	// order the model wrote them.
+	calls := []ridgesToolCall{}
+	for _, tc := range msg.ToolCalls {
+		calls = append(calls, ridgesToolCall{Name: tc.Function.Name, Arguments: ridgesArgs(tc.Function.Arguments)})
+	}
+	return encodeJSON(struct {
+		Content   string           `json:"content"`
+		ToolCalls []ridgesToolCall `json:"tool_calls"`
+	}{content, calls}), nil
+}
+
+// ridgesToolCall is a tool call in Ridges' gateway form.
+type ridgesToolCall struct {
+	Name      string      `json:"name"`
+	Arguments []ridgesArg `json:"arguments"`
+}
+
+type ridgesArg struct {
+	Name  string          `json:"name"`
+	Value json.RawMessage `json:"value"`
+}
+
+// ridgesArgs lists the members of the JSON object s, in order; arguments
+// that are not a JSON object are none, as in Ridges' gateway.
+func ridgesArgs(s string) []ridgesArg {
+	out := []ridgesArg{}
+	dec := json.NewDecoder(strings.NewReader(s))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return out
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return []ridgesArg{}
+		}
+		k, _ := t.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return []ridgesArg{}
+		}
+		out = append(out, ridgesArg{k, v})
+	}
+	return out
 }
 
 func encodeJSON(v any) []byte {

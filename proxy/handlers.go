@@ -60,9 +60,15 @@ func (p *Proxy) resolve(r *http.Request, fixed *runState, bodyRun string) (*runS
 	return p.run(id), nil
 }
 
-// routeFor finds an allowed model of the given kind.
+// routeFor finds an allowed model of the given kind, by its name or an
+// alias of it (Config.Aliases).
 func (p *Proxy) routeFor(model, kind string) (*route, *apiError) {
 	rt := p.routes[model]
+	if rt == nil {
+		if target, ok := p.cfg.Aliases[model]; ok {
+			rt = p.routes[target]
+		}
+	}
 	if rt == nil {
 		return nil, &apiError{status: http.StatusForbidden, typ: "model_not_allowed", param: "model",
 			msg: fmt.Sprintf("model %q is not allowed; allowed: %s", clip.String(model, 64), strings.Join(p.names, ", "))}
@@ -87,13 +93,21 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, fixed *runState) {
 	case "/agora/budget":
 		method, h = http.MethodGet, p.serveBudget
 	case "/v1/chat/completions", "/chat/completions":
-		h = func(w http.ResponseWriter, r *http.Request, fixed *runState) { p.serveChat(w, r, fixed, false) }
+		h = func(w http.ResponseWriter, r *http.Request, fixed *runState) { p.serveChat(w, r, fixed, formOpenAI) }
 	case "/agents/inference":
-		h = func(w http.ResponseWriter, r *http.Request, fixed *runState) { p.serveChat(w, r, fixed, true) }
+		h = func(w http.ResponseWriter, r *http.Request, fixed *runState) { p.serveChat(w, r, fixed, formAgents) }
+	case "/api/inference":
+		h = func(w http.ResponseWriter, r *http.Request, fixed *runState) { p.serveChat(w, r, fixed, formAPI) }
 	case "/v1/embeddings", "/embeddings":
-		h = func(w http.ResponseWriter, r *http.Request, fixed *runState) { p.serveEmbedding(w, r, fixed, false) }
+		h = func(w http.ResponseWriter, r *http.Request, fixed *runState) {
+			p.serveEmbedding(w, r, fixed, formOpenAI)
+		}
 	case "/agents/embedding":
-		h = func(w http.ResponseWriter, r *http.Request, fixed *runState) { p.serveEmbedding(w, r, fixed, true) }
+		h = func(w http.ResponseWriter, r *http.Request, fixed *runState) {
+			p.serveEmbedding(w, r, fixed, formAgents)
+		}
+	case "/api/embedding":
+		h = func(w http.ResponseWriter, r *http.Request, fixed *runState) { p.serveEmbedding(w, r, fixed, formAPI) }
 	default:
 		p.refuse(w, fixed, &apiError{status: http.StatusNotFound, typ: "not_found", msg: "no such endpoint: " + clip.String(r.URL.Path, 64)})
 		return
@@ -181,7 +195,7 @@ func (p *Proxy) hinted(r *http.Request, fixed *runState) *runState {
 	return nil
 }
 
-func (p *Proxy) serveChat(w http.ResponseWriter, r *http.Request, fixed *runState, ridges bool) {
+func (p *Proxy) serveChat(w http.ResponseWriter, r *http.Request, fixed *runState, f form) {
 	body, aerr := p.readBody(w, r)
 	if aerr != nil {
 		p.refuse(w, p.hinted(r, fixed), aerr)
@@ -189,7 +203,7 @@ func (p *Proxy) serveChat(w http.ResponseWriter, r *http.Request, fixed *runStat
 	}
 	var c *chatRequest
 	var err error
-	if ridges {
+	if f != formOpenAI {
 		c, err = parseRidgesInference(body, p.cfg.DefaultModel)
 	} else {
 		c, err = parseChat(body, p.extra)
@@ -213,10 +227,10 @@ func (p *Proxy) serveChat(w http.ResponseWriter, r *http.Request, fixed *runStat
 		return
 	}
 	prompt := int64(len(fwd)) + promptPerCall + promptPerMessage*int64(c.messages) + remote*p.cfg.RemoteURLTokens
-	p.forward(w, r, rs, newCall(KindInference, rt, fwd, prompt, outCap, c.stream, c.clientUsage, ridges))
+	p.forward(w, r, rs, newCall(KindInference, rt, fwd, prompt, outCap, c.stream, c.clientUsage, f))
 }
 
-func (p *Proxy) serveEmbedding(w http.ResponseWriter, r *http.Request, fixed *runState, ridges bool) {
+func (p *Proxy) serveEmbedding(w http.ResponseWriter, r *http.Request, fixed *runState, f form) {
 	body, aerr := p.readBody(w, r)
 	if aerr != nil {
 		p.refuse(w, p.hinted(r, fixed), aerr)
@@ -224,11 +238,7 @@ func (p *Proxy) serveEmbedding(w http.ResponseWriter, r *http.Request, fixed *ru
 	}
 	var e *embeddingRequest
 	var err error
-	if ridges {
-		if p.cfg.EmbeddingModel == "" {
-			p.refuse(w, p.hinted(r, fixed), &apiError{status: http.StatusNotFound, typ: "not_found", msg: "this proxy has no embedding model for /agents/embedding"})
-			return
-		}
+	if f != formOpenAI {
 		e, err = parseRidgesEmbedding(body, p.cfg.EmbeddingModel)
 	} else {
 		e, err = parseEmbedding(body, p.extra)
@@ -248,7 +258,7 @@ func (p *Proxy) serveEmbedding(w http.ResponseWriter, r *http.Request, fixed *ru
 	// Every input's text (or token ids, at least two bytes each) is in
 	// the body, as are the quotes and commas that outweigh the one or
 	// two special tokens an embedding model adds per input.
-	p.forward(w, r, rs, newCall(KindEmbedding, rt, fwd, int64(len(fwd))+promptPerCall, 0, false, false, ridges))
+	p.forward(w, r, rs, newCall(KindEmbedding, rt, fwd, int64(len(fwd))+promptPerCall, 0, false, false, f))
 }
 
 // runAndRoute finds the run a parsed call is charged to and the route of

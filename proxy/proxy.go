@@ -3,10 +3,14 @@
 // call against the run's budget.
 //
 // It speaks OpenAI's API (POST /v1/chat/completions, streaming or not, POST
-// /v1/embeddings, GET /v1/models) and Ridges' two forms (POST
-// /agents/inference, POST /agents/embedding), so agents written for either
-// work unchanged; GET /agora/budget tells a run what it has left, and GET
-// /healthz answers probes.
+// /v1/embeddings, GET /v1/models) and both of Ridges' contracts (POST
+// /agents/inference and /agents/embedding of AI_PROXY_URL; POST
+// /api/inference and /api/embedding of SANDBOX_PROXY_URL, its later
+// gateway), so agents written for either work unchanged. Ridges'
+// embedding bodies may send "input" or "text" and get {"embedding": [...]}
+// back; Config.Aliases serves Ridges' model names with the operator's.
+// GET /agora/budget tells a run what it has left, and GET /healthz
+// answers probes.
 //
 // Metering is what Ridges got wrong, and the reason for most of this code.
 // Before a call goes upstream, its worst case is reserved against the

@@ -595,8 +595,8 @@ func TestRidgesForms(t *testing.T) {
 
 	e.fake.Enqueue(fakeopenai.Reply{Embedding: []float64{0.25, -1, 3e-7}, Usage: &fakeopenai.Usage{PromptTokens: 50}})
 	w = do(h, "POST", "/agents/embedding", `{"run_id":"run-b","input":"some code"}`)
-	var vec []float64
-	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &vec) != nil || len(vec) != 3 || vec[0] != 0.25 || vec[2] != 3e-7 {
+	var emb struct{ Embedding []float64 }
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &emb) != nil || len(emb.Embedding) != 3 || emb.Embedding[0] != 0.25 || emb.Embedding[2] != 3e-7 {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	if up := e.fake.Last(); up.Path != "/v1/embeddings" || up.Model != embedModel || up.JSON["input"] != "some code" {
@@ -611,6 +611,94 @@ func TestRidgesForms(t *testing.T) {
 	for _, other := range []string{"run-b", "run-c"} {
 		if got := e.p.Spend(other); got != (proxy.Spend{}) {
 			t.Fatalf("spoofed %s was charged: %+v", other, got)
+		}
+	}
+}
+
+// TestRidgesGatewayForms: the later contract, /api/inference and
+// /api/embedding, with evaluation_run_id or run_id, tools translated both
+// ways, the base miner's {"text": ...} embedding body, and model aliases.
+func TestRidgesGatewayForms(t *testing.T) {
+	e := newEnv(t, func(c *proxy.Config) {
+		c.Aliases = map[string]string{"moonshotai/Kimi-K2-Instruct": chatModel, "Qwen/Qwen3-Embedding-8B": embedModel}
+	})
+	h := e.p.Handler()
+	e.fake.Enqueue(fakeopenai.Reply{Content: "four", Usage: &fakeopenai.Usage{PromptTokens: 1234, CompletionTokens: 567}})
+	w := do(h, "POST", "/api/inference", `{"evaluation_run_id":"r1","model":"moonshotai/Kimi-K2-Instruct","temperature":0,
+		"messages":[{"role":"user","content":"2+2?"}],"tool_mode":"auto",
+		"tools":[{"name":"read","description":"read a file","parameters":[{"type":"string","name":"path","description":"p","required":true}]}]}`)
+	var got struct {
+		Content   string
+		ToolCalls []json.RawMessage `json:"tool_calls"`
+	}
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &got) != nil || got.Content != "four" || got.ToolCalls == nil || len(got.ToolCalls) != 0 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	up := e.fake.Last()
+	if up.Model != "upstream-"+chatModel || up.JSON["tool_choice"] != "auto" ||
+		!strings.Contains(string(up.Body), `"parameters":{"type":"object","properties":{"path":{"description":"p","type":"string"}},"required":["path"]}`) {
+		t.Fatalf("upstream request %s", up.Body)
+	}
+	if s := e.p.Spend("r1"); s.Inference != cost1234 {
+		t.Fatalf("r1 spend %+v", s)
+	}
+
+	// The base miner's body: "text", no model; and run_id instead of
+	// evaluation_run_id.
+	e.fake.Enqueue(fakeopenai.Reply{Embedding: []float64{1, 2}, Usage: &fakeopenai.Usage{PromptTokens: 5}})
+	for _, path := range []string{"/api/embedding", "/agents/embedding"} {
+		e.fake.Enqueue(fakeopenai.Reply{Embedding: []float64{1, 2}, Usage: &fakeopenai.Usage{PromptTokens: 5}})
+		w = do(h, "POST", path, `{"run_id":"r2","text":"def f(): pass"}`)
+		if w.Code != 200 || strings.TrimSpace(w.Body.String()) != `{"embedding":[1,2]}` {
+			t.Fatalf("%s: %d %s", path, w.Code, w.Body)
+		}
+		if up := e.fake.Last(); up.Model != embedModel || up.JSON["input"] != "def f(): pass" {
+			t.Fatalf("%s: upstream request %s", path, up.Body)
+		}
+	}
+	w = do(h, "POST", "/api/embedding", `{"evaluation_run_id":"r2","model":"Qwen/Qwen3-Embedding-8B","input":"x"}`)
+	if w.Code != 200 || e.fake.Last().Model != embedModel {
+		t.Fatalf("aliased embedding: %d %s", w.Code, w.Body)
+	}
+	for _, tt := range []struct{ name, path, body, contains string }{
+		{"both ids differ", "/api/inference", `{"run_id":"a","evaluation_run_id":"b","model":"gpt-test","messages":[{"role":"user","content":"x"}]}`, "evaluation_run_id"},
+		{"bad tool mode", "/api/inference", `{"run_id":"a","model":"gpt-test","tool_mode":"sometimes","messages":[{"role":"user","content":"x"}]}`, "tool_mode"},
+		{"text and input differ", "/api/embedding", `{"run_id":"a","text":"x","input":"y"}`, "text"},
+		{"no text", "/api/embedding", `{"run_id":"a"}`, "input"},
+	} {
+		if w := do(h, "POST", tt.path, tt.body); w.Code != 400 || !strings.Contains(w.Body.String(), tt.contains) {
+			t.Fatalf("%s: %d %s", tt.name, w.Code, w.Body)
+		}
+	}
+	if w := do(h, "POST", "/api/inference", `{"run_id":"a","model":"other/Model","messages":[{"role":"user","content":"x"}]}`); w.Code != 403 {
+		t.Fatalf("unaliased model: %d %s", w.Code, w.Body)
+	}
+
+	// Tool calls come back as Ridges' name/value lists, in order.
+	e.fake.Enqueue(fakeopenai.Reply{Body: `{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",` +
+		`"function":{"name":"read","arguments":"{\"path\":\"a.py\",\"line\":3}"}}]}}],"usage":{"prompt_tokens":1,"completion_tokens":1}}`})
+	w = do(h, "POST", "/api/inference", `{"run_id":"r3","model":"gpt-test","messages":[{"role":"user","content":"x"}],"tools":[{"name":"read","description":"","parameters":[]}]}`)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"tool_calls":[{"name":"read","arguments":[{"name":"path","value":"a.py"},{"name":"line","value":3}]}]`) {
+		t.Fatalf("tool calls: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestModelAliasConfig(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		aliases map[string]string
+	}{
+		{"alias shadows a model", map[string]string{chatModel: embedModel}},
+		{"target not allowed", map[string]string{"x": "nope"}},
+		{"empty alias", map[string]string{"": chatModel}},
+	} {
+		cfg := proxy.Config{
+			Upstreams: []proxy.Upstream{{Name: "fake", BaseURL: "http://127.0.0.1:1"}},
+			Models:    []proxy.Model{{Name: chatModel, Price: proxy.Price{Input: 1, Output: 1}}, {Name: embedModel, Kind: proxy.KindEmbedding, Price: proxy.Price{Input: 1}}},
+			Aliases:   tt.aliases,
+		}
+		if _, err := proxy.New(cfg); agora.ErrorCode(err) != agora.EINVALID {
+			t.Fatalf("%s: %v", tt.name, err)
 		}
 	}
 }

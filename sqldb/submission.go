@@ -95,6 +95,9 @@ func (d *DB) CancelClaim(ctx context.Context, id, miner string) (*agora.Claim, e
 func (d *DB) FindClaims(ctx context.Context, f agora.ClaimFilter) ([]*agora.Claim, int, error) {
 	now := micros(d.Now())
 	var w where
+	if f.ID != nil {
+		w.add("id = ?", *f.ID)
+	}
 	if f.TaskID != nil {
 		w.add("task_id = ?", *f.TaskID)
 	}

@@ -56,6 +56,10 @@ type CoordinatorCommand struct {
 	AcceptPlainEpistula bool
 	ReadTimeout         time.Duration
 	MaxLargeBodies      int
+	// BitSota mounts the BitSota compatibility surface (BT-AUTH-V1) under
+	// /bitsota; BitSotaWindow is its timestamp window.
+	BitSota       bool
+	BitSotaWindow time.Duration
 
 	// Set by Open.
 	Store       *sqldb.DB
@@ -95,6 +99,9 @@ func (c *CoordinatorCommand) ParseFlags(args []string) error {
 		"also accept plain Epistula signatures (no Epistula-Request-Target), only when the JSON body's \""+agorahttp.BodyTargetField+"\" names the request (\"POST /api/v1/...\") [$AGORA_ACCEPT_PLAIN_EPISTULA=1]")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", agorahttp.DefaultReadTimeout, "longest `duration` to read a signed request's body (each route: 30s plus its size cap at 1 MiB/s, up to this)")
 	fs.IntVar(&c.MaxLargeBodies, "max-large-bodies", agorahttp.DefaultMaxLargeBodies, "request bodies over 1 MiB read at once; more wait briefly, then get 503")
+	fs.BoolVar(&c.BitSota, "bitsota", os.Getenv("AGORA_BITSOTA") == "1",
+		"serve BitSota's research clients at "+agorahttp.BitSotaPrefix+" (their routes and shapes, BT-AUTH-V1 signatures): point them at http://HOST"+agorahttp.BitSotaPrefix+" [$AGORA_BITSOTA=1]")
+	fs.DurationVar(&c.BitSotaWindow, "bitsota-window", hotkey.DefaultBTAuthWindow, "how far a BT-AUTH-V1 X-Timestamp may be from the coordinator's clock, either way (seen signatures are remembered that long)")
 	fs.DurationVar(&c.EpochEvery, "epoch-every", 0, "close a reward epoch this often (0: only on demand, POST /api/v1/epochs/close)")
 	fs.Usage = func() {
 		fmt.Fprintf(c.Stderr, "Usage: agora coordinator [flags]\n\nRuns the coordinator API. With no flags it serves on %s with a SQLite file in %s.\n\n", DefaultCoordinatorListen, DefaultDataDir)
@@ -125,6 +132,8 @@ func (c *CoordinatorCommand) Validate() error {
 		return agora.Errorf(agora.EINVALID, "--rate and --burst must be positive")
 	case c.ReadTimeout < time.Second:
 		return agora.Errorf(agora.EINVALID, "--read-timeout: at least 1s")
+	case c.BitSota && (c.BitSotaWindow < time.Second || c.BitSotaWindow > 5*time.Minute):
+		return agora.Errorf(agora.EINVALID, "--bitsota-window: 1s to 5m")
 	case c.MaxLargeBodies < 1:
 		return agora.Errorf(agora.EINVALID, "--max-large-bodies: at least 1")
 	case c.EpochEvery != 0 && c.EpochEvery < time.Minute:
@@ -243,6 +252,10 @@ func (c *CoordinatorCommand) Open(ctx context.Context) error {
 	}
 	c.Server.AcceptPlainEpistula = c.AcceptPlainEpistula
 	c.Server.ReadTimeout, c.Server.MaxLargeBodies = c.ReadTimeout, c.MaxLargeBodies
+	if c.BitSota {
+		c.Server.BTAuth = &hotkey.BTAuthVerifier{Window: c.BitSotaWindow, Nonces: c.Store}
+		log.Info("serving BitSota's clients (BT-AUTH-V1)", "prefix", agorahttp.BitSotaPrefix, "window", c.BitSotaWindow)
+	}
 	if c.AcceptPlainEpistula {
 		log.Warn("accepting plain Epistula signatures where the body names the request (--accept-plain-epistula)")
 	}

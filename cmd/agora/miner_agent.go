@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/agoranet/agora"
@@ -102,8 +103,8 @@ func (c *MinerAgentCommand) upload(ctx context.Context, args []string) error {
 	if err != nil {
 		return remote.explain(err)
 	}
-	if _, err := agent.Check(ctx, code, agent.CheckOptions{Allow: lg.AllowedImports}); err != nil {
-		return fmt.Errorf("%s: %w", pos[0], err)
+	if rep, err := agent.Check(ctx, code, agent.OptionsFor(lg.League)); err != nil {
+		return checkFailed(pos[0], rep, err)
 	}
 	if *version == 0 {
 		mine, _, err := cl.Agents(ctx, url.Values{"competition": {*league}, "miner_hotkey": {signer.Address()}, "limit": {"1"}})
@@ -133,6 +134,20 @@ func (c *MinerAgentCommand) upload(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(c.Stdout, "Follow it: agora miner agent status %s --follow%s\n", a.ID, remote.nextFlags())
 	return nil
+}
+
+// checkFailed is a failed static check as the miner sees it: every
+// violation, one a line, not only the first the error names.
+func checkFailed(file string, rep *agent.Report, err error) error {
+	if rep == nil || len(rep.Violations) < 2 {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d static-check violations:", file, len(rep.Violations))
+	for _, v := range rep.Violations {
+		b.WriteString("\n  " + v.String())
+	}
+	return agora.Errorf(agora.ErrorCode(err), "%s", b.String())
 }
 
 // readAgentFile reads an agent, refusing oversized files before reading

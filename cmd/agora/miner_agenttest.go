@@ -54,6 +54,7 @@ func (c *MinerAgentCommand) test(ctx context.Context, args []string) error {
 	fs.Var(&tasks, "task", "a task `id` or slug to run on, repeatable")
 	instances := fs.String("instances", "", "SWE-bench instances `file` to run on instead")
 	league := fs.String("league", "", "apply this league's timeout, budgets and allowed imports")
+	preset := fs.String("preset", "", "check the agent under this league `preset` (ridges) when --league is not given")
 	var cfg replayerConfig
 	fs.StringVar(&cfg.Runtime, "runtime", "runc", "sandbox runtime (agent runs need runc)")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "sandbox state `directory` (default /run/agora)")
@@ -92,9 +93,15 @@ func (c *MinerAgentCommand) test(ctx context.Context, args []string) error {
 		}
 		l = lg.League
 	}
+	if *league == "" {
+		l.Preset = *preset
+	}
 	l.SetDefaults()
-	if _, err := agent.Check(ctx, code, agent.CheckOptions{Allow: l.AllowedImports}); err != nil {
-		return fmt.Errorf("%s: %w", pos[0], err)
+	if l.Preset != "" && l.Preset != agora.LeaguePresetRidges {
+		return &usageError{msg: fmt.Sprintf("miner agent test: --preset %q: want %q", l.Preset, agora.LeaguePresetRidges)}
+	}
+	if rep, err := agent.Check(ctx, code, agent.OptionsFor(l)); err != nil {
+		return checkFailed(pos[0], rep, err)
 	}
 	probs, err := c.problems(ctx, remote, tasks, *instances, cfg.RepoSource)
 	if err != nil {

@@ -54,7 +54,9 @@ budget; a call that does not fit gets HTTP 402. Once answered, it is
 charged from the provider's reported usage. Calls past --max-inflight wait
 their turn (--max-queue, --queue-timeout). Content parts naming remote
 URLs are refused unless --allow-remote-urls or --allow-url-host. Routes: POST /v1/chat/completions, /v1/embeddings,
-/agents/inference, /agents/embedding; GET /v1/models, /agora/budget,
+/agents/inference, /agents/embedding, /api/inference, /api/embedding (Ridges'
+two contracts; --model-alias maps Ridges' model names to yours); GET
+/v1/models, /agora/budget,
 /healthz, /metrics.
 
 API keys come from the environment, never the command line:
@@ -107,6 +109,7 @@ type proxyFlags struct {
 	KeyEnvs         pairsFlag // name=ENV_VAR
 	Prices          pairsFlag // model=in[,out]
 	Routes          pairsFlag // model=upstream
+	Aliases         pairsFlag // name=model
 	Allow           listFlag
 	InferenceBudget string
 	EmbeddingBudget string
@@ -129,6 +132,7 @@ func (c *proxyFlags) register(fs *flag.FlagSet) {
 	fs.Var(&c.KeyEnvs, "upstream-key-env", "`name=ENV_VAR` holding an upstream's API key, repeatable")
 	fs.Var(&c.Prices, "price", "`model=in,out[,max_output_tokens]` USD per 1M input,output tokens and the model's output cap (model=in: an embedding model), repeatable")
 	fs.Var(&c.Routes, "route", "`model=upstream` for a model, repeatable; needed only with several upstreams")
+	fs.Var(&c.Aliases, "model-alias", "`name=model`: a run asking for name (a Ridges model, say) is served, priced and metered as the allowed model, repeatable")
 	fs.Var(&c.Allow, "allow", "allowed `model`s, repeatable or comma-separated (default: every priced model)")
 	fs.StringVar(&c.InferenceBudget, "inference-budget", "2", "inference budget per run, `USD`")
 	fs.StringVar(&c.EmbeddingBudget, "embedding-budget", "2", "embedding budget per run, `USD`")
@@ -265,6 +269,9 @@ func (c *proxyFlags) Config() (proxy.Config, error) {
 	cfg.MaxQueue, cfg.QueueTimeout = c.MaxQueue, c.QueueTimeout
 	cfg.AllowRemoteURLs, cfg.RemoteURLHosts = c.AllowRemoteURLs, []string(c.AllowURLHosts)
 	cfg.DefaultModel, cfg.EmbeddingModel = c.DefaultModel, c.EmbeddingModel
+	if cfg.Aliases, err = c.Aliases.pairs("model-alias"); err != nil {
+		return cfg, err
+	}
 	// New checks the rest (URLs, kinds, default models) with its own
 	// messages; a dry run here reports them at flag-parsing time.
 	if _, err := proxy.New(cfg); err != nil {

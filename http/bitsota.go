@@ -1,0 +1,739 @@
+package http
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/hotkey"
+)
+
+// BitSotaPrefix is where the BitSota compatibility surface is mounted:
+// BitSota's own routes and shapes under this prefix, so its research
+// clients run a bounty against Agora given the base URL
+// http://host/bitsota alone. Agora's own API is untouched.
+//
+// The surface is a second wire over the same store and coordinator calls
+// as Agora's routes, with the same roles, body caps and redaction. What
+// differs is only the wire:
+//   - requests are signed BT-AUTH-V1 (hotkey.BTAuthVerifier), over the path
+//     without this prefix, as the clients sign it;
+//   - lists are bare JSON arrays, not {items, total};
+//   - errors are {"detail": message, "code": code};
+//   - a scan's jobs carry the job's fields at the top level beside
+//     submission, task and replay_spec, and results carry id = job id;
+//   - a submission may name only its claim_id (the task is the claim's);
+//   - a posted task may carry BitSota's onboard_md, onboard_path and
+//     is_active (onboard_md is accepted and not stored: Agora renders
+//     onboarding from the task record);
+//   - BitSota's routes Agora has no twin for are served from the same
+//     records: submissions/{id}/detail, peer-evaluations, peer-consensus,
+//     validator/jobs/claim (one leased job, 404 "no pending validator
+//     jobs" when none) and submissions/{id}/verify (a result for the job
+//     of that submission the caller holds); work-items lists none, as
+//     Agora has no planner.
+const BitSotaPrefix = "/bitsota"
+
+// registerBitSotaRoutes registers the BitSota compatibility surface when
+// the server has a BTAuth verifier.
+func (s *Server) registerBitSotaRoutes() {
+	if s.BTAuth == nil {
+		return
+	}
+	p := BitSotaPrefix + "/api/v1"
+	s.handle("GET "+p+"/tasks", s.btPublic(s.handleBTListTasks))
+	s.handle("POST "+p+"/tasks", s.btSigned(agora.RoleOwner, DefaultMaxBody, s.handleBTCreateTask))
+	s.handle("GET "+p+"/tasks/{id}", s.btPublic(s.handleBTGetTask))
+	s.handle("GET "+p+"/tasks/{id}/onboard.md", s.btPublic(s.handleOnboard))
+	s.handle("POST "+p+"/tasks/{id}/claim", s.btSigned(agora.RoleMiner, DefaultMaxBody, s.handleBTClaim))
+	s.handle("GET "+p+"/claims", s.btPublic(s.handleBTListClaims))
+	s.handle("POST "+p+"/claims/{id}/cancel", s.btSigned(agora.RoleMiner, DefaultMaxBody, s.handleCancelClaim))
+	s.handle("GET "+p+"/work-items", s.btPublic(s.handleBTWorkItems))
+	s.handle("POST "+p+"/work-items/{id}/claim", s.btSigned(agora.RoleMiner, DefaultMaxBody, s.handleBTClaimWorkItem))
+	s.handle("POST "+p+"/submissions", s.btSigned(agora.RoleMiner, DefaultMaxBody, s.handleBTSubmit))
+	s.handle("GET "+p+"/submissions", s.btPublic(s.handleBTListSubmissions))
+	s.handle("GET "+p+"/submissions/{id}", s.btPublic(s.handleBTGetSubmission))
+	s.handle("GET "+p+"/submissions/{id}/detail", s.btPublic(s.handleBTDetail))
+	s.handle("GET "+p+"/submissions/{id}/peer-consensus", s.btPublic(s.handleBTPeerConsensus))
+	s.handle("POST "+p+"/submissions/{id}/peer-evaluate", s.btSigned("", DefaultMaxBody, s.handlePeerEvaluate))
+	s.handle("POST "+p+"/submissions/{id}/verify", s.btSigned(agora.RoleValidator, DefaultResultMaxBody, s.handleBTVerify))
+	s.handle("GET "+p+"/peer-evaluations", s.btPublic(s.handleBTPeerEvaluations))
+	s.handle("GET "+p+"/verifications", s.btPublic(s.handleBTVerifications))
+	s.handle("POST "+p+"/validator/submissions/scan", s.btSigned(agora.RoleValidator, DefaultMaxBody, s.handleBTScan))
+	s.handle("POST "+p+"/validator/jobs/claim", s.btSigned(agora.RoleValidator, DefaultMaxBody, s.handleBTClaimJob))
+	s.handle("POST "+p+"/validator/jobs/{id}/result", s.btSigned(agora.RoleValidator, DefaultResultMaxBody, s.handleBTResult))
+}
+
+// btPath is the path a BitSota client signed: the request's, without the
+// compatibility prefix.
+func btPath(r *http.Request) string {
+	return strings.TrimPrefix(r.URL.Path, BitSotaPrefix)
+}
+
+// btSigned is signed for BT-AUTH-V1, in the same order: the headers and
+// the timestamp window, the claimed signer's role (403 before the body is
+// read), the body cap and large-body slots, then the signature over the
+// method, path, query and canonical body, and the replay record, then the
+// rate limit and h. BT-AUTH-V1 hashes the canonical JSON, not the bytes
+// sent, so unlike Agora's Epistula the signature cannot be checked before
+// the body is read.
+func (s *Server) btSigned(role string, max int64, h signedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		bh, err := s.BTAuth.VerifyHeader(r.Header, s.Now())
+		if err != nil {
+			s.btRefuse(w, r, err)
+			return
+		}
+		if !s.mayAct(role, bh.Signer) {
+			if role == "" {
+				btError(w, r, s.Logger, agora.Errorf(agora.EFORBIDDEN, "%s has no role here (owner, validator or miner)", bh.Signer))
+			} else {
+				btError(w, r, s.Logger, agora.Errorf(agora.EFORBIDDEN, "%s is not a registered %s", bh.Signer, role))
+			}
+			return
+		}
+		if r.ContentLength > max {
+			btError(w, r, s.Logger, agora.Errorf(agora.ETOOLARGE, "body: %d bytes declared, this route takes at most %d", r.ContentLength, max))
+			return
+		}
+		release, err := s.acquireBody(r, max)
+		if err != nil {
+			w.Header().Set("Retry-After", "1")
+			btError(w, r, s.Logger, err)
+			return
+		}
+		body, err := s.readSignedBody(w, r, max)
+		release()
+		if err != nil {
+			btError(w, r, s.Logger, err)
+			return
+		}
+		who, err := s.BTAuth.VerifyRequest(r.Context(), bh, r.Method, btPath(r), r.URL.RawQuery, body)
+		if err != nil {
+			s.btRefuse(w, r, err)
+			return
+		}
+		if !s.limiter.allow(who, s.Now()) {
+			w.Header().Set("Retry-After", "1")
+			btError(w, r, s.Logger, agora.Errorf(agora.ERATELIMIT, "rate limit: at most %.0f requests per second per hotkey", s.Rate))
+			return
+		}
+		r = r.WithContext(agora.NewContextWithHotkey(r.Context(), who))
+		if err := h(w, r, who, body); err != nil {
+			btError(w, r, s.Logger, err)
+		}
+	}
+}
+
+// btPublic is public for the compatibility surface: a request that
+// carries a BT-AUTH-V1 signature is verified (over an empty body), so
+// owners, validators and a submission's miner see what the public does
+// not.
+func (s *Server) btPublic(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(hotkey.HeaderBTSignature) != "" || r.Header.Get(hotkey.HeaderBTHotkey) != "" {
+			bh, err := s.BTAuth.VerifyHeader(r.Header, s.Now())
+			if err != nil {
+				s.btRefuse(w, r, err)
+				return
+			}
+			who, err := s.BTAuth.VerifyRequest(r.Context(), bh, r.Method, btPath(r), r.URL.RawQuery, nil)
+			if err != nil {
+				s.btRefuse(w, r, err)
+				return
+			}
+			r = r.WithContext(agora.NewContextWithHotkey(r.Context(), who))
+		}
+		if err := h(w, r); err != nil {
+			btError(w, r, s.Logger, err)
+		}
+	}
+}
+
+func (s *Server) btRefuse(w http.ResponseWriter, r *http.Request, err error) {
+	if agora.ErrorCode(err) == agora.EUNAUTHORIZED {
+		s.Logger.Info("refused request", "method", r.Method, "path", r.URL.Path, "reason", agora.ErrorMessage(err))
+	}
+	btError(w, r, s.Logger, err)
+}
+
+// BitSotaError is the body of an error reply on the compatibility
+// surface: FastAPI's detail, plus Agora's code.
+type BitSotaError struct {
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
+}
+
+// btError is writeError in BitSota's shape.
+func btError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	code, msg := agora.ErrorCode(err), agora.ErrorMessage(err)
+	if code == agora.EINTERNAL {
+		log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, ErrorStatusCode(code), BitSotaError{Detail: msg, Code: code})
+}
+
+// btMap is v as the caller may see it (redact), as a JSON object to
+// reshape. Numbers stay json.Number, so nothing is rounded.
+func (s *Server) btMap(r *http.Request, v any) (map[string]any, error) {
+	return toMap(s.viewer(r).redact(v))
+}
+
+// toMap encodes v and decodes it as a JSON object.
+func toMap(v any) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, agora.Errorf(agora.EINTERNAL, "encode: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, agora.Errorf(agora.EINTERNAL, "decode: %v", err)
+	}
+	return m, nil
+}
+
+// btTask is a task in BitSota's shape: its onboarding path and is_active.
+func (s *Server) btTask(r *http.Request, t *agora.Task) (map[string]any, error) {
+	m, err := s.btMap(r, t)
+	if err != nil {
+		return nil, err
+	}
+	if id, ok := m["id"].(string); ok && id != "" {
+		m["onboard_path"] = "/api/v1/tasks/" + id + "/onboard.md"
+	}
+	m["is_active"] = t.State == agora.TaskLive
+	return m, nil
+}
+
+// btSubmission is a submission in BitSota's shape: base_commit_sha is the
+// pinned commit Agora keeps as base_ref.
+func (s *Server) btSubmission(r *http.Request, sub *agora.Submission) (map[string]any, error) {
+	m, err := s.btMap(r, sub)
+	if err != nil {
+		return nil, err
+	}
+	m["base_commit_sha"] = sub.BaseRef
+	return m, nil
+}
+
+// btResult is a result in BitSota's shape: a verification's id is its
+// job's id, and a peer evaluation names its evaluator.
+func (s *Server) btResult(r *http.Request, res *agora.Result) (map[string]any, error) {
+	m, err := s.btMap(r, res)
+	if err != nil {
+		return nil, err
+	}
+	if res.JobID != "" {
+		m["id"] = res.JobID
+	}
+	if res.Peer {
+		m["evaluator_hotkey"] = res.Validator
+	}
+	return m, nil
+}
+
+func (s *Server) handleBTListTasks(w http.ResponseWriter, r *http.Request) error {
+	limit, offset, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	f := agora.TaskFilter{Kind: optional(r, "kind"), State: optional(r, "state"), Competition: optional(r, "competition"), Limit: limit, Offset: offset}
+	tasks, _, err := s.Store.FindTasks(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(tasks))
+	for _, t := range tasks {
+		m, err := s.btTask(r, t)
+		if err != nil {
+			return err
+		}
+		out = append(out, m)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleBTGetTask(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.Store.FindTaskByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	m, err := s.btTask(r, t)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, m)
+	return nil
+}
+
+// BitSotaTaskRequest is the body of POST /bitsota/api/v1/tasks: an Agora
+// task plus BitSota's own fields.
+type BitSotaTaskRequest struct {
+	agora.Task
+	// OnboardMD is accepted and not stored: Agora renders a task's
+	// onboarding from its record (GET .../onboard.md).
+	OnboardMD string `json:"onboard_md,omitempty"`
+	// OnboardPath is the server's to set; accepted and ignored.
+	OnboardPath string `json:"onboard_path,omitempty"`
+	// IsActive false creates the task paused (unless task_state is set).
+	IsActive *bool `json:"is_active,omitempty"`
+}
+
+func (s *Server) handleBTCreateTask(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	var req BitSotaTaskRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	t := req.Task
+	t.ID, t.CreatedBy = "", who
+	if req.IsActive != nil && !*req.IsActive && t.State == "" {
+		t.State = agora.TaskPaused
+	}
+	if err := s.Store.CreateTask(r.Context(), &t); err != nil {
+		return err
+	}
+	s.Logger.Info("task created", "task", t.ID, "slug", t.Slug, "kind", t.Kind, "owner", who, "wire", "bitsota")
+	m, err := s.btTask(r, &t)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, m)
+	return nil
+}
+
+// BitSotaClaimRequest is the body of POST /bitsota/api/v1/tasks/{id}/claim.
+type BitSotaClaimRequest struct {
+	Description string `json:"claim_description"`
+	// BaseSubmissionID names the submission the miner builds on; it must
+	// be one of the task's.
+	BaseSubmissionID string `json:"base_submission_id,omitempty"`
+}
+
+func (s *Server) handleBTClaim(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	var req BitSotaClaimRequest
+	if len(body) > 0 {
+		if err := decodeJSON(body, &req); err != nil {
+			return err
+		}
+	}
+	taskID := r.PathValue("id")
+	if req.BaseSubmissionID != "" {
+		base, err := s.Store.FindSubmissionByID(r.Context(), req.BaseSubmissionID)
+		if agora.ErrorCode(err) == agora.ENOTFOUND {
+			return agora.Errorf(agora.EINVALID, "base_submission_id: no submission %q", req.BaseSubmissionID)
+		} else if err != nil {
+			return err
+		}
+		t, err := s.Store.FindTaskByID(r.Context(), taskID)
+		if err != nil {
+			return err
+		}
+		if base.TaskID != t.ID {
+			return agora.Errorf(agora.EINVALID, "base_submission_id: submission %s is for another task", base.ID)
+		}
+	}
+	c := &agora.Claim{TaskID: taskID, Miner: who, Description: req.Description}
+	if err := s.Store.CreateClaim(r.Context(), c); err != nil {
+		return err
+	}
+	m, err := s.btMap(r, c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, m)
+	return nil
+}
+
+func (s *Server) handleBTListClaims(w http.ResponseWriter, r *http.Request) error {
+	limit, offset, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	miner := optional(r, "miner_hotkey")
+	if miner == nil {
+		miner = optional(r, "miner")
+	}
+	claims, _, err := s.Store.FindClaims(r.Context(), agora.ClaimFilter{
+		TaskID: optional(r, "task_id"), Miner: miner, Status: optional(r, "status"), Limit: limit, Offset: offset})
+	if err != nil {
+		return err
+	}
+	if claims == nil {
+		claims = []*agora.Claim{}
+	}
+	writeJSON(w, http.StatusOK, s.viewer(r).redact(claims))
+	return nil
+}
+
+// handleBTWorkItems lists planner work items: Agora has no planner, so
+// there are none; miners claim tasks directly.
+func (s *Server) handleBTWorkItems(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, []any{})
+	return nil
+}
+
+func (s *Server) handleBTClaimWorkItem(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	return agora.Errorf(agora.ENOTFOUND, "no work item %q: this coordinator has no planner; claim the task (POST /api/v1/tasks/{id}/claim)", r.PathValue("id"))
+}
+
+// handleBTSubmit takes BitSota's submission, which names only its claim:
+// the task is the claim's. The coordinator then applies every rule it
+// applies to Agora's own submissions (the claim must be the signer's and
+// live, base_ref the task's pinned commit, the tampering scan).
+func (s *Server) handleBTSubmit(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	var req SubmitRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	if req.TaskID == "" {
+		if req.ClaimID == "" {
+			return agora.Errorf(agora.EINVALID, "claim_id: required (or task_id)")
+		}
+		claims, _, err := s.Store.FindClaims(r.Context(), agora.ClaimFilter{ID: &req.ClaimID, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(claims) == 0 {
+			return agora.Errorf(agora.EINVALID, "claim_id: no claim %q", req.ClaimID)
+		}
+		req.TaskID = claims[0].TaskID
+	}
+	sub := req.submission(who)
+	created, err := s.Coordinator.Submit(r.Context(), sub)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	m, err := s.btSubmission(r, sub)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, m)
+	return nil
+}
+
+func (s *Server) handleBTListSubmissions(w http.ResponseWriter, r *http.Request) error {
+	limit, offset, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	miner := optional(r, "miner_hotkey")
+	if miner == nil {
+		miner = optional(r, "miner")
+	}
+	subs, _, err := s.Store.FindSubmissions(r.Context(), agora.SubmissionFilter{TaskID: optional(r, "task_id"), Miner: miner, Status: optional(r, "status"), Limit: limit, Offset: offset})
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(subs))
+	for _, sub := range subs {
+		m, err := s.btSubmission(r, sub)
+		if err != nil {
+			return err
+		}
+		out = append(out, m)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleBTGetSubmission(w http.ResponseWriter, r *http.Request) error {
+	sub, err := s.Store.FindSubmissionByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	m, err := s.btSubmission(r, sub)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, m)
+	return nil
+}
+
+// btResults returns a submission's validator results and peer
+// evaluations in BitSota's shape; both empty for a caller who may not
+// read results (the rule of GET /api/v1/verifications).
+func (s *Server) btResults(r *http.Request, submissionID string) (verifications, peers []map[string]any, err error) {
+	verifications, peers = []map[string]any{}, []map[string]any{}
+	results, err := s.results(r, submissionID)
+	if agora.ErrorCode(err) == agora.EFORBIDDEN {
+		return verifications, peers, nil
+	} else if err != nil {
+		return nil, nil, err
+	}
+	for _, res := range results {
+		m, err := s.btResult(r, res)
+		if err != nil {
+			return nil, nil, err
+		}
+		if res.Peer {
+			peers = append(peers, m)
+		} else {
+			verifications = append(verifications, m)
+		}
+	}
+	return verifications, peers, nil
+}
+
+// btConsensus is BitSota's peer consensus for a submission, from its
+// verdict as the caller may see it and its evaluation assignments.
+func (s *Server) btConsensus(r *http.Request, sub map[string]any, id string) (map[string]any, error) {
+	_, committee, err := s.Store.FindAssignments(r.Context(), agora.AssignmentFilter{SubmissionID: &id, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	c := map[string]any{"submission_id": id, "status": sub["status"], "committee_count": committee,
+		"accepted_count": 0, "rejected_count": 0, "error_count": 0}
+	if v, ok := sub["verdict"].(map[string]any); ok {
+		for from, to := range map[string]string{"accepted": "accepted_count", "rejected": "rejected_count", "errors": "error_count", "metrics": "metrics"} {
+			if x, ok := v[from]; ok {
+				c[to] = x
+			}
+		}
+	}
+	return c, nil
+}
+
+func (s *Server) handleBTDetail(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	sub, err := s.Store.FindSubmissionByID(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	m, err := s.btSubmission(r, sub)
+	if err != nil {
+		return err
+	}
+	verifications, peers, err := s.btResults(r, sub.ID)
+	if err != nil {
+		return err
+	}
+	consensus, err := s.btConsensus(r, m, sub.ID)
+	if err != nil {
+		return err
+	}
+	resp := map[string]any{"submission": m, "verifications": verifications, "peer_evaluations": peers,
+		"peer_consensus": consensus, "idea_rewards": []any{}}
+	if t, err := s.Store.FindTaskByID(r.Context(), sub.TaskID); err == nil {
+		resp["metric_name"] = t.MetricName
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) handleBTPeerConsensus(w http.ResponseWriter, r *http.Request) error {
+	sub, err := s.Store.FindSubmissionByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	m, err := s.btSubmission(r, sub)
+	if err != nil {
+		return err
+	}
+	c, err := s.btConsensus(r, m, sub.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+// handleBTPeerEvaluations lists a submission's peer evaluations
+// (?submission_id= is required: results are read per submission), for
+// the callers that may read its results.
+func (s *Server) handleBTPeerEvaluations(w http.ResponseWriter, r *http.Request) error {
+	id := r.URL.Query().Get("submission_id")
+	if id == "" {
+		return agora.Errorf(agora.EINVALID, "submission_id: required")
+	}
+	_, peers, err := s.btResults(r, id)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	out := make([]map[string]any, 0, len(peers))
+	for _, p := range peers {
+		if ev := q.Get("evaluator_hotkey"); ev != "" && p["evaluator_hotkey"] != ev {
+			continue
+		}
+		if st := q.Get("status"); st != "" && p["status"] != st {
+			continue
+		}
+		out = append(out, p)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleBTVerifications(w http.ResponseWriter, r *http.Request) error {
+	id := r.URL.Query().Get("submission_id")
+	if id == "" {
+		return agora.Errorf(agora.EINVALID, "submission_id: required")
+	}
+	results, err := s.results(r, id)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(results))
+	for _, res := range results {
+		if res.Peer {
+			continue
+		}
+		m, err := s.btResult(r, res)
+		if err != nil {
+			return err
+		}
+		out = append(out, m)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// btJob is a leased job in BitSota's shape: the job's fields at the top
+// level (job_id, submission_id, task_id, status, ...) beside the
+// submission, its task and its frozen replay spec (with BitSota's base_ref
+// beside base_commit_sha).
+func (s *Server) btJob(r *http.Request, l *agora.Lease) (map[string]any, error) {
+	rl, ok := s.viewer(r).redact(l).(*agora.Lease)
+	if !ok {
+		return nil, agora.Errorf(agora.EINTERNAL, "redacted lease has the wrong type")
+	}
+	m, err := toMap(rl.Job)
+	if err != nil {
+		return nil, err
+	}
+	if m["submission"], err = toMap(rl.Submission); err != nil {
+		return nil, err
+	}
+	if sub, _ := m["submission"].(map[string]any); sub != nil && rl.Submission != nil {
+		sub["base_commit_sha"] = rl.Submission.BaseRef
+	}
+	if len(rl.ReplaySpec) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(rl.ReplaySpec))
+		dec.UseNumber()
+		var spec map[string]any
+		if err := dec.Decode(&spec); err != nil {
+			return nil, agora.Errorf(agora.EINTERNAL, "decode replay spec: %v", err)
+		}
+		if c, ok := spec["base_commit_sha"]; ok {
+			spec["base_ref"] = c
+		}
+		m["replay_spec"] = spec
+	}
+	m["replay_spec_hash"] = rl.ReplaySpecHash
+	if rl.Job != nil {
+		t, err := s.Store.FindTaskByID(r.Context(), rl.Job.TaskID)
+		if err != nil {
+			return nil, err
+		}
+		if m["task"], err = s.btTask(r, t); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (s *Server) btJobs(r *http.Request, leases []*agora.Lease) ([]map[string]any, error) {
+	out := make([]map[string]any, 0, len(leases))
+	for _, l := range leases {
+		m, err := s.btJob(r, l)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (s *Server) handleBTScan(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	leases, err := s.leaseJobs(r, who, body, 0)
+	if err != nil {
+		return err
+	}
+	jobs, err := s.btJobs(r, leases)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": jobs})
+	return nil
+}
+
+// handleBTClaimJob is BitSota's legacy single-job claim: one leased job,
+// or 404 "no pending validator jobs", the text its client looks for.
+func (s *Server) handleBTClaimJob(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	leases, err := s.leaseJobs(r, who, body, 1)
+	if err != nil {
+		return err
+	}
+	if len(leases) == 0 {
+		return agora.Errorf(agora.ENOTFOUND, "no pending validator jobs")
+	}
+	m, err := s.btJob(r, leases[0])
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, m)
+	return nil
+}
+
+// btRecord records a result for job jobID and replies in BitSota's shape.
+func (s *Server) btRecord(w http.ResponseWriter, r *http.Request, who, jobID string, req *ResultRequest) error {
+	res, log := req.result(jobID, who)
+	res, created, err := s.Coordinator.RecordResult(r.Context(), res, log)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	m, err := s.btResult(r, res)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, m)
+	return nil
+}
+
+func (s *Server) handleBTResult(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	var req ResultRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	return s.btRecord(w, r, who, r.PathValue("id"), &req)
+}
+
+// handleBTVerify is BitSota's direct verification route. Agora records a
+// result only against a job, so this answers the job of submission {id}
+// that the caller holds a lease on (lease it with scan first); one it
+// does not hold is ECONFLICT.
+func (s *Server) handleBTVerify(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	var req ResultRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if req.SubmissionID == "" {
+		req.SubmissionID = id
+	} else if req.SubmissionID != id {
+		return agora.Errorf(agora.EINVALID, "submission_id: %q is not the submission in the path (%s)", req.SubmissionID, id)
+	}
+	leased := agora.JobLeased
+	jobs, _, err := s.Store.FindJobs(r.Context(), agora.JobFilter{SubmissionID: &id, Validator: &who, Status: &leased, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(jobs) == 0 {
+		return agora.Errorf(agora.ECONFLICT, "you hold no lease on a job of submission %s: lease one with POST /api/v1/validator/submissions/scan first", id)
+	}
+	return s.btRecord(w, r, who, jobs[0].ID, &req)
+}

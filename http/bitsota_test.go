@@ -1,0 +1,221 @@
+package http_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/hotkey"
+	agorahttp "github.com/agoranet/agora/http"
+	"github.com/agoranet/agora/internal/testingutil"
+)
+
+// withBitSota mounts the BitSota compatibility surface, its replay record
+// in the server's store.
+func withBitSota(s *agorahttp.Server) { s.BTAuth = hotkey.NewBTAuthVerifier(s.Store) }
+
+// btPatch changes an allowed path of testingutil.MetricTask.
+const btPatch = "diff --git a/model/net.py b/model/net.py\n--- a/model/net.py\n+++ b/model/net.py\n@@ -1 +1 @@\n-lr = 0.1\n+lr = 0.05\n"
+
+// signerService signs messages for the Python client as a wallet would:
+// GET /address/{role} and POST /sign/{role} (the message as the body; the
+// signature in bare hex, as Keypair.sign(...).hex()).
+func signerService(t *testing.T, roles map[string]*hotkey.Signer) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /address/{role}", func(w http.ResponseWriter, r *http.Request) {
+		if s := roles[r.PathValue("role")]; s != nil {
+			io.WriteString(w, s.Address())
+			return
+		}
+		http.NotFound(w, r)
+	})
+	mux.HandleFunc("POST /sign/{role}", func(w http.ResponseWriter, r *http.Request) {
+		s := roles[r.PathValue("role")]
+		msg, _ := io.ReadAll(r.Body)
+		if s == nil {
+			http.NotFound(w, r)
+			return
+		}
+		sig, err := s.Sign(msg)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		io.WriteString(w, hex.EncodeToString(sig))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestBitSotaClient runs a whole bounty with a BitSota-style Python client
+// (testdata/bitsota/client.py: BT-AUTH-V1, BitSota's routes and shapes)
+// pointed at the coordinator by base URL alone, on both stores.
+func TestBitSotaClient(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Skipf("no %s: %v", python, err)
+	}
+	for _, d := range testingutil.Dialects(t) {
+		t.Run(d, func(t *testing.T) {
+			e := MustOpenServer(t, d, withBitSota)
+			signer := signerService(t, map[string]*hotkey.Signer{"owner": e.k.owner, "miner": e.k.m1, "validator": e.k.v1})
+			task := testingutil.MetricTask("bench-loss", agora.Minimize)
+			tj, _ := json.Marshal(task)
+			cmd := exec.Command(python, "testdata/bitsota/client.py")
+			cmd.Env = append(os.Environ(), "BT_BASE="+e.srv.URL()+agorahttp.BitSotaPrefix, "BT_SIGNER="+signer,
+				"BT_TASK_JSON="+string(tj), "BT_PATCH="+btPatch)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("client: %v\n%s", err, out)
+			}
+			var summary struct {
+				OK           bool   `json:"ok"`
+				SubmissionID string `json:"submission_id"`
+			}
+			if json.Unmarshal(bytes.TrimSpace(out), &summary) != nil || !summary.OK {
+				t.Fatalf("client output: %s", out)
+			}
+			// The same records through Agora's own API.
+			sub, err := e.m1.Submission(ctx, summary.SubmissionID)
+			if err != nil || sub.Status != agora.SubmissionAccepted || sub.Miner != e.k.m1.Address() {
+				t.Fatalf("submission via Agora's API: %v %+v", err, sub)
+			}
+		})
+	}
+}
+
+// btSend sends a request to the compatibility surface with h.
+func btSend(t *testing.T, e *env, method, path, query string, body []byte, h http.Header) (int, string) {
+	t.Helper()
+	u := e.srv.URL() + agorahttp.BitSotaPrefix + path
+	if query != "" {
+		u += "?" + query
+	}
+	req, _ := http.NewRequest(method, u, bytes.NewReader(body))
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func btSign(t *testing.T, s *hotkey.Signer, method, path, query string, body []byte, at time.Time) http.Header {
+	t.Helper()
+	h := http.Header{}
+	if err := hotkey.SignBTAuth(h, s, method, path, query, body, at); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// wantDetail checks a reply is BitSota's error shape with status.
+func wantDetail(t *testing.T, status int, body string, want int) {
+	t.Helper()
+	var e agorahttp.BitSotaError
+	if status != want || json.Unmarshal([]byte(body), &e) != nil || e.Detail == "" {
+		t.Fatalf("status %d %s, want %d with a detail", status, body, want)
+	}
+}
+
+// TestBitSotaRedTeam: a replayed, stale, or re-aimed BT-AUTH-V1 request is
+// refused; roles hold before the body is read; Agora's own API neither
+// takes BT-AUTH-V1 nor changes shape.
+func TestBitSotaRedTeam(t *testing.T) {
+	e := MustOpenServer(t, "sqlite", withBitSota)
+	task, err := e.owner.CreateTask(ctx, testingutil.MetricTask("bench-loss", agora.Minimize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimPath := "/api/v1/tasks/" + task.ID + "/claim"
+	body := []byte(`{"claim_description": "x"}`)
+	now := time.Now()
+
+	h := btSign(t, e.k.m1, "POST", claimPath, "", body, now)
+	if st, b := btSend(t, e, "POST", claimPath, "", body, h); st != http.StatusCreated {
+		t.Fatalf("OK: %d %s", st, b)
+	}
+	t.Run("Replayed", func(t *testing.T) {
+		st, b := btSend(t, e, "POST", claimPath, "", body, h)
+		wantDetail(t, st, b, http.StatusUnauthorized)
+		if !strings.Contains(b, "replayed") {
+			t.Fatalf("%s", b)
+		}
+	})
+	t.Run("Stale", func(t *testing.T) {
+		old := btSign(t, e.k.m1, "POST", claimPath, "", body, now.Add(-hotkey.DefaultBTAuthWindow-2*time.Second))
+		st, b := btSend(t, e, "POST", claimPath, "", body, old)
+		wantDetail(t, st, b, http.StatusUnauthorized)
+	})
+	t.Run("OtherPath", func(t *testing.T) {
+		other, err := e.owner.CreateTask(ctx, testingutil.MetricTask("bench-other", agora.Minimize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := btSign(t, e.k.m1, "POST", claimPath, "", body, now)
+		st, b := btSend(t, e, "POST", "/api/v1/tasks/"+other.ID+"/claim", "", body, h)
+		wantDetail(t, st, b, http.StatusUnauthorized)
+	})
+	t.Run("OtherQuery", func(t *testing.T) {
+		h := btSign(t, e.k.m1, "GET", "/api/v1/claims", "task_id="+task.ID, nil, now)
+		st, b := btSend(t, e, "GET", "/api/v1/claims", "task_id=someone-else", nil, h)
+		wantDetail(t, st, b, http.StatusUnauthorized)
+	})
+	t.Run("PrefixIsNotSigned", func(t *testing.T) {
+		// The client signs /api/v1/..., never /bitsota/api/v1/...
+		h := btSign(t, e.k.m1, "POST", agorahttp.BitSotaPrefix+claimPath, "", body, now)
+		st, b := btSend(t, e, "POST", claimPath, "", body, h)
+		wantDetail(t, st, b, http.StatusUnauthorized)
+	})
+	t.Run("RoleBeforeBody", func(t *testing.T) {
+		// A miner on a validator route is refused on its headers.
+		h := btSign(t, e.k.m1, "POST", "/api/v1/validator/submissions/scan", "", nil, now)
+		st, b := btSend(t, e, "POST", "/api/v1/validator/submissions/scan", "", nil, h)
+		wantDetail(t, st, b, http.StatusForbidden)
+	})
+	t.Run("BodyCap", func(t *testing.T) {
+		big := []byte(`{"claim_description": "` + strings.Repeat("x", agorahttp.DefaultMaxBody) + `"}`)
+		h := btSign(t, e.k.m1, "POST", claimPath, "", big, now)
+		st, b := btSend(t, e, "POST", claimPath, "", big, h)
+		wantDetail(t, st, b, http.StatusRequestEntityTooLarge)
+	})
+	t.Run("AgoraAPIUnchanged", func(t *testing.T) {
+		// BT-AUTH-V1 on Agora's own route is not a signature there.
+		h := btSign(t, e.k.m1, "POST", claimPath, "", body, now)
+		st, b := raw(t, e, "POST", claimPath, body, func(x http.Header) {
+			for k, v := range h {
+				x[k] = v
+			}
+		})
+		wantJSONError(t, st, b, http.StatusUnauthorized, agora.EUNAUTHORIZED)
+		list, err := e.anon.Tasks(ctx, nil)
+		if err != nil || len(list.Items) == 0 {
+			t.Fatalf("Agora's task list: %v %+v", err, list)
+		}
+	})
+	t.Run("HiddenFieldsRedacted", func(t *testing.T) {
+		st, b := btSend(t, e, "GET", "/api/v1/tasks/"+task.ID, "", nil, nil)
+		if st != http.StatusOK || strings.Contains(b, "HELDOUT") {
+			t.Fatalf("public task: %d %s", st, b)
+		}
+		h := btSign(t, e.k.v1, "GET", "/api/v1/tasks/"+task.ID, "", nil, time.Now())
+		if st, b := btSend(t, e, "GET", "/api/v1/tasks/"+task.ID, "", nil, h); st != http.StatusOK || !strings.Contains(b, "HELDOUT") {
+			t.Fatalf("validator's task: %d %s", st, b)
+		}
+	})
+}

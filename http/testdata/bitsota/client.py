@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""A BitSota research client, stdlib only, for Agora's compatibility surface.
+
+It speaks the wire BitSota's miner/research_coordinator_client.py and
+validator/research_validator_client.py speak: BT-AUTH-V1 headers (X-Hotkey,
+X-Timestamp in seconds, X-Signature in bare hex) over
+
+    BT-AUTH-V1 \\n METHOD \\n path \\n query \\n timestamp \\n sha256(canonical body)
+
+where path is the route's own (/api/v1/...), without the base URL's path,
+the query is urlencode(params, doseq=True) with None dropped, and the
+canonical body is json.dumps(sort_keys=True, separators=(",", ":"),
+ensure_ascii=True) while the body sent is plain json.dumps (as requests'
+json= does). The message is built here; only the sr25519 signature itself
+is delegated to a signing service (BT_SIGNER), as a wallet would make it:
+the stdlib has no sr25519.
+
+It runs a whole bounty against BT_BASE (http://host/bitsota): an owner posts
+a task, a miner lists, onboards, claims, cancels, claims again and submits
+by claim_id alone, a validator scans, replays (pretends to) and posts a
+result, and both sides read detail, verifications and the peer routes. It
+prints one JSON summary line and exits 0, or names the failed step and
+exits 1.
+"""
+import hashlib
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+BASE = os.environ["BT_BASE"].rstrip("/")
+SIGNER = os.environ["BT_SIGNER"].rstrip("/")
+TASK = json.loads(os.environ["BT_TASK_JSON"])
+PATCH = os.environ["BT_PATCH"]
+
+
+class ApiError(RuntimeError):
+    def __init__(self, status, payload):
+        super().__init__(f"HTTP {status} ({payload})")
+        self.status = status
+        self.payload = payload
+
+
+def canonical(body):
+    if body is None:
+        return b""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("utf-8")
+
+
+def auth_message(method, path, query, ts, body):
+    return "\n".join(["BT-AUTH-V1", method.upper(), path, query or "", str(ts),
+                      hashlib.sha256(canonical(body)).hexdigest()])
+
+
+def signer_call(role, what, data=None):
+    req = urllib.request.Request(f"{SIGNER}/{what}/{role}", data=data, method="POST" if data is not None else "GET")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.read().decode()
+
+
+def sign_headers(role, method, path, query, body):
+    ts = str(int(time.time()))
+    msg = auth_message(method, path, query, ts, body)
+    sig = signer_call(role, "sign", msg.encode("utf-8"))
+    return {"X-Hotkey": signer_call(role, "address"), "X-Timestamp": ts, "X-Signature": sig}
+
+
+def request(method, path, *, body=None, params=None, role=None, raw=False):
+    query = urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v is not None}, doseq=True)
+    url = urllib.parse.urljoin(BASE + "/", path.lstrip("/"))
+    if query:
+        url += "?" + query
+    headers = {}
+    data = None
+    if role:
+        headers.update(sign_headers(role, method, path, query, body))
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+        data = json.dumps(body).encode("utf-8")  # requests' json=: spaces, insertion order
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            text = resp.read().decode()
+            return text if raw else (json.loads(text) if text else None)
+    except urllib.error.HTTPError as e:
+        text = e.read().decode()
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = text
+        raise ApiError(e.code, payload) from None
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def main():
+    step = "start"
+    try:
+        step = "owner posts a task with BitSota's fields"
+        task = request("POST", "/api/v1/tasks", body=dict(TASK, onboard_md="# read me", is_active=True), role="owner")
+        expect(task["slug"] == TASK["slug"] and task["is_active"] is True, f"created task {task}")
+        expect("validator_benchmark_env" not in request("GET", f"/api/v1/tasks/{task['id']}"), "public task leaks the validator env")
+
+        step = "miner lists tasks (a bare array)"
+        tasks = request("GET", "/api/v1/tasks")
+        expect(isinstance(tasks, list), f"tasks is {type(tasks)}")
+        mine = [t for t in tasks if str(t.get("slug", "")).lower() == TASK["slug"]]
+        expect(mine and mine[0]["onboard_path"].endswith("/onboard.md"), f"task rows {tasks}")
+        expect(all("validator_benchmark_env" not in t for t in tasks), "validator env leaked in the list")
+        task_id = mine[0]["id"]
+
+        step = "miner onboards"
+        md = request("GET", f"/api/v1/tasks/{task_id}/onboard.md", raw=True)
+        expect(TASK["title"] in md, "onboarding does not name the task")
+        expect(request("GET", "/api/v1/work-items", params={"task_id": task_id, "status": "open"}) == [], "work items")
+
+        step = "miner claims and cancels"
+        c1 = request("POST", f"/api/v1/tasks/{task_id}/claim", body={"claim_description": "try a café-grade warmup \u2014 \U0001F680"}, role="miner")
+        expect(c1["status"] == "active" and c1["task_id"] == task_id, f"claim {c1}")
+        c1 = request("POST", f"/api/v1/claims/{c1['id']}/cancel", role="miner")
+        expect(c1["status"] == "cancelled", f"cancelled claim {c1}")
+
+        step = "miner claims again and lists claims"
+        c2 = request("POST", f"/api/v1/tasks/{task_id}/claim", body={"claim_description": "lower the loss"}, role="miner")
+        claims = request("GET", "/api/v1/claims", params={"task_id": task_id, "status": None})
+        expect(isinstance(claims, list) and {c["id"] for c in claims} >= {c1["id"], c2["id"]}, f"claims {claims}")
+
+        step = "miner submits by claim_id alone"
+        sub = request("POST", "/api/v1/submissions", role="miner", body={
+            "claim_id": c2["id"], "base_ref": TASK["base_ref"], "patch": PATCH, "summary": "smaller lr",
+            "claimed_metrics": {"loss": 1.5, "tiny": 1e-05}, "proposed_idea": "warmup"})
+        expect(sub["status"] == "pending_verification" and sub["task_id"] == task_id and sub["claim_id"] == c2["id"], f"submission {sub}")
+        subs = request("GET", "/api/v1/submissions", params={"task_id": task_id})
+        expect(isinstance(subs, list) and subs[0]["id"] == sub["id"] and not subs[0].get("patch"), f"public submissions {subs}")
+        detail = request("GET", f"/api/v1/submissions/{sub['id']}/detail", role="miner")
+        expect(detail["submission"]["id"] == sub["id"] and detail["verifications"] == [] and detail["metric_name"] == "loss", f"detail {detail}")
+
+        step = "validator scans (no body)"
+        scan = request("POST", "/api/v1/validator/submissions/scan", role="validator")
+        jobs = [j for j in scan["jobs"] if (j.get("submission") or {}).get("id") == sub["id"]]
+        expect(jobs, f"scan {scan}")
+        job = jobs[0]
+        expect(job["job_id"] and job["task_id"] == task_id and job["status"] == "leased", f"job fields at the top level: {job}")
+        spec = job["replay_spec"]
+        expect(spec["benchmark_command"] == TASK["benchmark_command"] and spec["base_ref"] == TASK["base_ref"], f"replay spec {spec}")
+        expect(job["task"]["validator_benchmark_env"] == TASK["validator_benchmark_env"], "validators get the private env")
+
+        step = "validator posts the result, twice (idempotent)"
+        result = {"submission_id": sub["id"], "status": "accepted", "observed_metrics": {"loss": 1.25},
+                  "notes": "replayed", "replay_log": "loss=1.25\n"}
+        v = request("POST", f"/api/v1/validator/jobs/{job['job_id']}/result", body=result, role="validator")
+        expect(v["id"] == job["job_id"] and v["status"] == "accepted", f"verification {v}")
+        again = request("POST", f"/api/v1/validator/jobs/{job['job_id']}/result", body=result, role="validator")
+        expect(again["id"] == v["id"], f"retry {again}")
+
+        step = "validator reconciles through verifications"
+        rows = request("GET", "/api/v1/verifications", params={"submission_id": sub["id"]}, role="validator")
+        expect(isinstance(rows, list) and [r["id"] for r in rows] == [job["job_id"]], f"verifications {rows}")
+        try:
+            request("GET", "/api/v1/verifications", params={"submission_id": sub["id"]})
+            raise AssertionError("the public read the verifications")
+        except ApiError as e:
+            expect(e.status == 403 and "detail" in e.payload, f"public verifications: {e}")
+
+        step = "validator claims a job when none is left"
+        try:
+            request("POST", "/api/v1/validator/jobs/claim", role="validator")
+            raise AssertionError("claimed a job from an empty queue")
+        except ApiError as e:
+            expect(e.status == 404 and "no pending validator jobs" in str(e), f"empty claim: {e}")
+
+        step = "both sides read the outcome"
+        final = request("GET", f"/api/v1/submissions/{sub['id']}")
+        expect(final["status"] == "accepted", f"final {final}")
+        detail = request("GET", f"/api/v1/submissions/{sub['id']}/detail", role="miner")
+        expect([r["id"] for r in detail["verifications"]] == [job["job_id"]], f"detail {detail}")
+        peers = request("GET", "/api/v1/peer-evaluations", params={"submission_id": sub["id"]}, role="miner")
+        expect(peers == [], f"peer evaluations {peers}")
+        consensus = request("GET", f"/api/v1/submissions/{sub['id']}/peer-consensus")
+        expect(consensus["committee_count"] == 0 and consensus["accepted_count"] == 1, f"consensus {consensus}")
+
+        step = "errors carry detail"
+        try:
+            request("POST", "/api/v1/tasks/no-such-task/claim", body={"claim_description": "x"}, role="miner")
+            raise AssertionError("claimed a missing task")
+        except ApiError as e:
+            expect(e.status == 404 and isinstance(e.payload, dict) and e.payload.get("detail"), f"error {e}")
+    except Exception as e:  # noqa: BLE001 - report the step
+        print(json.dumps({"ok": False, "step": step, "error": f"{type(e).__name__}: {e}"}))
+        return 1
+    print(json.dumps({"ok": True, "task_id": task_id, "submission_id": sub["id"], "job_id": job["job_id"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
