@@ -73,6 +73,9 @@ func instanceLog(dir string, inst *swebench.Instance, env *Env, res *SWEResult, 
 			// test_output.txt, so the output is kept here.
 			l.Info(t, "Preparation output:\n%s", strings.TrimRight(out, "\n"))
 		}
+		for _, p := range res.IgnoredTestEdits {
+			l.Info(t, "Model change to test file %s undone before the tests", p)
+		}
 		if evalScript != "" {
 			l.Info(t, "Eval script for %s written to %s; copying to sandbox...", id, evalScript)
 		}

@@ -81,6 +81,7 @@ func fixtureResult(id string, start time.Time) *SWEResult {
 			strings.Replace(applied, "(git apply --verbose)", "(git apply --verbose --3way)", 1)
 		res.Log = append([]byte(prep), tests("FAILED tests/test_ops.py::test_add - assert -1 == 3\nPASSED tests/test_new.py::test_new\n", "1")...)
 		res.TestExitCode = 1
+		res.IgnoredTestEdits = []string{"tests/conftest.py"}
 		res.Resolution = grading.ResolvedNo
 		res.Report = &swebench.InstanceReport{PatchExists: true, PatchSuccessfullyApplied: true,
 			TestsStatus: &grading.TestsStatus{
