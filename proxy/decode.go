@@ -54,6 +54,11 @@ type chatRequest struct {
 	messages    int   // how many messages
 	remote      []remoteRef
 	runID       string
+	// bareContent: a Ridges body that names its run by run_id alone was
+	// written for Ridges' first gateway (October 2025), which answered
+	// /api/inference with the content as a JSON string; the later one
+	// takes evaluation_run_id and answers {"content", "tool_calls"}.
+	bareContent bool
 }
 
 // embeddingRequest is a checked embedding request.
@@ -506,7 +511,8 @@ func parseRidgesInference(body []byte, defaultModel string) (*chatRequest, error
 		}
 		obj["tool_choice"] = rawJSON(mode)
 	}
-	return &chatRequest{fields: obj, model: in.Model, messages: len(in.Messages), runID: runID}, nil
+	return &chatRequest{fields: obj, model: in.Model, messages: len(in.Messages), runID: runID,
+		bareContent: in.EvaluationRunID == ""}, nil
 }
 
 // ridgesEmbedding is the body of Ridges' POST /agents/embedding and POST

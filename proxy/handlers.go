@@ -212,6 +212,9 @@ func (p *Proxy) serveChat(w http.ResponseWriter, r *http.Request, fixed *runStat
 		p.refuse(w, p.hinted(r, fixed), asAPIError(err))
 		return
 	}
+	if f == formAPI && c.bareContent {
+		f = formAgents // the first gateway's answer: the content as a JSON string
+	}
 	rs, rt, ok := p.runAndRoute(w, r, fixed, c.runID, c.model, KindInference)
 	if !ok {
 		return

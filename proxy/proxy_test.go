@@ -674,10 +674,18 @@ func TestRidgesGatewayForms(t *testing.T) {
 		t.Fatalf("unaliased model: %d %s", w.Code, w.Body)
 	}
 
+	// A body naming its run by run_id alone was written for Ridges' first
+	// gateway, which answered with the content as a JSON string.
+	e.fake.Enqueue(fakeopenai.Reply{Content: "five"})
+	w = do(h, "POST", "/api/inference", `{"run_id":"r3","model":"gpt-test","temperature":0.5,"messages":[{"role":"user","content":"x"}]}`)
+	if w.Code != 200 || strings.TrimSpace(w.Body.String()) != `"five"` {
+		t.Fatalf("first gateway form: %d %s", w.Code, w.Body)
+	}
+
 	// Tool calls come back as Ridges' name/value lists, in order.
 	e.fake.Enqueue(fakeopenai.Reply{Body: `{"choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function",` +
 		`"function":{"name":"read","arguments":"{\"path\":\"a.py\",\"line\":3}"}}]}}],"usage":{"prompt_tokens":1,"completion_tokens":1}}`})
-	w = do(h, "POST", "/api/inference", `{"run_id":"r3","model":"gpt-test","messages":[{"role":"user","content":"x"}],"tools":[{"name":"read","description":"","parameters":[]}]}`)
+	w = do(h, "POST", "/api/inference", `{"evaluation_run_id":"r3","model":"gpt-test","messages":[{"role":"user","content":"x"}],"tools":[{"name":"read","description":"","parameters":[]}]}`)
 	if w.Code != 200 || !strings.Contains(w.Body.String(), `"tool_calls":[{"name":"read","arguments":[{"name":"path","value":"a.py"},{"name":"line","value":3}]}]`) {
 		t.Fatalf("tool calls: %d %s", w.Code, w.Body)
 	}
