@@ -101,7 +101,7 @@ func TestRunner(t *testing.T) {
 		{name: "returns_list", src: "def agent_main(d):\n    return ['diff']\n", kind: agora.AgentMalformed, message: "returned list, not a str or a dict"},
 		{name: "returns_str", src: "def agent_main(d):\n    return 'diff --git a/x b/x\\n'\n", patch: "diff --git a/x b/x\n"},
 		{name: "returns_str_subclass", src: "class S(str):\n    def __str__(self):\n        return 'forged'\ndef agent_main(d):\n    return S('real')\n", patch: "real"},
-		{name: "dist_packages_on_path", src: "import sys\ndef agent_main(d):\n    return str('/usr/lib/python3/dist-packages' in sys.path)\n", patch: "True"},
+		{name: "dist_packages_on_path", src: "import os, sys\nP = '/usr/lib/python3/dist-packages'\ndef agent_main(d):\n    return str(P in sys.path or not os.path.isdir(P))\n", patch: "True"},
 		{name: "returns_none", src: "def agent_main(d):\n    pass\n", kind: agora.AgentMalformed, message: "returned NoneType"},
 		{name: "patch_is_int", src: "def agent_main(d):\n    return {'patch': 5}\n", kind: agora.AgentMalformed, message: "of type int"},
 		{name: "no_patch_key", src: "def agent_main(d):\n    return {'diff': ''}\n", kind: agora.AgentMalformed, message: "no \"patch\" key"},
