@@ -2,11 +2,9 @@ package http_test
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -26,41 +24,21 @@ func withBitSota(s *agorahttp.Server) { s.BTAuth = hotkey.NewBTAuthVerifier(s.St
 // btPatch changes an allowed path of testingutil.MetricTask.
 const btPatch = "diff --git a/model/net.py b/model/net.py\n--- a/model/net.py\n+++ b/model/net.py\n@@ -1 +1 @@\n-lr = 0.1\n+lr = 0.05\n"
 
-// signerService signs messages for the Python client as a wallet would:
-// GET /address/{role} and POST /sign/{role} (the message as the body; the
-// signature in bare hex, as Keypair.sign(...).hex()).
-func signerService(t *testing.T, roles map[string]*hotkey.Signer) string {
+// btAddress is the address of the Python client's key for role
+// (sr25519.py's key from the seed "bitsota-<role>").
+func btAddress(t *testing.T, role string) string {
 	t.Helper()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /address/{role}", func(w http.ResponseWriter, r *http.Request) {
-		if s := roles[r.PathValue("role")]; s != nil {
-			io.WriteString(w, s.Address())
-			return
-		}
-		http.NotFound(w, r)
-	})
-	mux.HandleFunc("POST /sign/{role}", func(w http.ResponseWriter, r *http.Request) {
-		s := roles[r.PathValue("role")]
-		msg, _ := io.ReadAll(r.Body)
-		if s == nil {
-			http.NotFound(w, r)
-			return
-		}
-		sig, err := s.Sign(msg)
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		io.WriteString(w, hex.EncodeToString(sig))
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv.URL
+	out, err := exec.Command("/usr/bin/python3", "testdata/bitsota/sr25519.py", "address", "bitsota-"+role).Output()
+	if err != nil {
+		t.Fatalf("sr25519.py address: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
-// TestBitSotaClient runs a whole bounty with a BitSota-style Python client
-// (testdata/bitsota/client.py: BT-AUTH-V1, BitSota's routes and shapes)
-// pointed at the coordinator by base URL alone, on both stores.
+// TestBitSotaClient runs a whole bounty with a BitSota-style Python client,
+// standard library only (testdata/bitsota/client.py: BT-AUTH-V1 with its
+// own sr25519, BitSota's routes and shapes), pointed at the coordinator by
+// base URL alone, on both stores.
 func TestBitSotaClient(t *testing.T) {
 	const python = "/usr/bin/python3"
 	if _, err := os.Stat(python); err != nil {
@@ -68,12 +46,15 @@ func TestBitSotaClient(t *testing.T) {
 	}
 	for _, d := range testingutil.Dialects(t) {
 		t.Run(d, func(t *testing.T) {
-			e := MustOpenServer(t, d, withBitSota)
-			signer := signerService(t, map[string]*hotkey.Signer{"owner": e.k.owner, "miner": e.k.m1, "validator": e.k.v1})
+			owner, miner, validator := btAddress(t, "owner"), btAddress(t, "miner"), btAddress(t, "validator")
+			e := MustOpenServer(t, d, withBitSota, func(s *agorahttp.Server) {
+				s.Roles.Owners = append(s.Roles.Owners, owner)
+				s.Roles.Validators = append(s.Roles.Validators, validator)
+			})
 			task := testingutil.MetricTask("bench-loss", agora.Minimize)
 			tj, _ := json.Marshal(task)
 			cmd := exec.Command(python, "testdata/bitsota/client.py")
-			cmd.Env = append(os.Environ(), "BT_BASE="+e.srv.URL()+agorahttp.BitSotaPrefix, "BT_SIGNER="+signer,
+			cmd.Env = append(os.Environ(), "BT_BASE="+e.srv.URL()+agorahttp.BitSotaPrefix,
 				"BT_TASK_JSON="+string(tj), "BT_PATCH="+btPatch)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
@@ -87,8 +68,8 @@ func TestBitSotaClient(t *testing.T) {
 				t.Fatalf("client output: %s", out)
 			}
 			// The same records through Agora's own API.
-			sub, err := e.m1.Submission(ctx, summary.SubmissionID)
-			if err != nil || sub.Status != agora.SubmissionAccepted || sub.Miner != e.k.m1.Address() {
+			sub, err := e.anon.Submission(ctx, summary.SubmissionID)
+			if err != nil || sub.Status != agora.SubmissionAccepted || sub.Miner != miner {
 				t.Fatalf("submission via Agora's API: %v %+v", err, sub)
 			}
 		})

@@ -11,9 +11,10 @@ where path is the route's own (/api/v1/...), without the base URL's path,
 the query is urlencode(params, doseq=True) with None dropped, and the
 canonical body is json.dumps(sort_keys=True, separators=(",", ":"),
 ensure_ascii=True) while the body sent is plain json.dumps (as requests'
-json= does). The message is built here; only the sr25519 signature itself
-is delegated to a signing service (BT_SIGNER), as a wallet would make it:
-the stdlib has no sr25519.
+json= does). The sr25519 signature comes from sr25519.py beside it (stdlib
+only, signing context "substrate", as substrate-interface's Keypair.sign);
+each role's key is derived from the seed "bitsota-<role>" (python3
+sr25519.py address bitsota-owner prints its address).
 
 It runs a whole bounty against BT_BASE (http://host/bitsota): an owner posts
 a task, a miner lists, onboards, claims, cancels, claims again and submits
@@ -31,8 +32,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sr25519  # noqa: E402
+
 BASE = os.environ["BT_BASE"].rstrip("/")
-SIGNER = os.environ["BT_SIGNER"].rstrip("/")
+KEYS = {role: sr25519.Keypair("bitsota-" + role) for role in ("owner", "miner", "validator")}
 TASK = json.loads(os.environ["BT_TASK_JSON"])
 PATCH = os.environ["BT_PATCH"]
 
@@ -55,17 +59,11 @@ def auth_message(method, path, query, ts, body):
                       hashlib.sha256(canonical(body)).hexdigest()])
 
 
-def signer_call(role, what, data=None):
-    req = urllib.request.Request(f"{SIGNER}/{what}/{role}", data=data, method="POST" if data is not None else "GET")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return resp.read().decode()
-
-
 def sign_headers(role, method, path, query, body):
     ts = str(int(time.time()))
-    msg = auth_message(method, path, query, ts, body)
-    sig = signer_call(role, "sign", msg.encode("utf-8"))
-    return {"X-Hotkey": signer_call(role, "address"), "X-Timestamp": ts, "X-Signature": sig}
+    key = KEYS[role]
+    sig = key.sign(auth_message(method, path, query, ts, body).encode("utf-8")).hex()
+    return {"X-Hotkey": key.ss58_address, "X-Timestamp": ts, "X-Signature": sig}
 
 
 def request(method, path, *, body=None, params=None, role=None, raw=False):
