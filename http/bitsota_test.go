@@ -200,3 +200,89 @@ func TestBitSotaRedTeam(t *testing.T) {
 		}
 	})
 }
+
+// btDo sends a BT-AUTH-V1 request signed by s (nil: unsigned) with body
+// as JSON (nil: none) and decodes the reply into out.
+func btDo(t *testing.T, e *env, s *hotkey.Signer, method, path, query string, body any, want int, out any) {
+	t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	var h http.Header
+	if s != nil {
+		h = btSign(t, s, method, path, query, b, time.Now())
+	}
+	st, text := btSend(t, e, method, path, query, b, h)
+	if st != want {
+		t.Fatalf("%s %s?%s: %d %s, want %d", method, path, query, st, text, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal([]byte(text), out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, text)
+		}
+	}
+}
+
+// TestBitSotaPeerAndVerify: peer evaluation and the direct verify route on
+// the compatibility surface, through the coordinator's own rules.
+func TestBitSotaPeerAndVerify(t *testing.T) {
+	e := MustOpenServer(t, "sqlite", withBitSota, func(s *agorahttp.Server) {
+		s.Roles.Miners = []string{devKeys(t).m1.Address(), devKeys(t).m2.Address()}
+	})
+	submit := func(t *testing.T, task *agora.Task) string {
+		t.Helper()
+		var c, sub map[string]any
+		btDo(t, e, e.k.m1, "POST", "/api/v1/tasks/"+task.ID+"/claim", "", map[string]any{"claim_description": "x"}, http.StatusCreated, &c)
+		btDo(t, e, e.k.m1, "POST", "/api/v1/submissions", "", map[string]any{"claim_id": c["id"], "base_ref": task.BaseRef, "patch": btPatch,
+			"summary": "s", "claimed_metrics": map[string]float64{"loss": 1.5}}, http.StatusCreated, &sub)
+		return sub["id"].(string)
+	}
+	t.Run("Peer", func(t *testing.T) {
+		pt := testingutil.MetricTask("peer-loss", agora.Minimize)
+		pt.CompetitionMode, pt.MinPeerEvaluations = agora.ModePeerEvaluation, 1
+		pt, err := e.owner.CreateTask(ctx, pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := submit(t, pt)
+		// The submitter may not judge itself; a stranger is no miner.
+		btDo(t, e, e.k.stranger, "POST", "/api/v1/submissions/"+id+"/peer-evaluate", "", map[string]any{"status": "accepted"}, http.StatusForbidden, nil)
+		var res map[string]any
+		btDo(t, e, e.k.m2, "POST", "/api/v1/submissions/"+id+"/peer-evaluate", "",
+			map[string]any{"status": "accepted", "observed_metrics": map[string]float64{"loss": 1.25}, "notes": "ok"}, http.StatusCreated, &res)
+		var rows []map[string]any
+		btDo(t, e, e.k.m1, "GET", "/api/v1/peer-evaluations", "submission_id="+id+"&evaluator_hotkey="+e.k.m2.Address(), nil, http.StatusOK, &rows)
+		if len(rows) != 1 || rows[0]["evaluator_hotkey"] != e.k.m2.Address() {
+			t.Fatalf("peer evaluations %v", rows)
+		}
+		var cons map[string]any
+		btDo(t, e, nil, "GET", "/api/v1/submissions/"+id+"/peer-consensus", "", nil, http.StatusOK, &cons)
+		if cons["committee_count"].(float64) < 1 || cons["accepted_count"].(float64) != 1 || cons["status"] != agora.SubmissionAccepted {
+			t.Fatalf("consensus %v", cons)
+		}
+	})
+	t.Run("Verify", func(t *testing.T) {
+		vt, err := e.owner.CreateTask(ctx, testingutil.MetricTask("verify-loss", agora.Minimize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := submit(t, vt)
+		body := map[string]any{"status": "accepted", "observed_metrics": map[string]float64{"loss": 1.0}, "replay_log": "loss=1.0"}
+		// No lease, no result: Agora records results against jobs.
+		btDo(t, e, e.k.v1, "POST", "/api/v1/submissions/"+id+"/verify", "", body, http.StatusConflict, nil)
+		var scan struct {
+			Jobs []map[string]any `json:"jobs"`
+		}
+		btDo(t, e, e.k.v1, "POST", "/api/v1/validator/submissions/scan", "", map[string]any{"task_id": vt.ID}, http.StatusOK, &scan)
+		if len(scan.Jobs) != 1 {
+			t.Fatalf("scan %v", scan)
+		}
+		var v map[string]any
+		btDo(t, e, e.k.v1, "POST", "/api/v1/submissions/"+id+"/verify", "", body, http.StatusCreated, &v)
+		if v["id"] != scan.Jobs[0]["job_id"] || v["status"] != "accepted" {
+			t.Fatalf("verification %v, job %v", v, scan.Jobs[0]["job_id"])
+		}
+		btDo(t, e, e.k.m1, "POST", "/api/v1/submissions/"+id+"/verify", "", body, http.StatusForbidden, nil)
+	})
+}
