@@ -247,13 +247,9 @@ func (s *Server) handleBTListTasks(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, 0, len(tasks))
-	for _, t := range tasks {
-		m, err := s.btTask(r, t)
-		if err != nil {
-			return err
-		}
-		out = append(out, m)
+	out, err := btEach(r, tasks, s.btTask)
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -434,13 +430,9 @@ func (s *Server) handleBTListSubmissions(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, 0, len(subs))
-	for _, sub := range subs {
-		m, err := s.btSubmission(r, sub)
-		if err != nil {
-			return err
-		}
-		out = append(out, m)
+	out, err := btEach(r, subs, s.btSubmission)
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -643,9 +635,15 @@ func (s *Server) btJob(r *http.Request, l *agora.Lease) (map[string]any, error) 
 }
 
 func (s *Server) btJobs(r *http.Request, leases []*agora.Lease) ([]map[string]any, error) {
-	out := make([]map[string]any, 0, len(leases))
-	for _, l := range leases {
-		m, err := s.btJob(r, l)
+	return btEach(r, leases, s.btJob)
+}
+
+// btEach turns each of items into BitSota's shape with conv: the list
+// endpoints answer bare arrays of these.
+func btEach[T any](r *http.Request, items []T, conv func(*http.Request, T) (map[string]any, error)) ([]map[string]any, error) {
+	out := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		m, err := conv(r, it)
 		if err != nil {
 			return nil, err
 		}
