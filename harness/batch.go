@@ -245,9 +245,17 @@ func (b *Batch) Report(p *BatchPlan) (*swebench.RunReport, string, error) {
 		}
 		dir := filepath.Join(b.ReportDir, swebench.InstanceLogDir(b.RunID, pred.ModelNameOrPath, inst.InstanceID))
 		o, err := swebench.ReadOutcome(filepath.Join(dir, "report.json"), inst.InstanceID)
-		if err == nil {
-			outcomes[inst.InstanceID] = o
+		if err != nil {
+			continue
 		}
+		if pred.IsEmpty() {
+			outcomes[inst.InstanceID] = o
+			continue
+		}
+		if err := o.Classify(dir); err != nil {
+			b.warn("%s: classifying its logs: %v", inst.InstanceID, err)
+		}
+		outcomes[inst.InstanceID] = o
 	}
 	report := swebench.BuildRunReport(p.instances, p.matched, outcomes)
 	// SWE-bench v5 writes its Docker leftovers whenever it has a Docker

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -279,12 +280,16 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	if n := len(testRes.Output); n > 0 && testRes.Output[n-1] != '\n' {
 		log.WriteByte('\n')
 	}
-	fmt.Fprintf(&log, "%s\n%s%d\n", EndMarker, ExitCodeMarker, testRes.ExitCode)
 	if testRes.TimedOut {
-		log.WriteString(">>>>> Tests Timed Out\n")
+		// The tests never ended: no end marker, and SWE-bench's own line
+		// last, which its infrastructure classifier reads as
+		// tests_timed_out.
+		timeout := baseLim.WithDefaults().Timeout
+		fmt.Fprintf(&log, "\n\nTimeout error: %s seconds exceeded.", strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64))
 		res.Log = []byte(log.String())
-		return fail(ErrKindTimeout, fmt.Errorf("%s: tests timed out after %s", inst.InstanceID, baseLim.WithDefaults().Timeout))
+		return fail(ErrKindTimeout, fmt.Errorf("%s: tests timed out after %s", inst.InstanceID, timeout))
 	}
+	fmt.Fprintf(&log, "%s\n%s%d\n", EndMarker, ExitCodeMarker, testRes.ExitCode)
 	res.Log = []byte(log.String())
 
 	// Step 3: parse the test output alone and grade it.

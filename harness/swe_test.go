@@ -241,6 +241,14 @@ func TestEvaluateSWEErrors(t *testing.T) {
 		if res.ErrKind != harness.ErrKindTimeout {
 			t.Fatalf("ErrKind=%q err=%v", res.ErrKind, res.Err)
 		}
+		// SWE-bench's last line of a timed-out test_output.txt, which
+		// its infrastructure classifier reads.
+		if !strings.HasSuffix(string(res.Log), "\n\nTimeout error: 1 seconds exceeded.") || strings.Contains(string(res.Log), harness.EndMarker) {
+			t.Fatalf("log tail %q", tail(res.Log))
+		}
+		if reason, _, _ := swebench.ClassifyText(string(res.Log)); reason != "tests_timed_out" {
+			t.Fatalf("classified %q", reason)
+		}
 	})
 	_ = agora.EINVALID
 }

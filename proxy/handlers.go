@@ -92,6 +92,12 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, fixed *runState) {
 		method, h = http.MethodGet, p.serveModels
 	case "/agora/budget":
 		method, h = http.MethodGet, p.serveBudget
+	case "/api/usage":
+		method, h = http.MethodGet, p.serveRidgesUsage
+	case "/api/inference-models":
+		method, h = http.MethodGet, func(w http.ResponseWriter, _ *http.Request, _ *runState) { p.serveRidgesModels(w, KindInference) }
+	case "/api/embedding-models":
+		method, h = http.MethodGet, func(w http.ResponseWriter, _ *http.Request, _ *runState) { p.serveRidgesModels(w, KindEmbedding) }
 	case "/v1/chat/completions", "/chat/completions":
 		h = func(w http.ResponseWriter, r *http.Request, fixed *runState) { p.serveChat(w, r, fixed, formOpenAI) }
 	case "/agents/inference":
@@ -146,23 +152,41 @@ func (p *Proxy) serveModels(w http.ResponseWriter, _ *http.Request, _ *runState)
 	writeJSON(w, http.StatusOK, out)
 }
 
+// ledgerView is a run's ledger at one moment.
+type ledgerView struct {
+	id               string
+	spend            Spend
+	budget           Budget
+	reserved         Budget
+	inflight, queued int
+}
+
+// usageOf reads the ledger of the run a GET names (the run-scoped
+// handler's, the X-Agora-Run header's or runID), or refuses the request
+// and returns ok false.
+func (p *Proxy) usageOf(w http.ResponseWriter, r *http.Request, fixed *runState, runID string) (u ledgerView, ok bool) {
+	rs, aerr := p.resolve(r, fixed, runID)
+	if aerr != nil {
+		p.refuse(w, nil, aerr)
+		return u, false
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if err := p.load(r.Context(), rs); err != nil {
+		p.refuse(w, rs, &apiError{status: http.StatusServiceUnavailable, typ: "unavailable", msg: "the proxy's ledger is unavailable; try again"})
+		return u, false
+	}
+	return ledgerView{rs.id, rs.spend, rs.budget, rs.reserved, rs.inflight, len(rs.queue)}, true
+}
+
 // serveBudget tells a run what it has spent and may still spend, so an
 // agent can plan instead of discovering its budget by a 402.
 func (p *Proxy) serveBudget(w http.ResponseWriter, r *http.Request, fixed *runState) {
-	rs, aerr := p.resolve(r, fixed, "")
-	if aerr != nil {
-		p.refuse(w, nil, aerr)
+	u, ok := p.usageOf(w, r, fixed, "")
+	if !ok {
 		return
 	}
-	rs.mu.Lock()
-	if err := p.load(r.Context(), rs); err != nil {
-		rs.mu.Unlock()
-		p.refuse(w, rs, &apiError{status: http.StatusServiceUnavailable, typ: "unavailable", msg: "the proxy's ledger is unavailable; try again"})
-		return
-	}
-	s, b, res := rs.spend, rs.budget, rs.reserved
-	inflight, queued := rs.inflight, len(rs.queue)
-	rs.mu.Unlock()
+	s, b, res := u.spend, u.budget, u.reserved
 	type line struct {
 		Spent          string `json:"spent_usd"`
 		Budget         string `json:"budget_usd"`
@@ -172,14 +196,78 @@ func (p *Proxy) serveBudget(w http.ResponseWriter, r *http.Request, fixed *runSt
 		ReservedMicros int64  `json:"reserved_micro_usd"`
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"run_id":        rs.id,
+		"run_id":        u.id,
 		"inference":     line{s.Inference.Decimal(), b.Inference.Decimal(), res.Inference.Decimal(), int64(s.Inference), int64(b.Inference), int64(res.Inference)},
 		"embedding":     line{s.Embedding.Decimal(), b.Embedding.Decimal(), res.Embedding.Decimal(), int64(s.Embedding), int64(b.Embedding), int64(res.Embedding)},
 		"calls":         s.Calls,
 		"refused_calls": s.Refused,
-		"in_flight":     inflight,
-		"queued":        queued,
+		"in_flight":     u.inflight,
+		"queued":        u.queued,
 	})
+}
+
+// serveRidgesUsage is Ridges' gateway GET /api/usage?evaluation_run_id=:
+// one budget in US dollars as floats. The gateway has one cap for both
+// kinds of call, so both of Agora's budgets are summed, and what calls in
+// flight have reserved counts as used: an agent that plans on "remaining"
+// must not plan on money already promised.
+func (p *Proxy) serveRidgesUsage(w http.ResponseWriter, r *http.Request, fixed *runState) {
+	q := r.URL.Query()
+	runID := q.Get("evaluation_run_id")
+	if runID == "" {
+		runID = q.Get("run_id")
+	}
+	u, ok := p.usageOf(w, r, fixed, runID)
+	if !ok {
+		return
+	}
+	used := addSat(u.spend.Total(), addSat(u.reserved.Inference, u.reserved.Embedding))
+	max := addSat(u.budget.Inference, u.budget.Embedding)
+	remaining := max - used
+	if remaining < 0 {
+		remaining = 0
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Used      float64 `json:"used_cost_usd"`
+		Remaining float64 `json:"remaining_cost_usd"`
+		Max       float64 `json:"max_cost_usd"`
+	}{used.USD(), remaining.USD(), max.USD()})
+}
+
+// serveRidgesModels is Ridges' gateway GET /api/inference-models and
+// /api/embedding-models: the allowed models of one kind, priced per
+// million tokens.
+func (p *Proxy) serveRidgesModels(w http.ResponseWriter, kind string) {
+	type info struct {
+		Name         string   `json:"name"`
+		ExternalName string   `json:"external_name"`
+		MaxInput     int64    `json:"max_input_tokens"`
+		PricingMode  string   `json:"pricing_mode,omitempty"`
+		Input        float64  `json:"cost_usd_per_million_input_tokens"`
+		Output       *float64 `json:"cost_usd_per_million_output_tokens,omitempty"`
+		PerSecond    *float64 `json:"cost_usd_per_second,omitempty"`
+	}
+	out := []info{}
+	for _, m := range p.Models() {
+		if m.Kind != kind {
+			continue
+		}
+		upstream := m.UpstreamModel
+		if upstream == "" {
+			upstream = m.Name
+		}
+		// Agora bounds a prompt by the request body cap, not by a token
+		// count; a token is at least one byte of body.
+		i := info{Name: m.Name, ExternalName: upstream, MaxInput: p.cfg.MaxBody, Input: m.Price.Input.USD()}
+		if kind == KindInference {
+			o := m.Price.Output.USD()
+			i.Output = &o
+		} else {
+			i.PricingMode = "per_token"
+		}
+		out = append(out, i)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // hinted is the run a request is charged to before its body is read: the

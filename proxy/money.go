@@ -93,6 +93,10 @@ func addSat(a, b Micros) Micros {
 	return a + b
 }
 
+// USD is m in dollars, for the clients whose protocols carry floats
+// (Ridges' gateway); Agora's own accounting stays in whole µUSD.
+func (m Micros) USD() float64 { return float64(m) / 1e6 }
+
 // Price is what one model costs. Each field is the price of one million
 // tokens in USD, held as Micros: $3 per 1M tokens is Input: 3_000_000,
 // which is also the price of one token in µUSD times a million.

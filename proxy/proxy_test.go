@@ -1154,3 +1154,62 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return 0
 }
+
+// TestRidgesGatewayInfo: the gateway's GET routes an agent plans with.
+// /api/usage counts what calls in flight reserved as used, so an agent
+// never plans on money already promised; the model lists carry the prices
+// the proxy charges.
+func TestRidgesGatewayInfo(t *testing.T) {
+	e := newEnv(t, func(c *proxy.Config) {
+		c.Budget = proxy.Budget{Inference: proxy.USD(2), Embedding: proxy.USD(1)}
+	})
+	h := e.p.Handler()
+	e.fake.Enqueue(fakeopenai.Reply{Content: "x", Usage: &fakeopenai.Usage{PromptTokens: 1234, CompletionTokens: 567}})
+	if w := do(h, "POST", "/api/inference", `{"evaluation_run_id":"u1","model":"gpt-test","messages":[{"role":"user","content":"x"}]}`); w.Code != 200 {
+		t.Fatalf("inference: %d %s", w.Code, w.Body)
+	}
+	var u struct {
+		Used      *float64 `json:"used_cost_usd"`
+		Remaining *float64 `json:"remaining_cost_usd"`
+		Max       *float64 `json:"max_cost_usd"`
+	}
+	w := do(h, "GET", "/api/usage?evaluation_run_id=u1", "")
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &u) != nil || u.Used == nil || u.Remaining == nil || u.Max == nil {
+		t.Fatalf("usage: %d %s", w.Code, w.Body)
+	}
+	spent := float64(cost1234) / 1e6
+	if *u.Max != 3 || *u.Used != spent || *u.Remaining != 3-spent {
+		t.Fatalf("usage %s: want used %v of 3", w.Body, spent)
+	}
+	// A run that has not called yet has its whole budget; a missing or
+	// malformed id is the caller's error, named.
+	if w := do(h, "GET", "/api/usage?evaluation_run_id=fresh", ""); w.Code != 200 || !strings.Contains(w.Body.String(), `"used_cost_usd":0,"remaining_cost_usd":3,"max_cost_usd":3`) {
+		t.Fatalf("fresh run: %d %s", w.Code, w.Body)
+	}
+	for _, q := range []string{"", "?evaluation_run_id=a%20b"} {
+		if w := do(h, "GET", "/api/usage"+q, ""); w.Code != 400 || !strings.Contains(w.Body.String(), "run") {
+			t.Fatalf("usage%s: %d %s", q, w.Code, w.Body)
+		}
+	}
+	if w := do(h, "POST", "/api/usage?evaluation_run_id=u1", ""); w.Code != 405 {
+		t.Fatalf("POST usage: %d", w.Code)
+	}
+
+	var inf []map[string]any
+	w = do(h, "GET", "/api/inference-models", "")
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &inf) != nil || len(inf) != 1 {
+		t.Fatalf("inference models: %d %s", w.Code, w.Body)
+	}
+	if m := inf[0]; m["name"] != chatModel || m["external_name"] != "upstream-"+chatModel ||
+		m["cost_usd_per_million_input_tokens"] != 3.0 || m["cost_usd_per_million_output_tokens"] != 15.0 {
+		t.Fatalf("inference model %v", m)
+	}
+	var emb []map[string]any
+	w = do(h, "GET", "/api/embedding-models", "")
+	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &emb) != nil || len(emb) != 1 {
+		t.Fatalf("embedding models: %d %s", w.Code, w.Body)
+	}
+	if m := emb[0]; m["name"] != embedModel || m["pricing_mode"] != "per_token" || m["cost_usd_per_million_input_tokens"] != 0.02 {
+		t.Fatalf("embedding model %v", m)
+	}
+}
