@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -86,8 +87,15 @@ type Result struct {
 	DurationMS int64  `json:"duration_ms,omitempty"`
 	Peer       bool   `json:"peer,omitempty"`
 	// Agent reports the agent run of a league job.
-	Agent     *AgentReport `json:"agent,omitempty"`
-	CreatedAt time.Time    `json:"created_at"`
+	Agent *AgentReport `json:"agent,omitempty"`
+	// Signer and Signature: the hotkey that signed the result (always its
+	// Validator; the coordinator takes no other) and its sr25519
+	// signature, "0x"+hex, over SigningDigest of the submission's replay
+	// spec hash. Empty on results from clients that do not sign
+	// (BitSota's validators) and on those stored before signing existed.
+	Signer    string    `json:"signer,omitempty"`
+	Signature string    `json:"signature,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Result bounds.
@@ -118,6 +126,14 @@ func (r *Result) Validate() error {
 	if r.Status == ResultError && r.Reason == "" {
 		return bad("reason", "required with status error")
 	}
+	switch {
+	case (r.Signature == "") != (r.Signer == ""):
+		return bad("signature", "signature and signer go together")
+	case r.Signature != "" && !signatureRE.MatchString(r.Signature):
+		return bad("signature", "must be 0x and 128 hex digits (a 64-byte sr25519 signature)")
+	case len(r.Signer) > 64:
+		return bad("signer", "at most 64 characters")
+	}
 	if len(r.Notes) > 20000 || len(r.Reason) > 2000 {
 		return bad("notes", "notes at most 20000 and reason at most 2000 characters")
 	}
@@ -133,6 +149,8 @@ func (r *Result) Validate() error {
 	}
 	return nil
 }
+
+var signatureRE = regexp.MustCompile(`^0x[0-9a-fA-F]{128}$`)
 
 // Verdict is the aggregate of a submission's results.
 type Verdict struct {

@@ -344,9 +344,8 @@ func (d *DB) RecordResult(ctx context.Context, r *agora.Result, log []byte) (*ag
 			return err
 		}
 		r.CreatedAt = tx.now
-		body, _ := json.Marshal(r)
-		if _, err := tx.exec(ctx, `INSERT INTO results (id, submission_id, validator, status, peer, request_hash, body, created_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)`,
-			j.ID, j.SubmissionID, r.Validator, r.Status, hash, string(body), micros(tx.now)); err != nil {
+		if _, err := tx.exec(ctx, `INSERT INTO results (id, submission_id, validator, status, peer, request_hash, body, signer, signature, created_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`,
+			j.ID, j.SubmissionID, r.Validator, r.Status, hash, resultBody(r), r.Signer, r.Signature, micros(tx.now)); err != nil {
 			return err
 		}
 		if _, err := tx.exec(ctx, `UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?`, agora.JobDone, micros(tx.now), j.ID); err != nil {
@@ -368,15 +367,12 @@ func excerpt(b []byte, max int) string {
 }
 
 func findResult(ctx context.Context, tx *Tx, id string) (*agora.Result, string, error) {
-	var body, hash string
-	if err := tx.queryRow(ctx, `SELECT body, request_hash FROM results WHERE id = ?`, id).Scan(&body, &hash); err != nil {
+	var body, signer, sig, hash string
+	if err := tx.queryRow(ctx, `SELECT `+resultCols+`, request_hash FROM results WHERE id = ?`, id).Scan(&body, &signer, &sig, &hash); err != nil {
 		return nil, "", err
 	}
-	var r agora.Result
-	if err := json.Unmarshal([]byte(body), &r); err != nil {
-		return nil, "", err
-	}
-	return &r, hash, nil
+	r, err := decodeResult(body, signer, sig)
+	return r, hash, err
 }
 
 // lockSubmission serializes result recording per submission, so the last
@@ -431,7 +427,7 @@ func findResults(ctx context.Context, tx *Tx, subID string, peer bool) ([]*agora
 	if peer {
 		p = 1
 	}
-	rows, err := tx.query(ctx, `SELECT body FROM results WHERE submission_id = ? AND peer = ? ORDER BY created_at, id`, subID, p)
+	rows, err := tx.query(ctx, `SELECT `+resultCols+` FROM results WHERE submission_id = ? AND peer = ? ORDER BY created_at, id`, subID, p)
 	return collect(rows, err, scanResult)
 }
 
@@ -473,9 +469,8 @@ func (d *DB) RecordPeerEvaluation(ctx context.Context, r *agora.Result) (*agora.
 			return agora.Errorf(agora.ECONFLICT, "submission %s already has its verdict", s.ID)
 		}
 		r.Peer, r.JobID, r.CreatedAt = true, "", tx.now
-		body, _ := json.Marshal(r)
-		if _, err := tx.exec(ctx, `INSERT INTO results (id, submission_id, validator, status, peer, request_hash, body, created_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)`,
-			"peer:"+s.ID+":"+r.Validator, s.ID, r.Validator, r.Status, resultHash(r), string(body), micros(tx.now)); err != nil {
+		if _, err := tx.exec(ctx, `INSERT INTO results (id, submission_id, validator, status, peer, request_hash, body, signer, signature, created_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`,
+			"peer:"+s.ID+":"+r.Validator, s.ID, r.Validator, r.Status, resultHash(r), resultBody(r), r.Signer, r.Signature, micros(tx.now)); err != nil {
 			if agora.ErrorCode(formatError(err)) == agora.ECONFLICT {
 				return agora.Errorf(agora.ECONFLICT, "you already evaluated submission %s", s.ID)
 			}
@@ -611,7 +606,7 @@ func (d *DB) FindJobs(ctx context.Context, f agora.JobFilter) ([]*agora.Job, int
 
 // FindResults returns a submission's validator and peer results.
 func (d *DB) FindResults(ctx context.Context, submissionID string) ([]*agora.Result, error) {
-	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT body FROM results WHERE submission_id = ? ORDER BY created_at, id`), submissionID)
+	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT `+resultCols+` FROM results WHERE submission_id = ? ORDER BY created_at, id`), submissionID)
 	out, err := collect(rows, err, scanResult)
 	if out == nil && err == nil {
 		out = []*agora.Result{}
@@ -619,14 +614,32 @@ func (d *DB) FindResults(ctx context.Context, submissionID string) ([]*agora.Res
 	return out, err
 }
 
+// resultCols are the columns scanResult reads.
+const resultCols = `body, signer, signature`
+
 func scanResult(sc scanner) (*agora.Result, error) {
-	var body string
-	if err := sc.Scan(&body); err != nil {
+	var body, signer, sig string
+	if err := sc.Scan(&body, &signer, &sig); err != nil {
 		return nil, err
 	}
+	return decodeResult(body, signer, sig)
+}
+
+// resultBody is a result's stored body: everything but its signature,
+// which has columns of its own (migration 0006).
+func resultBody(r *agora.Result) string {
+	c := *r
+	c.Signer, c.Signature = "", ""
+	b, _ := json.Marshal(&c)
+	return string(b)
+}
+
+// decodeResult is the inverse of resultBody and the signature columns.
+func decodeResult(body, signer, sig string) (*agora.Result, error) {
 	var r agora.Result
 	if err := json.Unmarshal([]byte(body), &r); err != nil {
 		return nil, fmt.Errorf("decode result: %w", err)
 	}
+	r.Signer, r.Signature = signer, sig
 	return &r, nil
 }
