@@ -127,6 +127,9 @@ type SubmissionFilter struct {
 	TaskID *string
 	Miner  *string
 	Status *string
+	// SpecHash selects the submissions frozen into one replay spec (the
+	// same patch on the same task, submitted more than once).
+	SpecHash *string
 	Offset int
 	Limit  int
 }
@@ -278,6 +281,10 @@ func (r *ReplaySpec) Encode() ([]byte, string, error) {
 	sum := sha256.Sum256(b)
 	return b, hex.EncodeToString(sum[:]), nil
 }
+
+// IsSHA256Hex reports whether s is 64 lower-case hex digits, a SHA-256
+// as this package writes them.
+func IsSHA256Hex(s string) bool { return sha256RE.MatchString(s) }
 
 // SHA256Hex returns the lower-case hex SHA-256 of b.
 func SHA256Hex(b []byte) string {

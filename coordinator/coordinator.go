@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/hotkey"
 )
 
 // Store is what the coordinator logic needs from storage; sqldb.DB
@@ -122,6 +123,9 @@ func (c *Coordinator) RejectHeld(ctx context.Context, id, who string) (*agora.Su
 // finishes a league job, advances the job's agent. A failed advance is
 // logged and retried by AdvanceAgents, so the result itself stands.
 func (c *Coordinator) RecordResult(ctx context.Context, r *agora.Result, log []byte) (*agora.Result, bool, error) {
+	if err := c.verifyResult(ctx, r); err != nil {
+		return nil, false, err
+	}
 	res, created, err := c.Store.RecordResult(ctx, r, log)
 	if err != nil || !created {
 		return res, created, err
@@ -133,4 +137,33 @@ func (c *Coordinator) RecordResult(ctx context.Context, r *agora.Result, log []b
 		}
 	}
 	return res, created, nil
+}
+
+// verifyResult checks a signed result's signature before it is stored:
+// EINVALID naming the field (signer, signature, submission_id) when it is
+// not the validator's signature over what the result says for its
+// submission's replay spec. An unsigned result passes: BitSota's
+// validators do not sign results, and agora replay reports such results as
+// unsigned. Agora's validator always signs.
+func (c *Coordinator) verifyResult(ctx context.Context, r *agora.Result) error {
+	if r.Signature == "" && r.Signer == "" {
+		return nil
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if r.SubmissionID == "" {
+		return agora.Errorf(agora.EINVALID, "submission_id: required with a signature (the signature covers it)")
+	}
+	if r.Signer != r.Validator {
+		return agora.Errorf(agora.EINVALID, "signer: %s signed the result, but %s posted it", r.Signer, r.Validator)
+	}
+	sub, err := c.Store.FindSubmissionByID(ctx, r.SubmissionID)
+	if err != nil {
+		return err
+	}
+	if err := hotkey.VerifyResult(sub.ReplaySpecHash, r); err != nil {
+		return agora.Errorf(agora.EINVALID, "signature: %v", err)
+	}
+	return nil
 }

@@ -57,6 +57,10 @@ type ResultRequest struct {
 	DurationMS int64  `json:"duration_ms,omitempty"`
 	// Agent reports the agent run of a league job.
 	Agent *agora.AgentReport `json:"agent,omitempty"`
+	// Signer and Signature sign the result (agora.Result.SigningBytes);
+	// the signer must be the request's.
+	Signer    string `json:"signer,omitempty"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // NOTE: newResultRequest and ResultRequest.result are the one mapping
@@ -68,6 +72,7 @@ func newResultRequest(r *agora.Result, log []byte) ResultRequest {
 	return ResultRequest{
 		SubmissionID: r.SubmissionID, Status: r.Status, Tests: r.Tests, ObservedMetrics: r.ObservedMetrics,
 		Reason: r.Reason, Notes: r.Notes, Log: string(log), DurationMS: r.DurationMS, Agent: r.Agent,
+		Signer: r.Signer, Signature: r.Signature,
 	}
 }
 
@@ -81,6 +86,7 @@ func (req *ResultRequest) result(jobID, validator string) (*agora.Result, []byte
 	return &agora.Result{
 		JobID: jobID, SubmissionID: req.SubmissionID, Validator: validator, Status: req.Status, Tests: req.Tests,
 		ObservedMetrics: req.ObservedMetrics, Reason: req.Reason, Notes: req.Notes, DurationMS: req.DurationMS, Agent: req.Agent,
+		Signer: req.Signer, Signature: req.Signature,
 	}, []byte(log)
 }
 

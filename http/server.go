@@ -309,6 +309,7 @@ func (s *Server) registerRoutes() {
 	s.registerSubmissionRoutes()
 	s.registerPeerRoutes()
 	s.registerVerificationRoutes()
+	s.registerReplayRoutes()
 	s.registerJobRoutes()
 	s.registerEventRoutes()
 	s.registerEpochRoutes()

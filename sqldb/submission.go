@@ -413,6 +413,9 @@ func (d *DB) FindSubmissions(ctx context.Context, f agora.SubmissionFilter) ([]*
 	if f.Status != nil {
 		w.add("status = ?", *f.Status)
 	}
+	if f.SpecHash != nil {
+		w.add("spec_hash = ?", *f.SpecHash)
+	}
 	return findPage(ctx, d, submissionCols, "submissions", w, "created_at, id", f.Limit, f.Offset, scanSubmission)
 }
 

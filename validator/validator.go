@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agoranet/agora"
+	"github.com/agoranet/agora/hotkey"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -72,6 +73,11 @@ type Validator struct {
 	// Artifacts, when set, removes a submission's artifact once its result
 	// is posted: a verdict is final, the bytes are not needed again.
 	Artifacts ArtifactRemover
+	// Signer, when set, signs every result (hotkey.SignResult) so anyone
+	// can check it later (agora replay). It must be the hotkey the
+	// Coordinator client signs requests with: the coordinator takes a
+	// result signed by the validator that posts it, and no other.
+	Signer *hotkey.Signer
 
 	jobs     *prometheus.CounterVec
 	running  prometheus.Gauge
@@ -280,6 +286,14 @@ func (v *Validator) handle(jobCtx context.Context, l *agora.Lease) {
 		}
 	}
 	res.JobID, res.SubmissionID = l.Job.ID, l.Submission.ID
+	if v.Signer != nil {
+		res.Validator = v.Signer.Address()
+		if err := hotkey.SignResult(v.Signer, l.ReplaySpecHash, res); err != nil {
+			// Not expected with a loaded key; the result goes unsigned
+			// rather than not at all, and replay reports it unsigned.
+			log.Error("result not signed", "err", err)
+		}
+	}
 	v.duration.Observe(time.Since(start).Seconds())
 	v.report(jobCtx, res, out, log)
 	if a := spec.Artifact; a != nil && v.Artifacts != nil {

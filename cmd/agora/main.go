@@ -28,6 +28,10 @@ func main() {
 			fmt.Fprintf(m.Stderr, "agora: %s\n", u.msg)
 			os.Exit(2)
 		}
+		if code, ok := exitStatus(err); ok {
+			fmt.Fprintf(m.Stderr, "agora: %s\n", message(err))
+			os.Exit(code)
+		}
 		fmt.Fprintf(m.Stderr, "agora: %s\n", message(err))
 		os.Exit(1)
 	}
@@ -63,6 +67,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&MinerCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "proxy":
 		return (&ProxyCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
+	case "replay":
+		return (&ReplayCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "version":
 		fmt.Fprintf(m.Stdout, "agora %s %s\n", agora.Version, agora.Commit)
 		return nil
@@ -101,6 +107,7 @@ Commands:
   eval         evaluate predictions on SWE-bench instances in sandboxes (SWE-bench v5 compatible)
   miner        work on tasks: hotkeys, tasks, claims, submissions and their verdicts
   chain        weights as the SDK would set them; verify Merkle claim proofs offline
+  replay       re-run a stored verdict from its public replay spec and check its signatures
   proxy        the metered inference and embedding proxy for agents, standalone
   version      print the version
 

@@ -272,6 +272,8 @@ func (c *ValidatorCommand) build(ctx context.Context, address string, client *ag
 		Concurrency: c.Concurrency, LeaseTTL: c.LeaseTTL, Poll: c.Poll, Drain: c.Drain,
 		Logger: log, Registry: reg, OnJob: prog.event,
 		Artifacts: c.artifacts,
+		// The key that signs the requests signs the results too.
+		Signer: client.Signer,
 	}, nil
 }
 
