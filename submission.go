@@ -130,8 +130,8 @@ type SubmissionFilter struct {
 	// SpecHash selects the submissions frozen into one replay spec (the
 	// same patch on the same task, submitted more than once).
 	SpecHash *string
-	Offset int
-	Limit  int
+	Offset   int
+	Limit    int
 }
 
 var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
