@@ -253,6 +253,7 @@ func TestRedTeamHiddenEveryRoute(t *testing.T) {
 			"status": {agora.SubmissionAccepted, agora.SubmissionRejected, agora.AgentFailedScreening},
 			"after":  {"0"}, "limit": {"100"}, "offset": {"0"},
 			"visibility": {"hidden"}, "quorum": {"1"}, "evaluator": {e.k.m1.Address()}, "done": {"false", "true"},
+			"spec_hash": {f.sweSub.ReplaySpecHash, f.metricSub.ReplaySpecHash, f.leagueSub.ReplaySpecHash},
 		}
 		last, err := e.db.LastEventID(ctx)
 		if err != nil {
