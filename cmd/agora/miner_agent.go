@@ -12,6 +12,7 @@ import (
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/agent"
+	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
 )
 
@@ -116,12 +117,7 @@ func (c *MinerAgentCommand) upload(ctx context.Context, args []string) error {
 			*version = mine[0].Version + 1
 		}
 	}
-	sum := agora.SHA256Hex(code)
-	sig, err := signer.Sign([]byte(agora.AgentUploadMessage(signer.Address(), sum, *version)))
-	if err != nil {
-		return err
-	}
-	a, err := cl.UploadAgent(ctx, *league, agorahttp.AgentUploadRequest{Version: *version, Code: string(code), SHA256: sum, Signature: hex.EncodeToString(sig)})
+	a, err := uploadAgent(ctx, cl, signer, *league, code, *version)
 	if err != nil {
 		return remote.explain(err)
 	}
@@ -216,4 +212,15 @@ func (c *MinerAgentCommand) status(ctx context.Context, args []string) error {
 		case <-time.After(*every):
 		}
 	}
+}
+
+// uploadAgent signs "<hotkey>:<sha256>:<version>" for code and uploads it
+// to league as signer.
+func uploadAgent(ctx context.Context, cl *agorahttp.Client, signer *hotkey.Signer, league string, code []byte, version int) (*agora.Agent, error) {
+	sum := agora.SHA256Hex(code)
+	sig, err := signer.Sign([]byte(agora.AgentUploadMessage(signer.Address(), sum, version)))
+	if err != nil {
+		return nil, err
+	}
+	return cl.UploadAgent(ctx, league, agorahttp.AgentUploadRequest{Version: version, Code: string(code), SHA256: sum, Signature: hex.EncodeToString(sig)})
 }

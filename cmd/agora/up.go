@@ -20,8 +20,10 @@ import (
 
 // UpCommand runs Agora on one machine: a coordinator on an embedded SQLite
 // file, one local validator, and a bundled demo (a swe task and a metric
-// task, three demo miners each) so the standings fill in without network,
-// account or key.
+// task, three demo miners each; an agent league whose example agents reach
+// a scripted upstream through the metered proxy; a reward epoch with its
+// claims, up_market.go) so the standings fill in without network, account
+// or key.
 type UpCommand struct {
 	Stdout, Stderr io.Writer
 
@@ -89,6 +91,7 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 		DB: filepath.Join(dir, "coordinator.db"), Owners: listFlag{owner.Address()}, Validators: listFlag{val.Address()},
 		LeaseTTL: 2 * time.Minute, MaxAttempts: 3, Rate: 200, Burst: 400, RepoSource: agora.DefaultRepoSource}
 	coord.Key.uri = upCoordinatorURI
+	coord.Rewards = upRewardPolicies()
 	if err := coord.Open(ctx); err != nil {
 		return fmt.Errorf("coordinator: %s (is another agora up running? try --listen 127.0.0.1:0)", message(err))
 	}
@@ -112,11 +115,20 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 	}
 	created := map[*agora.Task]*agora.Task{market.SWE: sweTask, market.Fit: fitTask}
 	say("tasks        %s (swe), %s (metric)", sweTask.Slug, fitTask.Slug)
+	league, err := c.startLeague(ctx, url, dir, ownerAPI)
+	if err != nil {
+		return err
+	}
 
 	// One local validator.
 	vc := &ValidatorCommand{Stdout: logFile, Stderr: logFile, Coordinator: url, Concurrency: 2, LeaseTTL: 2 * time.Minute,
 		Poll: time.Second, Drain: 30 * time.Second, Runtime: c.Runtime, StateDir: c.StateDir, CacheDir: filepath.Join(dir, "cache"),
 		extraEnvs: [][]byte{demo.Envs}}
+	stopUpstream, err := c.startUpstream(vc)
+	defer stopUpstream()
+	if err != nil {
+		return err
+	}
 	v, err := vc.build(ctx, val.Address(), agorahttp.NewClient(url, val))
 	defer vc.Close()
 	if err != nil {
@@ -199,11 +211,18 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 			say("    %d. %s %s %s", s.Rank, minerName(s.Miner), metric, best)
 		}
 	}
+	if err := c.showLeague(ctx, say, anon, league, deadline); err != nil {
+		return err
+	}
+	if err := c.closeEpoch(ctx, say, ownerAPI, anon); err != nil {
+		return err
+	}
 	say("\nlook:   %s/api/v1/competitions/%s/leaderboard", url, demo.Competition)
 	say("        %s/api/v1/tasks/%s/onboard.md", url, sweTask.Slug)
 	say("        %s/api/v1/openapi.json    log: %s", url, logPath)
 	say("try:    agora miner tasks --coordinator %s", url)
 	say("        agora miner submit fit-loss --patch my.diff --key-uri //You --coordinator %s", url)
+	c.sayReplay(say, url, subs[0].id)
 	if c.Once {
 		return nil
 	}

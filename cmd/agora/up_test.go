@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 )
 
 // TestUp runs `agora up --once` as a fresh user would: the standings fill
-// in from the demo miners' correct, wrong and hostile patches, and a
-// second run on the same data directory reuses everything.
+// in from the demo miners' correct, wrong and hostile patches, the league
+// crowns the example LLM agent and fails the cheating one, an epoch closes
+// with the winners' claims, and a second run on the same data directory
+// reuses everything (and closes the next epoch).
 func TestUp(t *testing.T) {
 	needSandbox(t)
 	dir := t.TempDir()
@@ -28,6 +31,17 @@ func TestUp(t *testing.T) {
 			"fit-loss  miner A  fit-good             accepted loss=0",
 			"fit-loss  miner C  fit-hostile          rejected patch refused",
 			"1. miner A loss=0 best",
+			// The league: the example agents through the proxy and the
+			// scripted upstream.
+			"league demo-agents",
+			"miner D  llm_agent.py    v1  scored           score 1.00 (2/2 resolved) crowned",
+			"miner E  cheat_agent.py  v1  failed_screening",
+			// The epoch: the bounties' and the league's winners claim,
+			// their proofs check against the root.
+			fmt.Sprintf("epoch %d closed: 2 claims", run),
+			"miner A  claims 1000 units",
+			fmt.Sprintf("miner D  claims %d units (1000 this epoch), proof verified", 1000*run),
+			"agora replay ",
 		} {
 			if !strings.Contains(s, want) {
 				t.Fatalf("run %d: output lacks %q:\n%s", run, want, s)
