@@ -50,14 +50,10 @@ type League struct {
 // InstallLeague installs the demo repository into dir (Install) and
 // returns the league over it.
 func InstallLeague(ctx context.Context, dir string) (*League, error) {
-	if _, err := Install(ctx, dir); err != nil {
+	in, err := installCalc(ctx, dir)
+	if err != nil {
 		return nil, err
 	}
-	insts, _, err := swebench.ParseInstances("demo instances", Instances)
-	if err != nil || len(insts) == 0 {
-		return nil, fmt.Errorf("demo instances: %v", err)
-	}
-	in := insts[0]
 	l := &League{League: &agora.League{Competition: LeagueCompetition, ScreeningTasks: []string{"league-calc-screen"},
 		ScreeningMinScore: 1, AgentTimeoutSeconds: 120, Models: []string{Model}}}
 	for _, slug := range []string{"league-calc-screen", "league-calc-full"} {
@@ -87,4 +83,17 @@ func Upstream() (http.Handler, error) {
 		return fakeopenai.Reply{Content: "token token", Usage: &fakeopenai.Usage{PromptTokens: 1000, CompletionTokens: 100000}}
 	})
 	return up, nil
+}
+
+// installCalc installs the calc repository into dir (Install) and returns
+// its SWE-bench instance.
+func installCalc(ctx context.Context, dir string) (*swebench.Instance, error) {
+	if _, err := Install(ctx, dir); err != nil {
+		return nil, err
+	}
+	insts, _, err := swebench.ParseInstances("demo instances", Instances)
+	if err != nil || len(insts) == 0 {
+		return nil, fmt.Errorf("demo instances: %v", err)
+	}
+	return &insts[0], nil
 }

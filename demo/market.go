@@ -48,14 +48,10 @@ type Submission struct {
 // InstallMarket installs the demo repositories into dir (Install and
 // InstallMetric) and returns the market over them.
 func InstallMarket(ctx context.Context, dir string) (*Market, error) {
-	if _, err := Install(ctx, dir); err != nil {
+	in, err := installCalc(ctx, dir)
+	if err != nil {
 		return nil, err
 	}
-	insts, _, err := swebench.ParseInstances("demo instances", Instances)
-	if err != nil || len(insts) == 0 {
-		return nil, fmt.Errorf("demo instances: %v", err)
-	}
-	in := insts[0]
 	fitRepo, fitCommit, fitPatches, err := InstallMetric(ctx, dir)
 	if err != nil {
 		return nil, err
