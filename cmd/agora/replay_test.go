@@ -75,16 +75,21 @@ func TestReplayDemo(t *testing.T) {
 	u := coord.Server.URL()
 	ctx := context.Background()
 	subs, err := agorahttp.NewClient(u, nil).Submissions(ctx, url.Values{"limit": {"100"}})
-	if err != nil || len(subs.Items) != 6 {
-		t.Fatalf("demo submissions: %v %v", err, subs)
+	// Six bounty submissions and the league's three agent runs.
+	if err != nil || len(subs.Items) != 9 {
+		t.Fatalf("demo submissions: %v %d", err, len(subs.Items))
 	}
 	cache := filepath.Join(dir, "replay-cache")
 	common := []string{"--coordinator", u, "--cache-dir", cache}
 	owner := append([]string{"--key-uri", upOwnerURI}, common...)
 
 	byWhat := map[string]*agora.Submission{}
+	var agentRun *agora.Submission
 	for _, s := range subs.Items {
 		byWhat[strings.TrimPrefix(s.Summary, "demo: ")] = s
+		if s.AgentID != "" {
+			agentRun = s
+		}
 		// The demo owner's key reads the metric task's validator-only
 		// values, so every demo verdict can be re-run.
 		got, err := runReplay(t, append([]string{s.ID}, owner...)...)
@@ -93,6 +98,9 @@ func TestReplayDemo(t *testing.T) {
 		}
 		if !strings.Contains(got, "verdict   "+s.Status+": agreement") || !strings.Contains(got, "signature ok; agrees") {
 			t.Fatalf("replay %s (%s):\n%s", s.ID, s.Summary, got)
+		}
+		if s.AgentID != "" && !strings.Contains(got, "an agent run: the agent's returned patch is graded again") {
+			t.Fatalf("league job %s not regraded:\n%s", s.ID, got)
 		}
 	}
 
@@ -103,6 +111,11 @@ func TestReplayDemo(t *testing.T) {
 		got, err := runReplay(t, append([]string{s.ReplaySpecHash}, common...)...)
 		if err != nil || !strings.Contains(got, "matches its hash") {
 			t.Fatalf("public replay by spec hash: %v\n%s", err, got)
+		}
+		// A league problem is hidden and open: its spec is withheld.
+		got, err = runReplay(t, append([]string{agentRun.ID}, common...)...)
+		if exitCode(err) != 1 || !strings.Contains(message(err), "withheld") {
+			t.Fatalf("hidden league problem: %v\n%s", err, got)
 		}
 		// The metric task's spec leaves out its validator-only values.
 		got, err = runReplay(t, append([]string{byWhat["fit-good"].ID}, common...)...)
