@@ -2,10 +2,12 @@ package hotkey_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/hotkey"
 )
 
@@ -98,6 +100,24 @@ func BenchmarkSS58Decode(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := hotkey.SS58Decode(aliceAddress); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyResult is what the coordinator pays per posted result.
+func BenchmarkVerifyResult(b *testing.B) {
+	s, _ := hotkey.FromURI("//BenchValidator")
+	r := &agora.Result{SubmissionID: "s", Validator: s.Address(), Status: agora.ResultAccepted, Tests: map[string]string{}}
+	for i := range 500 {
+		r.Tests[fmt.Sprintf("tests/test_mod.py::test_%d", i)] = "PASSED"
+	}
+	if err := hotkey.SignResult(s, "ab", r); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := hotkey.VerifyResult("ab", r); err != nil {
 			b.Fatal(err)
 		}
 	}

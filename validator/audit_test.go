@@ -139,3 +139,29 @@ func TestDifferencesMetricTolerance(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRunAudit: a replay record from a coordinator is untrusted input;
+// whatever its spec bytes and results say, RunAudit never panics, and it
+// reports agreement only for results that are signed and match.
+func FuzzRunAudit(f *testing.F) {
+	spec, _ := json.Marshal(agora.ReplaySpec{Kind: agora.TaskSWE, Patch: "p"})
+	f.Add(spec, "accepted", "t", "PASSED", "0x00", "v")
+	f.Add([]byte(`{"kind":"swe","agent":{"agent_id":"a"}}`), "rejected", "", "", "", "")
+	f.Add([]byte(`not json`), "error", "t", "", "", "")
+	f.Fuzz(func(t *testing.T, spec []byte, status, test, testStatus, sig, signer string) {
+		stored := &agora.Result{SubmissionID: "s", Validator: signer, Signer: signer, Signature: sig, Status: status}
+		if test != "" {
+			stored.Tests = map[string]string{test: testStatus}
+		}
+		rep := &fixedReplayer{r: &agora.Result{Status: agora.ResultAccepted, Tests: map[string]string{"t": "PASSED"}}}
+		a, err := validator.RunAudit(context.Background(), rep, validator.AuditInput{Task: &agora.Task{Kind: agora.TaskSWE},
+			Submission: &agora.Submission{ID: "s", Status: agora.SubmissionAccepted}, SpecHash: agora.SHA256Hex(spec), Spec: spec,
+			Results: []*agora.Result{stored}})
+		if err != nil {
+			return
+		}
+		if a.Outcome == validator.AuditAgree {
+			t.Fatalf("agreement on a result nobody could have signed: %+v", stored)
+		}
+	})
+}
