@@ -31,6 +31,7 @@ type ReplayCommand struct {
 	EnvSpecs    listFlag
 	Trusted     listFlag
 	Verbose     bool
+	JSON        bool
 	Key         keyFlags
 	// Target is a submission id or a 64-hex replay spec hash.
 	Target string
@@ -63,6 +64,7 @@ func (c *ReplayCommand) ParseFlags(args []string) error {
 	fs.Var(&c.EnvSpecs, "env-specs", "environment spec `file`s (default: the embedded SWE-bench specs and the demo's)")
 	fs.Var(&c.Trusted, "trust", "only this validator `hotkey`'s signatures count (repeatable; default: any validator's own)")
 	fs.BoolVar(&c.Verbose, "v", false, "log the sandbox runs")
+	fs.BoolVar(&c.JSON, "json", false, "print one JSON document (a list of replayJSON) instead of text; the exit status is the same")
 	c.Key.register(fs, "AGORA_REPLAY_")
 	fs.Usage = func() {
 		fmt.Fprint(c.Stderr, `Usage: agora replay [flags] SUBMISSION|SPEC_HASH
@@ -130,13 +132,20 @@ func (c *ReplayCommand) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	worst := validator.AuditAgree
+	var docs []*replayJSON
 	for _, rec := range records {
-		outcome, err := c.replayOne(ctx, api, rep, rec)
+		a, err := c.replayOne(ctx, api, rep, rec)
 		if err != nil {
 			return err
 		}
-		if rank(outcome) > rank(worst) {
-			worst = outcome
+		docs = append(docs, newReplayJSON(rec, a))
+		if rank(a.Outcome) > rank(worst) {
+			worst = a.Outcome
+		}
+	}
+	if c.JSON {
+		if err := minerJSON(c.Stdout, docs); err != nil {
+			return err
 		}
 	}
 	switch worst {
@@ -159,24 +168,28 @@ func rank(outcome string) int {
 }
 
 // replayOne re-runs one replay record and prints what it found.
-func (c *ReplayCommand) replayOne(ctx context.Context, api *agorahttp.Client, rep validator.Replayer, rec *agorahttp.Replay) (string, error) {
-	say := func(format string, args ...any) { fmt.Fprintf(c.Stdout, format+"\n", args...) }
+func (c *ReplayCommand) replayOne(ctx context.Context, api *agorahttp.Client, rep validator.Replayer, rec *agorahttp.Replay) (*validator.Audit, error) {
+	say := func(format string, args ...any) {
+		if !c.JSON {
+			fmt.Fprintf(c.Stdout, format+"\n", args...)
+		}
+	}
 	sub := rec.Submission
 	if rec.Withheld != "" {
-		return "", fmt.Errorf("submission %s: replay spec withheld: %s", sub.ID, rec.Withheld)
+		return nil, fmt.Errorf("submission %s: replay spec withheld: %s", sub.ID, rec.Withheld)
 	}
 	if len(rec.Elided) > 0 {
-		return "", fmt.Errorf("submission %s: the public spec leaves out %s (validator-only values): it cannot be re-run to the same result; an owner's or validator's key (--key-uri, ...) reads it whole", sub.ID, strings.Join(rec.Elided, ", "))
+		return nil, fmt.Errorf("submission %s: the public spec leaves out %s (validator-only values): it cannot be re-run to the same result; an owner's or validator's key (--key-uri, ...) reads it whole", sub.ID, strings.Join(rec.Elided, ", "))
 	}
 	task, err := api.Task(ctx, sub.TaskID)
 	if err != nil {
-		return "", fmt.Errorf("submission %s: task %s: %w", sub.ID, sub.TaskID, err)
+		return nil, fmt.Errorf("submission %s: task %s: %w", sub.ID, sub.TaskID, err)
 	}
 	say("replay    submission %s (task %s, miner %s)", sub.ID, task.Slug, sub.Miner)
 	a, err := validator.RunAudit(ctx, rep, validator.AuditInput{Task: task, Submission: sub, SpecHash: rec.ReplaySpecHash,
 		Spec: rec.ReplaySpec, Elided: rec.Elided, Results: rec.Results, Trusted: c.Trusted})
 	if err != nil {
-		return "", fmt.Errorf("submission %s: %w", sub.ID, err)
+		return nil, fmt.Errorf("submission %s: %w", sub.ID, err)
 	}
 	hashNote := "matches its hash"
 	if !a.SpecHashOK {
@@ -188,11 +201,8 @@ func (c *ReplayCommand) replayOne(ctx context.Context, api *agorahttp.Client, re
 	}
 	say("local     %s", resultLine(a.Local))
 	for _, ra := range a.Results {
-		sig := "signature ok"
-		switch {
-		case validator.IsUnsigned(ra.Signature):
-			sig = "UNSIGNED"
-		case ra.Signature != nil:
+		sig := map[string]string{"ok": "signature ok", "unsigned": "UNSIGNED"}[signatureNote(ra.Signature)]
+		if sig == "" {
 			sig = "BAD SIGNATURE: " + ra.Signature.Error()
 		}
 		agrees := "agrees"
@@ -212,7 +222,45 @@ func (c *ReplayCommand) replayOne(ctx context.Context, api *agorahttp.Client, re
 		say("problem   %s", p)
 	}
 	say("verdict   %s: %s\n", sub.Status, a.Outcome)
-	return a.Outcome, nil
+	return a, nil
+}
+
+// replayJSON is what --json prints per submission. Its fields are stable:
+// new ones may be added, none renamed.
+type replayJSON struct {
+	SubmissionID string `json:"submission_id"`
+	SpecHash     string `json:"replay_spec_hash"`
+	// SpecHashOK says the served spec's bytes hash to SpecHash.
+	SpecHashOK bool `json:"spec_hash_ok"`
+	// Regraded: an agent run whose returned patch was graded again.
+	Regraded bool `json:"regraded,omitempty"`
+	// Verdict is the stored verdict status; Outcome agreement,
+	// disagreement or bad signature.
+	Verdict  string             `json:"verdict"`
+	Outcome  string             `json:"outcome"`
+	Local    *agora.Result      `json:"local"`
+	Results  []replayResultJSON `json:"results"`
+	Problems []string           `json:"problems,omitempty"`
+}
+
+// replayResultJSON is one stored result, checked.
+type replayResultJSON struct {
+	Validator string `json:"validator_hotkey"`
+	Status    string `json:"status"`
+	Peer      bool   `json:"peer,omitempty"`
+	// Signature is "ok", "unsigned" or "bad: <why>".
+	Signature   string   `json:"signature"`
+	Differences []string `json:"differences,omitempty"`
+}
+
+func newReplayJSON(rec *agorahttp.Replay, a *validator.Audit) *replayJSON {
+	out := &replayJSON{SubmissionID: rec.Submission.ID, SpecHash: rec.ReplaySpecHash, SpecHashOK: a.SpecHashOK, Regraded: a.Regraded,
+		Verdict: rec.Submission.Status, Outcome: a.Outcome, Local: a.Local, Results: []replayResultJSON{}, Problems: a.Problems}
+	for _, ra := range a.Results {
+		out.Results = append(out.Results, replayResultJSON{Validator: ra.Result.Validator, Status: ra.Result.Status, Peer: ra.Result.Peer,
+			Signature: signatureNote(ra.Signature), Differences: ra.Differences})
+	}
+	return out
 }
 
 // resultLine is a result's status, test count, metrics and reason.
@@ -231,4 +279,16 @@ func exitStatus(err error) (int, bool) {
 		return e.code, true
 	}
 	return 0, false
+}
+
+// signatureNote is a signature check's outcome: "ok", "unsigned", or
+// "bad: <why>".
+func signatureNote(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case validator.IsUnsigned(err):
+		return "unsigned"
+	}
+	return "bad: " + err.Error()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"path/filepath"
@@ -188,9 +189,14 @@ func TestReplayDemo(t *testing.T) {
 			!strings.Contains(got, "the stored verdict is accepted, but its results give rejected") {
 			t.Fatalf("forged validator: exit %d (%v)\n%s", exitCode(err), err, got)
 		}
-		got, err = runReplay(t, append([]string{s.ID, "--trust", val.Address()}, common...)...)
-		if exitCode(err) != exitBadSignature || !strings.Contains(got, "not a trusted validator") {
-			t.Fatalf("forged validator, --trust: exit %d (%v)\n%s", exitCode(err), err, got)
+		got, err = runReplay(t, append([]string{s.ID, "--trust", val.Address(), "--json"}, common...)...)
+		var docs []replayJSON
+		if exitCode(err) != exitBadSignature || json.Unmarshal([]byte(got[:strings.LastIndex(got, "]")+1]), &docs) != nil || len(docs) != 1 {
+			t.Fatalf("forged validator, --trust --json: exit %d (%v)\n%s", exitCode(err), err, got)
+		}
+		if d := docs[0]; d.Outcome != "bad signature" || d.Verdict != agora.SubmissionAccepted || d.Local.Status != agora.ResultAccepted ||
+			len(d.Results) != 1 || !strings.Contains(d.Results[0].Signature, "bad: signer "+forger.Address()+" is not a trusted validator") {
+			t.Fatalf("--json: %+v", d)
 		}
 	})
 }
