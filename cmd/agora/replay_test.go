@@ -200,3 +200,30 @@ func TestReplayDemo(t *testing.T) {
 		}
 	})
 }
+
+func TestReplayFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		target string
+		usage  bool
+	}{
+		{"TargetFirst", []string{"sub-1", "--coordinator", "http://x"}, "sub-1", false},
+		{"FlagsFirst", []string{"--coordinator", "http://x", "--json", "sub-1"}, "sub-1", false},
+		{"FlagsAround", []string{"--json", "sub-1", "--trust", "5abc"}, "sub-1", false},
+		{"NoTarget", []string{"--coordinator", "http://x"}, "", true},
+		{"TwoTargets", []string{"sub-1", "sub-2"}, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &ReplayCommand{Stdout: discard{}, Stderr: discard{}}
+			err := c.ParseFlags(tc.args)
+			var u *usageError
+			if tc.usage != errors.As(err, &u) {
+				t.Fatalf("ParseFlags(%q) = %v, want usage error %v", tc.args, err, tc.usage)
+			}
+			if !tc.usage && c.Target != tc.target {
+				t.Fatalf("Target = %q, want %q", c.Target, tc.target)
+			}
+		})
+	}
+}
