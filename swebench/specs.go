@@ -144,7 +144,7 @@ func (s *RepoSpec) TestCommand(testPatch string) string {
 // SWE-bench made to single instances.
 func (s *RepoSpec) ImageEvalScriptSpec(inst *Instance) EvalScriptSpec {
 	return EvalScriptSpec{
-		Activate:      imageActivate,
+		Activate:      append([]string(nil), imageActivate...),
 		RepoDir:       ImageRepoDir,
 		EvalCommands:  s.EvalCommands,
 		SafeDirectory: true,
@@ -164,10 +164,12 @@ func (s *RepoSpec) ImageEvalScriptSpec(inst *Instance) EvalScriptSpec {
 // that column, it does not record the test command's exit status; running
 // it as v5 does takes EvalScript(script).
 //
-// One case departs from the generator: a test patch naming no file. There
-// SWE-bench would write a bare `git checkout <base>`, which moves HEAD
-// instead of resetting files (its issue #518); this script leaves the reset
-// out. No dataset instance has such a patch.
+// Two cases depart from the generator; no dataset instance has either. A
+// test patch naming no file: SWE-bench would write a bare `git checkout
+// <base>`, which moves HEAD instead of resetting files (its issue #518);
+// this script leaves the reset out. A test patch with a line
+// "EOF_114329324912", which would end the heredoc and run the rest as
+// commands: EINVALID.
 func ImageEvalScript(inst *Instance) (string, error) {
 	if strings.TrimSpace(inst.EvalScript) != "" {
 		return inst.EvalScript, nil
@@ -178,6 +180,14 @@ func ImageEvalScript(inst *Instance) (string, error) {
 	}
 	if !isSHA(inst.BaseCommit) {
 		return "", agora.Errorf(agora.EINVALID, "%s: base_commit %s is not 40 lower-case hex digits", inst.InstanceID, strconv.Quote(inst.BaseCommit))
+	}
+	// A line equal to the delimiter would end the heredoc early and run
+	// the rest of the patch as commands. No dataset has one; SWE-bench
+	// would write the script all the same.
+	for _, l := range strings.Split(inst.TestPatch, "\n") {
+		if l == heredocDelimiter {
+			return "", agora.Errorf(agora.EINVALID, "%s: test_patch has a line %s, which would end the script's heredoc", inst.InstanceID, heredocDelimiter)
+		}
 	}
 	spec := s.ImageEvalScriptSpec(inst)
 	spec.PreTest = instancePreTest[inst.InstanceID]

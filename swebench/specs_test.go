@@ -1,8 +1,8 @@
 package swebench_test
 
 import (
-	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -284,6 +284,14 @@ func TestImageEvalScript(t *testing.T) {
 			t.Errorf("err=%v, want EINVALID naming base_commit", err)
 		}
 	})
+	t.Run("ErrHeredocDelimiterInTestPatch", func(t *testing.T) {
+		in := &swebench.Instance{InstanceID: "psf__requests-1", Repo: "psf/requests", Version: "2.0", BaseCommit: base,
+			TestPatch: "diff --git a/t.py b/t.py\n+x\nEOF_114329324912\nrm -rf /\n"}
+		_, err := swebench.ImageEvalScript(in)
+		if agora.ErrorCode(err) != agora.EINVALID || !strings.Contains(err.Error(), "heredoc") {
+			t.Errorf("err=%v, want EINVALID naming the heredoc", err)
+		}
+	})
 	t.Run("NoFilesNoReset", func(t *testing.T) {
 		in := &swebench.Instance{InstanceID: "psf__requests-1", Repo: "psf/requests", Version: "2.0", BaseCommit: base}
 		got, err := swebench.ImageEvalScript(in)
@@ -415,22 +423,54 @@ func TestEvalScriptSpecRuns(t *testing.T) {
 	}
 }
 
-// TestImageEvalScriptIsBash checks that every golden script parses as
-// bash (the heredoc closes, quotes balance).
-func TestImageEvalScriptIsBash(t *testing.T) {
-	if _, err := exec.LookPath("bash"); err != nil {
+// TestImageEvalScriptEverySpec writes a script for every (repository,
+// version) of the table and checks that bash parses it (the heredoc
+// closes, quotes balance) and that it runs the spec's commands.
+func TestImageEvalScriptEverySpec(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
 		t.Skip("no bash")
 	}
-	for _, in := range goldenInstances(t)[:20] {
-		in.EvalScript = ""
-		s, err := swebench.ImageEvalScript(&in)
-		if err != nil {
-			t.Fatal(err)
+	testPatch := "diff --git a/tests/test_x.py b/tests/test_x.py\n--- a/tests/test_x.py\n+++ b/tests/test_x.py\n@@ -1 +1 @@\n-a = 'it''s'\n+b = \"$(x)\"\n"
+	// One bash for all scripts: each alone only when the whole fails.
+	bashN := func(script string) error {
+		cmd := exec.Command(bash, "-n")
+		cmd.Stdin = strings.NewReader(script)
+		// An unclosed heredoc is only a warning: any output fails.
+		out, err := cmd.CombinedOutput()
+		if err != nil || len(out) > 0 {
+			return fmt.Errorf("bash -n: %v\n%s", err, out)
 		}
-		cmd := exec.Command("bash", "-n")
-		cmd.Stdin = bytes.NewReader([]byte(s))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("%s: bash -n: %v\n%s", in.InstanceID, err, out)
+		return nil
+	}
+	var all strings.Builder
+	scripts := map[string]string{}
+	for _, repo := range swebench.SpecRepos() {
+		for _, v := range swebench.SpecVersions(repo) {
+			in := &swebench.Instance{InstanceID: "a__b-1", Repo: repo, Version: v, BaseCommit: strings.Repeat("0", 40), TestPatch: testPatch}
+			got, err := swebench.ImageEvalScript(in)
+			if err != nil {
+				t.Fatalf("%s@%s: %v", repo, v, err)
+			}
+			s, _ := swebench.LookupSpec(repo, v)
+			for _, want := range append([]string{s.Install, s.TestCommand(testPatch)}, s.EvalCommands...) {
+				if !strings.Contains(got, "\n"+want+"\n") {
+					t.Errorf("%s@%s: no line %q", repo, v, want)
+				}
+			}
+			scripts[repo+"@"+v] = got
+			all.WriteString(got)
+		}
+	}
+	if len(scripts) < 280 {
+		t.Errorf("%d specs, want the whole table", len(scripts))
+	}
+	if bashN(all.String()) == nil {
+		return
+	}
+	for name, script := range scripts {
+		if err := bashN(script); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
@@ -447,14 +487,17 @@ func FuzzImageEvalScript(f *testing.F) {
 		in := &swebench.Instance{InstanceID: "a__b-1", Repo: repo, Version: version, BaseCommit: strings.Repeat("0", 40), TestPatch: testPatch}
 		got, err := swebench.ImageEvalScript(in)
 		if err != nil {
-			if agora.ErrorCode(err) != agora.ENOTFOUND {
-				t.Fatalf("err=%v, want only ENOTFOUND for an unknown spec", err)
+			if c := agora.ErrorCode(err); c != agora.ENOTFOUND && !(c == agora.EINVALID && strings.Contains(err.Error(), "heredoc")) {
+				t.Fatalf("err=%v, want only ENOTFOUND for an unknown spec or EINVALID for a heredoc delimiter", err)
 			}
 			return
 		}
 		s, _ := swebench.LookupSpec(repo, version)
 		if !strings.HasPrefix(got, "#!/bin/bash\nset -uxo pipefail\n") || !strings.HasSuffix(got, "\n") {
 			t.Fatalf("script lacks its header or final newline:\n%s", got)
+		}
+		if strings.Count(got, "\nEOF_114329324912\n") != 1 {
+			t.Fatalf("the heredoc delimiter is not on exactly one line after the opening:\n%s", got)
 		}
 		if want := "\n" + swebench.StartTestOutput + "\n" + s.TestCommand(testPatch) + "\n" + swebench.EndTestOutput + "\n"; !strings.Contains(got, want) {
 			t.Fatalf("script lacks the test command between the markers:\n%s", got)
