@@ -157,10 +157,8 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	}
 	parserName := env.Parser
 	if parserName == "" {
-		parserName = inst.LogParser
-	}
-	if parserName == "" {
-		parserName, _ = logparse.ForRepo(inst.Repo)
+		// None found leaves "", which LookupEvents refuses below.
+		parserName, _ = swebench.LogParser(inst)
 	}
 	parser, err := logparse.LookupEvents(parserName)
 	if err != nil {
