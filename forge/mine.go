@@ -94,6 +94,9 @@ type MineOptions struct {
 	Validator *Validator
 	// Progress, if set, is told of every candidate's fate.
 	Progress func(Outcome)
+	// Skip, if set, passes over candidates it returns true for, without
+	// counting them: a long-running producer's candidates already tried.
+	Skip func(commit string) bool
 }
 
 // Outcome is what happened to one candidate.
@@ -177,6 +180,9 @@ func Mine(ctx context.Context, opt MineOptions, emit func(*swebench.Instance) er
 			return st, err
 		}
 		c := &cands[i]
+		if opt.Skip != nil && opt.Skip(c.Commit) {
+			continue
+		}
 		inst, d, reason, err := opt.instance(ctx, c)
 		if err != nil {
 			return st, err

@@ -108,18 +108,12 @@ type ForgeMineCommand struct {
 	Repo, Name, Ref, Out, Version string
 	Since, Until                  string
 	Limit                         int
-	Known                         stringList
+	Known                         listFlag
 	GitHubURL, GitHubTokenEnv     string
 	MaxFiles, MaxLines            int
 	Stats                         string
 	Verbose                       bool
 }
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 const forgeMineUsage = `Usage: agora forge mine --repo DIR --out tasks.jsonl [flags]
 
