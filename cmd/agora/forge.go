@@ -1,11 +1,19 @@
 package main
 
 import (
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	agorahttp "github.com/agoranet/agora/http"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"io"
 	"log/slog"
 	"os"
@@ -33,6 +41,8 @@ const forgeUsage = `Usage: agora forge COMMAND [flags]
 Commands:
   mine    mine a repository's history for SWE-bench-style tasks, each proved
           by execution (its tests fail before the fix and pass after)
+  serve   keep a pool of validated tasks per competition and publish them to
+          a coordinator as hidden, fresh tasks on a cadence
 
 Run "agora forge COMMAND -h" for a command's flags.
 `
@@ -49,6 +59,8 @@ func (c *ForgeCommand) Run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "mine":
 		return (&ForgeMineCommand{Stdout: c.Stdout, Stderr: c.Stderr}).Run(ctx, args[1:])
+	case "serve":
+		return (&ForgeServeCommand{Stdout: c.Stdout, Stderr: c.Stderr}).Run(ctx, args[1:])
 	}
 	fmt.Fprint(c.Stderr, forgeUsage)
 	return agora.Errorf(agora.EINVALID, "forge: unknown command %q", args[0])
@@ -344,4 +356,157 @@ func writeJSONFile(path string, v any) error {
 		return err
 	}
 	return swebench.WriteFileAtomic(path, append(data, '\n'))
+}
+
+// ForgeServeCommand is `agora forge serve`: the task pool, kept full and
+// published to a coordinator on a cadence.
+type ForgeServeCommand struct {
+	Stdout, Stderr io.Writer
+	forgeSandbox
+	keys keyFlags
+
+	Pool, Coordinator, Listen string
+	Feeds, Known              listFlag
+	MinPool, Quorum           int
+	PublishEvery, RefillEvery time.Duration
+	MaxAttempts               int
+	Since                     string
+}
+
+const forgeServeUsage = `Usage: agora forge serve --feed COMPETITION=REPO [--feed ...] --coordinator URL --key-uri //Owner [flags]
+
+Keeps a pool of validated tasks for each competition (a SQLite file, --pool)
+at or above --min-pool, mining each competition's repository in the
+background (as agora forge mine does), and every --publish-every hands the
+oldest ready task to the coordinator as a hidden, fresh task in that
+competition: an atomic reservation, then the import, then an
+acknowledgement; a failed import is retried, and a task that fails
+--max-attempts times is set aside as dead. The coordinator's --repo-source
+must resolve the repositories (e.g. the same mirrors). Metrics and health:
+http://LISTEN/metrics and /healthz.
+
+Flags:
+`
+
+// Run parses flags and serves until ctx ends.
+func (c *ForgeServeCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("agora-forge-serve", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	fs.Usage = func() { fmt.Fprint(c.Stderr, forgeServeUsage); fs.PrintDefaults() }
+	fs.Var(&c.Feeds, "feed", "COMPETITION=REPO: a competition and the git repository (local path) its tasks are mined from (repeatable)")
+	fs.StringVar(&c.Pool, "pool", "forge-pool.db", "the pool's SQLite file")
+	fs.IntVar(&c.MinPool, "min-pool", 5, "ready tasks to keep per competition")
+	fs.DurationVar(&c.PublishEvery, "publish-every", time.Hour, "how often each competition gets a fresh task (0: never publish)")
+	fs.DurationVar(&c.RefillEvery, "refill-every", 30*time.Second, "how often pools are checked")
+	fs.IntVar(&c.MaxAttempts, "max-attempts", 3, "publication attempts before a task is dead")
+	fs.StringVar(&c.Coordinator, "coordinator", "", "coordinator URL to publish to")
+	fs.IntVar(&c.Quorum, "quorum", 0, "validators per submission on published tasks (0: the coordinator's default)")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:9464", "address for /metrics and /healthz (empty: none)")
+	fs.StringVar(&c.Since, "since", "", "oldest commit date to mine (YYYY-MM-DD or RFC 3339)")
+	fs.Var(&c.Known, "known", "instances not to make again (JSONL/JSON; repeatable)")
+	c.forgeSandbox.flags(fs)
+	c.keys.register(fs, "AGORA_FORGE_")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return agora.Errorf(agora.EINVALID, "forge serve: %v", err)
+	}
+	if len(c.Feeds) == 0 {
+		return agora.Errorf(agora.EINVALID, "forge serve: give at least one --feed COMPETITION=REPO")
+	}
+	if c.MinPool < 1 {
+		return agora.Errorf(agora.EINVALID, "forge serve: --min-pool must be at least 1")
+	}
+	if c.MaxAttempts < 1 {
+		return agora.Errorf(agora.EINVALID, "forge serve: --max-attempts must be at least 1")
+	}
+	var publish func(context.Context, string, *swebench.Instance) error
+	if c.PublishEvery > 0 {
+		if c.Coordinator == "" {
+			return agora.Errorf(agora.EINVALID, "forge serve: --coordinator is required to publish (or --publish-every 0)")
+		}
+		signer, err := c.keys.load()
+		if err != nil {
+			return agora.Errorf(agora.EINVALID, "forge serve: %s", message(err))
+		}
+		client := agorahttp.NewClient(c.Coordinator, signer)
+		publish = func(ctx context.Context, comp string, in *swebench.Instance) error {
+			line, err := in.MarshalJSON()
+			if err != nil {
+				return err
+			}
+			q := url.Values{"visibility": {agora.VisibilityHidden}, "competition": {comp}}
+			if c.Quorum > 0 {
+				q.Set("quorum", strconv.Itoa(c.Quorum))
+			}
+			_, err = client.ImportTasks(ctx, append(line, '\n'), q)
+			return err
+		}
+	}
+	since, err := parseDay("--since", c.Since)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(c.Stderr, nil))
+	pool, err := forge.OpenPool(ctx, c.Pool)
+	if err != nil {
+		return agora.Errorf(agora.EINVALID, "forge serve: %v", err)
+	}
+	defer pool.Close()
+	pool.MaxAttempts = c.MaxAttempts
+	reg := prometheus.NewRegistry()
+	metrics := forge.NewMetrics(reg)
+	srv := &forge.Server{Pool: pool, Publish: publish, PublishEvery: c.PublishEvery, RefillEvery: c.RefillEvery, Logger: logger, Metrics: metrics}
+	var stops []func()
+	defer func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	for _, feed := range c.Feeds {
+		comp, dir, ok := strings.Cut(feed, "=")
+		if !ok || comp == "" || dir == "" {
+			return agora.Errorf(agora.EINVALID, "forge serve: --feed %q: want COMPETITION=REPO", feed)
+		}
+		mine := &ForgeMineCommand{Repo: dir, Out: "-", Known: c.Known}
+		opt, err := mine.options(ctx)
+		if err != nil {
+			return err
+		}
+		opt.List.Since = since
+		existing, err := pool.Instances(ctx, comp)
+		if err != nil {
+			return err
+		}
+		for i := range existing {
+			opt.Known.Add(existing[i])
+		}
+		v, stop, err := c.validator(logger, opt.Dir)
+		if err != nil {
+			return err
+		}
+		stops = append(stops, stop)
+		opt.Validator = v
+		srv.Competitions = append(srv.Competitions, forge.Competition{Name: comp, MinPool: c.MinPool,
+			Producer: &forge.MineProducer{Options: *opt, Observe: func(o forge.Outcome) { metrics.Observe(comp, o) }}})
+	}
+	if c.Listen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+		ln, err := net.Listen("tcp", c.Listen)
+		if err != nil {
+			return agora.Errorf(agora.EINVALID, "forge serve: --listen: %v", err)
+		}
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(ln)
+		defer hs.Close()
+		logger.Info("forge serving", "metrics", "http://"+ln.Addr().String()+"/metrics", "competitions", len(srv.Competitions))
+	}
+	err = srv.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }
