@@ -114,15 +114,30 @@ type Outcome struct {
 type Stats struct {
 	Commits    int `json:"commits"`
 	Candidates int `json:"candidates"`
+	// Considered are the candidates looked at before the limit was met.
+	Considered int `json:"considered"`
 	Duplicates int `json:"duplicates"`
 	Rejected   int `json:"rejected"`
 	Kept       int `json:"kept"`
 	// Reasons counts why commits and candidates were not kept.
 	Reasons map[string]int `json:"reasons"`
 	// ValidateMS is the time spent validating, ListMS listing commits.
+	// Of ValidateMS, TestMS ran test commands and RunMS ran sandboxed
+	// evaluations (checkout, environment, patching and tests); the rest
+	// is the forge's own work.
 	ValidateMS int64 `json:"validate_ms"`
+	TestMS     int64 `json:"test_ms"`
+	RunMS      int64 `json:"run_ms"`
 	ListMS     int64 `json:"list_ms"`
 	ElapsedMS  int64 `json:"elapsed_ms"`
+}
+
+// PerHour is how many candidates an hour this run considered.
+func (s *Stats) PerHour() float64 {
+	if s.ElapsedMS <= 0 {
+		return 0
+	}
+	return float64(s.Considered) / (float64(s.ElapsedMS) / 3.6e6)
 }
 
 // Yield is the share of validated candidates that became tasks.
@@ -183,6 +198,7 @@ func Mine(ctx context.Context, opt MineOptions, emit func(*swebench.Instance) er
 		if opt.Skip != nil && opt.Skip(c.Commit) {
 			continue
 		}
+		st.Considered++
 		inst, d, reason, err := opt.instance(ctx, c)
 		if err != nil {
 			return st, err
@@ -202,6 +218,12 @@ func Mine(ctx context.Context, opt MineOptions, emit func(*swebench.Instance) er
 		val, err := opt.Validator.Validate(ctx, inst)
 		took := time.Since(t)
 		st.ValidateMS += took.Milliseconds()
+		if val != nil {
+			for _, r := range val.Runs {
+				st.TestMS += r.TestMS
+				st.RunMS += r.TotalMS
+			}
+		}
 		var rej *Rejection
 		if errors.As(err, &rej) {
 			st.Rejected++
