@@ -1004,9 +1004,11 @@ func (s *Server) handleBTResult(w http.ResponseWriter, r *http.Request, who stri
 
 // handleBTVerify is BitSota's direct verification route. Agora records a
 // result only against a job, so this answers the job of submission {id}
-// that the caller holds a lease on, leasing one first when it holds none
-// (under the scan's rules: one slot per validator, attempts counted); a
-// submission with no job left to lease is ECONFLICT.
+// that the caller holds a lease on (or already answered), leasing one
+// first when it holds none (under the scan's rules: one slot per
+// validator, attempts counted); a submission with no job left to lease is
+// ECONFLICT, and one of a task BitSota's runner does not replay
+// (btReplayable) EUNPROCESSABLE.
 func (s *Server) handleBTVerify(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
 	var req ResultRequest
 	if err := decodeJSON(body, &req); err != nil {
@@ -1018,13 +1020,19 @@ func (s *Server) handleBTVerify(w http.ResponseWriter, r *http.Request, who stri
 	} else if req.SubmissionID != id {
 		return agora.Errorf(agora.EINVALID, "submission_id: %q is not the submission in the path (%s)", req.SubmissionID, id)
 	}
-	leased := agora.JobLeased
-	jobs, _, err := s.Store.FindJobs(r.Context(), agora.JobFilter{SubmissionID: &id, Validator: &who, Status: &leased, Limit: 1})
+	// The caller's job of this submission: the one it holds, or the one
+	// it already answered, so that a retried verify is idempotent as a
+	// retried result is (same body 200, another 409).
+	jobs, _, err := s.Store.FindJobs(r.Context(), agora.JobFilter{SubmissionID: &id, Validator: &who, Limit: agora.MaxQuorum})
 	if err != nil {
 		return err
 	}
-	if len(jobs) > 0 {
-		return s.btRecord(w, r, who, jobs[0].ID, &req)
+	for _, st := range []string{agora.JobLeased, agora.JobDone} {
+		for _, j := range jobs {
+			if j.Status == st {
+				return s.btRecord(w, r, who, j.ID, &req)
+			}
+		}
 	}
 	sub, err := s.Store.FindSubmissionByID(r.Context(), id)
 	if err != nil {
