@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/agoranet/agora"
@@ -605,6 +606,14 @@ func (s *Server) handleBTSubmit(w http.ResponseWriter, r *http.Request, who stri
 	if err := decodeJSON(body, &req); err != nil {
 		return err
 	}
+	if localRunDir(&req) {
+		// BitSota's agent miner sends, as artifact_uri, the directory
+		// where it ran the patch locally: provenance on the miner's disk,
+		// with no digest or size, which no validator can fetch (BitSota's
+		// runner ignores it). It is not an artifact; the patch is the
+		// submission.
+		req.ArtifactURI = ""
+	}
 	if req.TaskID == "" {
 		if req.ClaimID == "" {
 			return agora.Errorf(agora.EINVALID, "claim_id: required (or task_id)")
@@ -633,6 +642,17 @@ func (s *Server) handleBTSubmit(w http.ResponseWriter, r *http.Request, who stri
 	}
 	writeJSON(w, status, m)
 	return nil
+}
+
+// localRunDir reports whether req's artifact_uri is a path on the
+// miner's machine rather than an artifact: no URL scheme (or file:), no
+// artifact_sha256 or artifact_size_bytes, beside a patch.
+func localRunDir(req *SubmitRequest) bool {
+	if req.ArtifactURI == "" || req.ArtifactSHA256 != "" || req.ArtifactSize != 0 || strings.TrimSpace(req.Patch) == "" {
+		return false
+	}
+	u, err := url.Parse(req.ArtifactURI)
+	return err == nil && (u.Scheme == "" || u.Scheme == "file") && u.Host == ""
 }
 
 func (s *Server) handleBTListSubmissions(w http.ResponseWriter, r *http.Request) error {

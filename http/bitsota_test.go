@@ -330,3 +330,47 @@ func TestBitSotaPeerAndVerify(t *testing.T) {
 		btDo(t, e, e.k.m1, "POST", "/api/v1/submissions/"+id+"/verify", "", body, http.StatusForbidden, nil)
 	})
 }
+
+// TestBitSotaLocalArtifactURI: the run directory BitSota's agent miner
+// sends as artifact_uri (a local path, no digest, no size) beside a patch
+// is provenance, not an artifact; anything else is held to Agora's
+// artifact rules.
+func TestBitSotaLocalArtifactURI(t *testing.T) {
+	e := MustOpenServer(t, "sqlite", withBitSota)
+	task, err := e.owner.CreateTask(ctx, testingutil.MetricTask("artifact-loss", agora.Minimize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		name     string
+		fields   map[string]any
+		want     int
+		artifact bool
+	}{
+		{"LocalDir", map[string]any{"patch": btPatch, "artifact_uri": "/home/m/.bitsota_agent_workspace/runs/x"}, http.StatusCreated, false},
+		{"RelativeDir", map[string]any{"patch": btPatch, "artifact_uri": "runs/x"}, http.StatusCreated, false},
+		{"FileURL", map[string]any{"patch": btPatch, "artifact_uri": "file:///home/m/runs/x"}, http.StatusCreated, false},
+		{"LocalDirNoPatch", map[string]any{"artifact_uri": "/home/m/runs/x"}, http.StatusBadRequest, false},
+		{"LocalDirWithDigest", map[string]any{"patch": btPatch, "artifact_uri": "/home/m/runs/x", "artifact_sha256": sha, "artifact_size_bytes": 10}, http.StatusBadRequest, false},
+		{"HTTPSNoDigest", map[string]any{"patch": btPatch, "artifact_uri": "https://example.org/a.bin"}, http.StatusBadRequest, false},
+		{"HTTPS", map[string]any{"patch": btPatch, "artifact_uri": "https://example.org/a.bin", "artifact_sha256": sha, "artifact_size_bytes": 10}, http.StatusCreated, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c, sub map[string]any
+			btDo(t, e, e.k.m1, "POST", "/api/v1/tasks/"+task.ID+"/claim", "", map[string]any{"claim_description": tc.name}, http.StatusCreated, &c)
+			body := map[string]any{"claim_id": c["id"], "base_ref": task.BaseRef, "summary": tc.name, "claimed_metrics": map[string]float64{"loss": 1}}
+			for k, v := range tc.fields {
+				body[k] = v
+			}
+			btDo(t, e, e.k.m1, "POST", "/api/v1/submissions", "", body, tc.want, &sub)
+			if tc.want == http.StatusCreated {
+				if _, has := sub["artifact_uri"]; has != tc.artifact {
+					t.Fatalf("artifact_uri kept=%v, want %v: %v", has, tc.artifact, sub)
+				}
+			} else {
+				btDo(t, e, e.k.m1, "POST", "/api/v1/claims/"+c["id"].(string)+"/cancel", "", nil, http.StatusOK, nil)
+			}
+		})
+	}
+}

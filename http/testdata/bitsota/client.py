@@ -139,8 +139,11 @@ def main():
         step = "miner submits by claim_id alone"
         sub = request("POST", "/api/v1/submissions", role="miner", body={
             "claim_id": c2["id"], "base_ref": TASK["base_ref"], "patch": PATCH, "summary": "smaller lr",
-            "claimed_metrics": {"loss": 1.5, "tiny": 1e-05}, "proposed_idea": "warmup"})
+            "claimed_metrics": {"loss": 1.5, "tiny": 1e-05}, "proposed_idea": "warmup",
+            # BitSota's agent miner names its local run directory here, with no digest or size
+            "artifact_uri": "/home/miner/.bitsota_agent_workspace/runs/bench-attempt-1-x", "execution_log": "loss=1.5"})
         expect(sub["status"] == "pending_verification" and sub["task_id"] == task_id and sub["claim_id"] == c2["id"], f"submission {sub}")
+        expect("artifact_uri" not in sub, f"a local run directory became an artifact: {sub}")
         subs = request("GET", "/api/v1/submissions", params={"task_id": task_id})
         expect(isinstance(subs, list) and subs[0]["id"] == sub["id"] and not subs[0].get("patch"), f"public submissions {subs}")
         detail = request("GET", f"/api/v1/submissions/{sub['id']}/detail", role="miner")
