@@ -437,21 +437,26 @@ func (s *Server) handleBTListClaims(w http.ResponseWriter, r *http.Request) erro
 // handleBTOnboard serves a task's onboarding: its poster's onboard_md,
 // then what Agora renders from the task record (handleOnboard).
 func (s *Server) handleBTOnboard(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.Store.FindTaskByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	md, err := s.onboarding(r, t)
+	if err != nil {
+		return err
+	}
 	if s.btStore != nil {
-		t, err := s.Store.FindTaskByID(r.Context(), r.PathValue("id"))
+		posted, err := s.btStore.TaskOnboarding(r.Context(), t.ID)
 		if err != nil {
 			return err
 		}
-		md, err := s.btStore.TaskOnboarding(r.Context(), t.ID)
-		if err != nil {
-			return err
-		}
-		if text := md[t.ID]; text != "" {
-			w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
-			w.Write([]byte(strings.TrimRight(text, "\n") + "\n\n---\n\n"))
+		if text := posted[t.ID]; text != "" {
+			md = strings.TrimRight(text, "\n") + "\n\n---\n\n" + md
 		}
 	}
-	return s.handleOnboard(w, r)
+	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+	w.Write([]byte(md))
+	return nil
 }
 
 // needBTStore is EUNAVAILABLE when the store keeps no BitSota records.
