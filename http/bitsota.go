@@ -84,7 +84,7 @@ func (s *Server) registerBitSotaRoutes() {
 	s.handle("GET "+p+"/submissions/{id}", s.btPublic(s.handleBTGetSubmission))
 	s.handle("GET "+p+"/submissions/{id}/detail", s.btPublic(s.handleBTDetail))
 	s.handle("GET "+p+"/submissions/{id}/peer-consensus", s.btPublic(s.handleBTPeerConsensus))
-	s.handle("POST "+p+"/submissions/{id}/peer-evaluate", s.btSigned("", DefaultMaxBody, s.handlePeerEvaluate))
+	s.handle("POST "+p+"/submissions/{id}/peer-evaluate", s.btSigned("", DefaultMaxBody, s.handleBTPeerEvaluate))
 	s.handle("POST "+p+"/submissions/{id}/verify", s.btSigned(agora.RoleValidator, DefaultResultMaxBody, s.handleBTVerify))
 	s.handle("GET "+p+"/peer-evaluations", s.btPublic(s.handleBTPeerEvaluations))
 	s.handle("GET "+p+"/verifications", s.btPublic(s.handleBTVerifications))
@@ -800,6 +800,21 @@ func (s *Server) handleBTDetail(w http.ResponseWriter, r *http.Request) error {
 	resp := map[string]any{"submission": m, "verifications": verifications, "peer_evaluations": peers,
 		"peer_consensus": consensus, "idea_rewards": mine, "metric_name": t.MetricName}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// handleBTPeerEvaluate is Agora's peer evaluation, answered as a row of
+// peer-evaluations (evaluator_hotkey).
+func (s *Server) handleBTPeerEvaluate(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	res, err := s.peerEvaluate(r, who, body)
+	if err != nil {
+		return err
+	}
+	m, err := s.btResult(r, res)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, m)
 	return nil
 }
 

@@ -267,6 +267,9 @@ func TestBitSotaPeerAndVerify(t *testing.T) {
 		var res map[string]any
 		btDo(t, e, e.k.m2, "POST", "/api/v1/submissions/"+id+"/peer-evaluate", "",
 			map[string]any{"status": "accepted", "observed_metrics": map[string]float64{"loss": 1.25}, "notes": "ok"}, http.StatusCreated, &res)
+		if res["evaluator_hotkey"] != e.k.m2.Address() || res["status"] != "accepted" {
+			t.Fatalf("peer evaluation reply %v", res)
+		}
 		var rows []map[string]any
 		btDo(t, e, e.k.m1, "GET", "/api/v1/peer-evaluations", "submission_id="+id+"&evaluator_hotkey="+e.k.m2.Address(), nil, http.StatusOK, &rows)
 		if len(rows) != 1 || rows[0]["evaluator_hotkey"] != e.k.m2.Address() {
