@@ -61,8 +61,14 @@ type Lease struct {
 
 // LeaseRequest asks for up to Max jobs for Validator.
 type LeaseRequest struct {
-	Validator   string
-	TaskID      string // optional filter
+	Validator string
+	TaskID    string // optional filter
+	// SubmissionID, optional, leases only a job of that submission (a
+	// validator answering one submission directly).
+	SubmissionID string
+	// TaskIDs, when not nil, leases only jobs of these tasks (a
+	// validator that can replay only some kinds of task).
+	TaskIDs     []string
 	Max         int
 	TTL         time.Duration
 	MaxAttempts int

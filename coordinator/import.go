@@ -32,6 +32,9 @@ func (c *Coordinator) ImportTasks(ctx context.Context, data []byte, tmpl *agora.
 		t := in.Task(c.RepoSource)
 		t.Title = fmt.Sprintf("%s: %s", in.InstanceID, firstLine(in.ProblemStatement, 200))
 		t.Visibility, t.Competition, t.Source, t.Quorum, t.CreatedBy = tmpl.Visibility, tmpl.Competition, "swe-bench", tmpl.Quorum, tmpl.CreatedBy
+		if _, forged := in.Extra["forge"]; forged {
+			t.Source = "forge" // agora forge's record: mined or synthesized, validated by execution
+		}
 		tasks = append(tasks, t)
 	}
 	if err := c.Store.ImportTasks(ctx, tasks); err != nil {

@@ -81,6 +81,11 @@ type SWEResult struct {
 	TamperFindings []patch.Finding
 	// Guarded tells whether the runner guard watched the test run.
 	Guarded bool
+	// Statuses are every test's status as the log parser read the test
+	// output (after the guard's canaries are taken out), whether or not
+	// the instance lists it; nil when the tests did not run. Task mining
+	// derives FAIL_TO_PASS and PASS_TO_PASS from them.
+	Statuses logparse.Map
 	// Started is when the evaluation began; with Timings it dates the
 	// steps in run_instance.log.
 	Started time.Time
@@ -152,10 +157,8 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	}
 	parserName := env.Parser
 	if parserName == "" {
-		parserName = inst.LogParser
-	}
-	if parserName == "" {
-		parserName, _ = logparse.ForRepo(inst.Repo)
+		// None found leaves "", which LookupEvents refuses below.
+		parserName, _ = swebench.LogParser(inst)
 	}
 	parser, err := logparse.LookupEvents(parserName)
 	if err != nil {
@@ -306,6 +309,7 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 		}
 		events = kept
 	}
+	res.Statuses = events.Map()
 	in := grading.Input{
 		FailToPass: inst.FailToPass,
 		PassToPass: inst.PassToPass,

@@ -3,7 +3,6 @@ package harness_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,73 +12,18 @@ import (
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/harness"
 	"github.com/agoranet/agora/internal/fixture"
-	"github.com/agoranet/agora/repocache"
-	"github.com/agoranet/agora/sandbox"
 	"github.com/agoranet/agora/swebench"
 )
-
-// testEnvs serve the fixture repositories. The limits are tight so hostile
-// patches hit them quickly.
-const testEnvs = `
-version: 1
-environments:
-  - repo: agora/calc
-    versions: ["0.1"]
-    interpreter: /usr/bin/python3
-    test_cmd: python -m pytest -rA
-    timeout: 60s
-    memory_mb: 512
-    pids: 256
-  - repo: agora/mathx
-    versions: ["0.1"]
-    path: [/usr/local/go/bin]
-    env: {GOCACHE: /env/gocache, GOPATH: /env/gopath, GOPROXY: "off", GOTOOLCHAIN: local, GOWORK: "off", GOFLAGS: "", CGO_ENABLED: "0"}
-    setup:
-      - go test -count=1 -run '^$' ./... >/dev/null
-    test_cmd: go test -json -count=1 ./...
-    test_files: none
-    parser: gotest
-    timeout: 120s
-`
 
 // MustEvaluator returns an evaluator on a real sandbox over the fixture
 // mirrors in root, or skips when the host cannot run sandboxes.
 func MustEvaluator(tb testing.TB, root string) *harness.Evaluator {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("harness tests need root for sandboxes")
-	}
-	if _, err := exec.LookPath("runc"); err != nil {
-		tb.Skip("harness tests need runc (apt-get install runc)")
-	}
-	state := filepath.Join("/run/agora-test", strings.ReplaceAll(tb.Name(), "/", "_"))
-	// A pool, as a validator would run with: the runs below take started
-	// containers.
-	sb, err := sandbox.New(sandbox.Config{StateDir: state, PoolSize: 2})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		sb.Close()
-		os.RemoveAll(state)
-	})
-	cache := tb.TempDir()
-	return &harness.Evaluator{
-		Sandbox:        sb,
-		Checkouts:      &repocache.Cache{Dir: filepath.Join(cache, "repos"), Source: filepath.Join(root, "{owner}+{name}", "repo"), UID: sandbox.DefaultUID, GID: sandbox.DefaultGID},
-		CacheDir:       cache,
-		RuntimeKind:    sb.Kind(),
-		WorkspaceBytes: 256 << 20,
-	}
+	return fixture.Evaluator(tb, root)
 }
 
 func mustEnv(tb testing.TB, repo string) *harness.Env {
 	tb.Helper()
-	f, err := harness.ParseEnvFile("test", []byte(testEnvs))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e, err := f.Find(repo, "0.1")
+	e, err := fixture.EnvFile(tb).Find(repo, "0.1")
 	if err != nil {
 		tb.Fatal(err)
 	}

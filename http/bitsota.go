@@ -2,9 +2,11 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/agoranet/agora"
@@ -26,16 +28,37 @@ import (
 //   - a scan's jobs carry the job's fields at the top level beside
 //     submission, task and replay_spec, and results carry id = job id;
 //   - a submission may name only its claim_id (the task is the claim's);
-//   - a posted task may carry BitSota's onboard_md, onboard_path and
-//     is_active (onboard_md is accepted and not stored: Agora renders
-//     onboarding from the task record);
+//   - a posted task may leave out kind (BitSota's tasks are all metric
+//     tasks) and carry BitSota's onboard_md (stored, and served back in
+//     task rows and first in onboard.md), onboard_path and is_active;
+//   - BitSota's clients read verifications, peer evaluations and details
+//     unsigned: the public sees the results of a decided submission in
+//     their redacted form (status, reason class, who, when), nothing while
+//     it is pending, so peer evaluators cannot copy each other;
 //   - BitSota's routes Agora has no twin for are served from the same
 //     records: submissions/{id}/detail, peer-evaluations, peer-consensus,
 //     validator/jobs/claim (one leased job, 404 "no pending validator
-//     jobs" when none) and submissions/{id}/verify (a result for the job
-//     of that submission the caller holds); work-items lists none, as
-//     Agora has no planner.
+//     jobs" when none), submissions/{id}/verify (a result for that
+//     submission's job: the caller's lease, or a new one), idea-rewards
+//     (derived from accepted centerless submissions, agora.IdeaRewards)
+//     and work-items (owner-posted planner items; claiming one claims its
+//     task, and the submission on that claim completes it).
 const BitSotaPrefix = "/bitsota"
+
+// BitSotaStore is what the compatibility surface keeps beyond Agora's
+// records; sqldb.DB provides it. A Store without it serves the surface
+// without work items and with onboarding texts not stored.
+type BitSotaStore interface {
+	agora.WorkItemService
+	// CreateTaskWithOnboarding creates t with its poster's onboarding
+	// text md, both or neither (CreateTask's errors).
+	CreateTaskWithOnboarding(ctx context.Context, t *agora.Task, md string) error
+	// TaskOnboarding returns the onboarding texts of tasks ids, by id.
+	TaskOnboarding(ctx context.Context, ids ...string) (map[string]string, error)
+}
+
+// MaxOnboardMD bounds a posted task's onboard_md, as BitSota does.
+const MaxOnboardMD = 40000
 
 // registerBitSotaRoutes registers the BitSota compatibility surface when
 // the server has a BTAuth verifier.
@@ -43,22 +66,25 @@ func (s *Server) registerBitSotaRoutes() {
 	if s.BTAuth == nil {
 		return
 	}
+	s.btStore, _ = s.Store.(BitSotaStore)
 	p := BitSotaPrefix + "/api/v1"
 	s.handle("GET "+p+"/tasks", s.btPublic(s.handleBTListTasks))
 	s.handle("POST "+p+"/tasks", s.btSigned(agora.RoleOwner, DefaultMaxBody, s.handleBTCreateTask))
 	s.handle("GET "+p+"/tasks/{id}", s.btPublic(s.handleBTGetTask))
-	s.handle("GET "+p+"/tasks/{id}/onboard.md", s.btPublic(s.handleOnboard))
+	s.handle("GET "+p+"/tasks/{id}/onboard.md", s.btPublic(s.handleBTOnboard))
 	s.handle("POST "+p+"/tasks/{id}/claim", s.btSigned(agora.RoleMiner, DefaultMaxBody, s.handleBTClaim))
 	s.handle("GET "+p+"/claims", s.btPublic(s.handleBTListClaims))
 	s.handle("POST "+p+"/claims/{id}/cancel", s.btSigned(agora.RoleMiner, DefaultMaxBody, s.handleCancelClaim))
 	s.handle("GET "+p+"/work-items", s.btPublic(s.handleBTWorkItems))
+	s.handle("POST "+p+"/work-items", s.btSigned(agora.RoleOwner, DefaultMaxBody, s.handleBTCreateWorkItem))
 	s.handle("POST "+p+"/work-items/{id}/claim", s.btSigned(agora.RoleMiner, DefaultMaxBody, s.handleBTClaimWorkItem))
+	s.handle("GET "+p+"/idea-rewards", s.btPublic(s.handleBTIdeaRewards))
 	s.handle("POST "+p+"/submissions", s.btSigned(agora.RoleMiner, DefaultMaxBody, s.handleBTSubmit))
 	s.handle("GET "+p+"/submissions", s.btPublic(s.handleBTListSubmissions))
 	s.handle("GET "+p+"/submissions/{id}", s.btPublic(s.handleBTGetSubmission))
 	s.handle("GET "+p+"/submissions/{id}/detail", s.btPublic(s.handleBTDetail))
 	s.handle("GET "+p+"/submissions/{id}/peer-consensus", s.btPublic(s.handleBTPeerConsensus))
-	s.handle("POST "+p+"/submissions/{id}/peer-evaluate", s.btSigned("", DefaultMaxBody, s.handlePeerEvaluate))
+	s.handle("POST "+p+"/submissions/{id}/peer-evaluate", s.btSigned("", DefaultMaxBody, s.handleBTPeerEvaluate))
 	s.handle("POST "+p+"/submissions/{id}/verify", s.btSigned(agora.RoleValidator, DefaultResultMaxBody, s.handleBTVerify))
 	s.handle("GET "+p+"/peer-evaluations", s.btPublic(s.handleBTPeerEvaluations))
 	s.handle("GET "+p+"/verifications", s.btPublic(s.handleBTVerifications))
@@ -197,17 +223,43 @@ func toMap(v any) (map[string]any, error) {
 	return m, nil
 }
 
-// btTask is a task in BitSota's shape: its onboarding path and is_active.
+// btTask is a task in BitSota's shape: its onboarding path, its poster's
+// onboard_md and is_active.
 func (s *Server) btTask(r *http.Request, t *agora.Task) (map[string]any, error) {
-	m, err := s.btMap(r, t)
+	out, err := s.btTasks(r, []*agora.Task{t})
 	if err != nil {
 		return nil, err
 	}
-	if id, ok := m["id"].(string); ok && id != "" {
-		m["onboard_path"] = "/api/v1/tasks/" + id + "/onboard.md"
+	return out[0], nil
+}
+
+// btTasks is btTask for a list, with one read of the onboarding texts.
+func (s *Server) btTasks(r *http.Request, tasks []*agora.Task) ([]map[string]any, error) {
+	md := map[string]string{}
+	if s.btStore != nil && len(tasks) > 0 {
+		ids := make([]string, len(tasks))
+		for i, t := range tasks {
+			ids[i] = t.ID
+		}
+		var err error
+		if md, err = s.btStore.TaskOnboarding(r.Context(), ids...); err != nil {
+			return nil, err
+		}
 	}
-	m["is_active"] = t.State == agora.TaskLive
-	return m, nil
+	return btEach(r, tasks, func(r *http.Request, t *agora.Task) (map[string]any, error) {
+		m, err := s.btMap(r, t)
+		if err != nil {
+			return nil, err
+		}
+		if id, ok := m["id"].(string); ok && id != "" {
+			m["onboard_path"] = "/api/v1/tasks/" + id + "/onboard.md"
+		}
+		if text, ok := md[t.ID]; ok {
+			m["onboard_md"] = text
+		}
+		m["is_active"] = t.State == agora.TaskLive
+		return m, nil
+	})
 }
 
 // btSubmission is a submission in BitSota's shape: base_commit_sha is the
@@ -247,7 +299,7 @@ func (s *Server) handleBTListTasks(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	out, err := btEach(r, tasks, s.btTask)
+	out, err := s.btTasks(r, tasks)
 	if err != nil {
 		return err
 	}
@@ -269,11 +321,12 @@ func (s *Server) handleBTGetTask(w http.ResponseWriter, r *http.Request) error {
 }
 
 // BitSotaTaskRequest is the body of POST /bitsota/api/v1/tasks: an Agora
-// task plus BitSota's own fields.
+// task plus BitSota's own fields. Kind may be left out: metric.
 type BitSotaTaskRequest struct {
 	agora.Task
-	// OnboardMD is accepted and not stored: Agora renders a task's
-	// onboarding from its record (GET .../onboard.md).
+	// OnboardMD is the poster's onboarding text (at most MaxOnboardMD
+	// bytes): served in task rows and first in GET .../onboard.md, before
+	// the part Agora renders from the task record.
 	OnboardMD string `json:"onboard_md,omitempty"`
 	// OnboardPath is the server's to set; accepted and ignored.
 	OnboardPath string `json:"onboard_path,omitempty"`
@@ -286,12 +339,26 @@ func (s *Server) handleBTCreateTask(w http.ResponseWriter, r *http.Request, who 
 	if err := decodeJSON(body, &req); err != nil {
 		return err
 	}
+	if len(req.OnboardMD) > MaxOnboardMD {
+		return agora.Errorf(agora.EINVALID, "onboard_md: at most %d bytes", MaxOnboardMD)
+	}
 	t := req.Task
 	t.ID, t.CreatedBy = "", who
+	if t.Kind == "" {
+		// BitSota's CreateTaskRequest has no kind: every task is a metric
+		// task, replayed and scored by a number.
+		t.Kind = agora.TaskMetric
+	}
 	if req.IsActive != nil && !*req.IsActive && t.State == "" {
 		t.State = agora.TaskPaused
 	}
-	if err := s.Store.CreateTask(r.Context(), &t); err != nil {
+	var err error
+	if s.btStore != nil {
+		err = s.btStore.CreateTaskWithOnboarding(r.Context(), &t, req.OnboardMD)
+	} else {
+		err = s.Store.CreateTask(r.Context(), &t)
+	}
+	if err != nil {
 		return err
 	}
 	s.Logger.Info("task created", "task", t.ID, "slug", t.Slug, "kind", t.Kind, "owner", who, "wire", "bitsota")
@@ -367,15 +434,172 @@ func (s *Server) handleBTListClaims(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-// handleBTWorkItems lists planner work items: Agora has no planner, so
-// there are none; miners claim tasks directly.
-func (s *Server) handleBTWorkItems(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, []any{})
+// handleBTOnboard serves a task's onboarding: its poster's onboard_md,
+// then what Agora renders from the task record (handleOnboard).
+func (s *Server) handleBTOnboard(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.Store.FindTaskByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	md, err := s.onboarding(r, t)
+	if err != nil {
+		return err
+	}
+	if s.btStore != nil {
+		posted, err := s.btStore.TaskOnboarding(r.Context(), t.ID)
+		if err != nil {
+			return err
+		}
+		if text := posted[t.ID]; text != "" {
+			md = strings.TrimRight(text, "\n") + "\n\n---\n\n" + md
+		}
+	}
+	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+	w.Write([]byte(md))
 	return nil
 }
 
+// needBTStore is EUNAVAILABLE when the store keeps no BitSota records.
+func (s *Server) needBTStore() error {
+	if s.btStore == nil {
+		return agora.Errorf(agora.EUNAVAILABLE, "this coordinator's store keeps no work items")
+	}
+	return nil
+}
+
+// handleBTWorkItems lists work items (?task_id=, ?status=open|claimed|
+// completed), highest priority first, as a bare array.
+func (s *Server) handleBTWorkItems(w http.ResponseWriter, r *http.Request) error {
+	if s.btStore == nil {
+		writeJSON(w, http.StatusOK, []any{})
+		return nil
+	}
+	limit, offset, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	items, err := s.btStore.FindWorkItems(r.Context(), agora.WorkItemFilter{
+		TaskID: optional(r, "task_id"), Status: optional(r, "status"), Limit: limit, Offset: offset})
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []*agora.WorkItem{}
+	}
+	writeJSON(w, http.StatusOK, items)
+	return nil
+}
+
+// BitSotaWorkItemRequest is the body of POST /bitsota/api/v1/work-items:
+// an owner plans a unit of work on a task (BitSota's planner writes these).
+type BitSotaWorkItemRequest struct {
+	TaskID           string `json:"task_id"`
+	Title            string `json:"title"`
+	Instructions     string `json:"instructions"`
+	Priority         int    `json:"priority"`
+	BaseSubmissionID string `json:"base_submission_id,omitempty"`
+}
+
+func (s *Server) handleBTCreateWorkItem(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	if err := s.needBTStore(); err != nil {
+		return err
+	}
+	var req BitSotaWorkItemRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	wi := &agora.WorkItem{TaskID: req.TaskID, Title: req.Title, Instructions: req.Instructions,
+		Priority: req.Priority, BaseSubmissionID: req.BaseSubmissionID, CreatedBy: who}
+	if err := s.btStore.CreateWorkItem(r.Context(), wi); err != nil {
+		return err
+	}
+	s.Logger.Info("work item created", "work_item", wi.ID, "task", wi.TaskID, "owner", who)
+	writeJSON(w, http.StatusCreated, wi)
+	return nil
+}
+
+// handleBTClaimWorkItem claims a work item: a claim on its task, linked
+// to the item, answered as the claim with its work_item_id.
 func (s *Server) handleBTClaimWorkItem(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
-	return agora.Errorf(agora.ENOTFOUND, "no work item %q: this coordinator has no planner; claim the task (POST /api/v1/tasks/{id}/claim)", r.PathValue("id"))
+	if err := s.needBTStore(); err != nil {
+		return err
+	}
+	var req BitSotaClaimRequest
+	if len(body) > 0 {
+		if err := decodeJSON(body, &req); err != nil {
+			return err
+		}
+	}
+	if req.BaseSubmissionID != "" {
+		return agora.Errorf(agora.EINVALID, "base_submission_id: a work item names its own")
+	}
+	c := &agora.Claim{Miner: who, Description: req.Description}
+	wi, err := s.btStore.ClaimWorkItem(r.Context(), r.PathValue("id"), c)
+	if err != nil {
+		return err
+	}
+	m, err := s.btMap(r, c)
+	if err != nil {
+		return err
+	}
+	m["work_item_id"] = wi.ID
+	writeJSON(w, http.StatusCreated, m)
+	return nil
+}
+
+// handleBTIdeaRewards lists the idea rewards of centerless tasks
+// (?task_id=, ?miner_hotkey=, ?submission_id= matching either side).
+func (s *Server) handleBTIdeaRewards(w http.ResponseWriter, r *http.Request) error {
+	var tasks []*agora.Task
+	if id := r.URL.Query().Get("task_id"); id != "" {
+		t, err := s.Store.FindTaskByID(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		tasks = []*agora.Task{t}
+	} else {
+		for off := 0; ; off += 500 {
+			page, _, err := s.Store.FindTasks(r.Context(), agora.TaskFilter{Limit: 500, Offset: off})
+			if err != nil {
+				return err
+			}
+			tasks = append(tasks, page...)
+			if len(page) < 500 {
+				break
+			}
+		}
+	}
+	q := r.URL.Query()
+	out := []*agora.IdeaReward{}
+	for _, t := range tasks {
+		rewards, err := s.ideaRewards(r, t)
+		if err != nil {
+			return err
+		}
+		for _, x := range rewards {
+			if m := q.Get("miner_hotkey"); m != "" && x.Miner != m {
+				continue
+			}
+			if id := q.Get("submission_id"); id != "" && x.SubmissionID != id && x.IdeaSubmissionID != id {
+				continue
+			}
+			out = append(out, x)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// ideaRewards derives t's idea rewards from its submissions.
+func (s *Server) ideaRewards(r *http.Request, t *agora.Task) ([]*agora.IdeaReward, error) {
+	if t.CompetitionMode != agora.ModeCenterless {
+		return nil, nil
+	}
+	subs, err := s.Store.AllSubmissions(r.Context(), t.ID)
+	if err != nil {
+		return nil, err
+	}
+	return agora.IdeaRewards(t, subs), nil
 }
 
 // handleBTSubmit takes BitSota's submission, which names only its claim:
@@ -386,6 +610,14 @@ func (s *Server) handleBTSubmit(w http.ResponseWriter, r *http.Request, who stri
 	var req SubmitRequest
 	if err := decodeJSON(body, &req); err != nil {
 		return err
+	}
+	if localRunDir(&req) {
+		// BitSota's agent miner sends, as artifact_uri, the directory
+		// where it ran the patch locally: provenance on the miner's disk,
+		// with no digest or size, which no validator can fetch (BitSota's
+		// runner ignores it). It is not an artifact; the patch is the
+		// submission.
+		req.ArtifactURI = ""
 	}
 	if req.TaskID == "" {
 		if req.ClaimID == "" {
@@ -415,6 +647,17 @@ func (s *Server) handleBTSubmit(w http.ResponseWriter, r *http.Request, who stri
 	}
 	writeJSON(w, status, m)
 	return nil
+}
+
+// localRunDir reports whether req's artifact_uri is a path on the
+// miner's machine rather than an artifact: no URL scheme (or file:), no
+// artifact_sha256 or artifact_size_bytes, beside a patch.
+func localRunDir(req *SubmitRequest) bool {
+	if req.ArtifactURI == "" || req.ArtifactSHA256 != "" || req.ArtifactSize != 0 || strings.TrimSpace(req.Patch) == "" {
+		return false
+	}
+	u, err := url.Parse(req.ArtifactURI)
+	return err == nil && (u.Scheme == "" || u.Scheme == "file") && u.Host == ""
 }
 
 func (s *Server) handleBTListSubmissions(w http.ResponseWriter, r *http.Request) error {
@@ -451,15 +694,42 @@ func (s *Server) handleBTGetSubmission(w http.ResponseWriter, r *http.Request) e
 	return nil
 }
 
+// btReadResults returns a submission's results as the caller may see
+// them. Whoever may read them on Agora's own API (the rule of GET
+// /api/v1/verifications) sees them so; anyone else, as BitSota's clients
+// read unsigned, sees the results of a decided submission in their
+// Redacted form (status, reason class, who, when; no metrics, notes or
+// log) and none while it is pending or held, so that peer evaluators
+// cannot read each other's numbers before the verdict. The verdict
+// itself is public on the submission.
+func (s *Server) btReadResults(r *http.Request, submissionID string) ([]*agora.Result, error) {
+	results, err := s.results(r, submissionID)
+	if agora.ErrorCode(err) != agora.EFORBIDDEN {
+		return results, err
+	}
+	sub, err := s.Store.FindSubmissionByID(r.Context(), submissionID)
+	if err != nil {
+		return nil, err
+	}
+	if sub.Status == agora.SubmissionPending || sub.Status == agora.SubmissionHeld {
+		return nil, nil
+	}
+	if results, err = s.Store.FindResults(r.Context(), submissionID); err != nil {
+		return nil, err
+	}
+	for i, res := range results {
+		results[i] = res.Redacted()
+	}
+	return results, nil
+}
+
 // btResults returns a submission's validator results and peer
-// evaluations in BitSota's shape; both empty for a caller who may not
-// read results (the rule of GET /api/v1/verifications).
+// evaluations in BitSota's shape, as btReadResults lets the caller see
+// them.
 func (s *Server) btResults(r *http.Request, submissionID string) (verifications, peers []map[string]any, err error) {
 	verifications, peers = []map[string]any{}, []map[string]any{}
-	results, err := s.results(r, submissionID)
-	if agora.ErrorCode(err) == agora.EFORBIDDEN {
-		return verifications, peers, nil
-	} else if err != nil {
+	results, err := s.btReadResults(r, submissionID)
+	if err != nil {
 		return nil, nil, err
 	}
 	for _, res := range results {
@@ -513,12 +783,38 @@ func (s *Server) handleBTDetail(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := map[string]any{"submission": m, "verifications": verifications, "peer_evaluations": peers,
-		"peer_consensus": consensus, "idea_rewards": []any{}}
-	if t, err := s.Store.FindTaskByID(r.Context(), sub.TaskID); err == nil {
-		resp["metric_name"] = t.MetricName
+	t, err := s.Store.FindTaskByID(r.Context(), sub.TaskID)
+	if err != nil {
+		return err
 	}
+	rewards, err := s.ideaRewards(r, t)
+	if err != nil {
+		return err
+	}
+	mine := []*agora.IdeaReward{}
+	for _, x := range rewards {
+		if x.SubmissionID == sub.ID || x.IdeaSubmissionID == sub.ID {
+			mine = append(mine, x)
+		}
+	}
+	resp := map[string]any{"submission": m, "verifications": verifications, "peer_evaluations": peers,
+		"peer_consensus": consensus, "idea_rewards": mine, "metric_name": t.MetricName}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// handleBTPeerEvaluate is Agora's peer evaluation, answered as a row of
+// peer-evaluations (evaluator_hotkey).
+func (s *Server) handleBTPeerEvaluate(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
+	res, err := s.peerEvaluate(r, who, body)
+	if err != nil {
+		return err
+	}
+	m, err := s.btResult(r, res)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, m)
 	return nil
 }
 
@@ -571,7 +867,7 @@ func (s *Server) handleBTVerifications(w http.ResponseWriter, r *http.Request) e
 	if id == "" {
 		return agora.Errorf(agora.EINVALID, "submission_id: required")
 	}
-	results, err := s.results(r, id)
+	results, err := s.btReadResults(r, id)
 	if err != nil {
 		return err
 	}
@@ -652,8 +948,40 @@ func btEach[T any](r *http.Request, items []T, conv func(*http.Request, T) (map[
 	return out, nil
 }
 
+// btReplayable reports whether BitSota's validator runner replays t as
+// Agora would: a metric task without a score command, whose benchmark
+// writes its own result. The runner knows no score command (it would take
+// the patched code's own number for a scored task) and no SWE-bench
+// grading (it would lease the job and fail on it), so the BitSota wire
+// leases only these.
+func btReplayable(t *agora.Task) bool { return t.Kind == agora.TaskMetric && t.SelfReports() }
+
+// btReplayableTasks lists the ids of the tasks btReplayable allows.
+func (s *Server) btReplayableTasks(r *http.Request) ([]string, error) {
+	ids := []string{}
+	kind := agora.TaskMetric
+	for off := 0; ; off += 500 {
+		page, _, err := s.Store.FindTasks(r.Context(), agora.TaskFilter{Kind: &kind, Limit: 500, Offset: off})
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range page {
+			if btReplayable(t) {
+				ids = append(ids, t.ID)
+			}
+		}
+		if len(page) < 500 {
+			return ids, nil
+		}
+	}
+}
+
 func (s *Server) handleBTScan(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
-	leases, err := s.leaseJobs(r, who, body, 0)
+	only, err := s.btReplayableTasks(r)
+	if err != nil {
+		return err
+	}
+	leases, err := s.leaseJobs(r, who, body, 0, only)
 	if err != nil {
 		return err
 	}
@@ -668,7 +996,11 @@ func (s *Server) handleBTScan(w http.ResponseWriter, r *http.Request, who string
 // handleBTClaimJob is BitSota's legacy single-job claim: one leased job,
 // or 404 "no pending validator jobs", the text its client looks for.
 func (s *Server) handleBTClaimJob(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
-	leases, err := s.leaseJobs(r, who, body, 1)
+	only, err := s.btReplayableTasks(r)
+	if err != nil {
+		return err
+	}
+	leases, err := s.leaseJobs(r, who, body, 1, only)
 	if err != nil {
 		return err
 	}
@@ -712,8 +1044,11 @@ func (s *Server) handleBTResult(w http.ResponseWriter, r *http.Request, who stri
 
 // handleBTVerify is BitSota's direct verification route. Agora records a
 // result only against a job, so this answers the job of submission {id}
-// that the caller holds a lease on (lease it with scan first); one it
-// does not hold is ECONFLICT.
+// that the caller holds a lease on (or already answered), leasing one
+// first when it holds none (under the scan's rules: one slot per
+// validator, attempts counted); a submission with no job left to lease is
+// ECONFLICT, and one of a task BitSota's runner does not replay
+// (btReplayable) EUNPROCESSABLE.
 func (s *Server) handleBTVerify(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
 	var req ResultRequest
 	if err := decodeJSON(body, &req); err != nil {
@@ -725,13 +1060,42 @@ func (s *Server) handleBTVerify(w http.ResponseWriter, r *http.Request, who stri
 	} else if req.SubmissionID != id {
 		return agora.Errorf(agora.EINVALID, "submission_id: %q is not the submission in the path (%s)", req.SubmissionID, id)
 	}
-	leased := agora.JobLeased
-	jobs, _, err := s.Store.FindJobs(r.Context(), agora.JobFilter{SubmissionID: &id, Validator: &who, Status: &leased, Limit: 1})
+	// The caller's job of this submission: the one it holds, or the one
+	// it already answered, so that a retried verify is idempotent as a
+	// retried result is (same body 200, another 409).
+	jobs, _, err := s.Store.FindJobs(r.Context(), agora.JobFilter{SubmissionID: &id, Validator: &who, Limit: agora.MaxQuorum})
 	if err != nil {
 		return err
 	}
-	if len(jobs) == 0 {
-		return agora.Errorf(agora.ECONFLICT, "you hold no lease on a job of submission %s: lease one with POST /api/v1/validator/submissions/scan first", id)
+	for _, st := range []string{agora.JobLeased, agora.JobDone} {
+		for _, j := range jobs {
+			if j.Status == st {
+				return s.btRecord(w, r, who, j.ID, &req)
+			}
+		}
 	}
-	return s.btRecord(w, r, who, jobs[0].ID, &req)
+	sub, err := s.Store.FindSubmissionByID(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	t, err := s.Store.FindTaskByID(r.Context(), sub.TaskID)
+	if err != nil {
+		return err
+	}
+	if !btReplayable(t) {
+		return agora.Errorf(agora.EUNPROCESSABLE, "task %s is not replayed by BitSota's runner (a %s task%s); Agora's validator replays it", t.Slug, t.Kind, map[bool]string{true: " with a score command"}[t.Kind == agora.TaskMetric])
+	}
+	ttl, err := s.leaseTTL(0)
+	if err != nil {
+		return err
+	}
+	leases, err := s.Store.LeaseJobs(r.Context(), agora.LeaseRequest{Validator: who, SubmissionID: id, Max: 1, TTL: ttl})
+	if err != nil {
+		return err
+	}
+	if len(leases) == 0 {
+		return agora.Errorf(agora.ECONFLICT, "submission %s has no replay job you may take (none queued, or you already replayed it)", id)
+	}
+	s.Logger.Info("job leased", "job", leases[0].Job.ID, "submission", id, "validator", who, "route", "verify")
+	return s.btRecord(w, r, who, leases[0].Job.ID, &req)
 }

@@ -51,8 +51,7 @@ func TestBitSotaClient(t *testing.T) {
 				s.Roles.Owners = append(s.Roles.Owners, owner)
 				s.Roles.Validators = append(s.Roles.Validators, validator)
 			})
-			task := testingutil.MetricTask("bench-loss", agora.Minimize)
-			tj, _ := json.Marshal(task)
+			tj := btTaskJSON(t, "bench-loss")
 			cmd := exec.Command(python, "testdata/bitsota/client.py")
 			cmd.Env = append(os.Environ(), "BT_BASE="+e.srv.URL()+agorahttp.BitSotaPrefix,
 				"BT_TASK_JSON="+string(tj), "BT_PATCH="+btPatch)
@@ -74,6 +73,23 @@ func TestBitSotaClient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// btTaskJSON is a task as BitSota's poster sends it: no kind (BitSota's
+// tasks are all metric tasks) and no score command (BitSota's runner runs
+// the benchmark alone, so only such tasks are leased on its wire).
+func btTaskJSON(t *testing.T, slug string) []byte {
+	t.Helper()
+	task := testingutil.MetricTask(slug, agora.Minimize)
+	task.ScoreCommand = ""
+	b, _ := json.Marshal(task)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "kind")
+	b, _ = json.Marshal(m)
+	return b
 }
 
 // btSend sends a request to the compatibility surface with h.
@@ -251,6 +267,9 @@ func TestBitSotaPeerAndVerify(t *testing.T) {
 		var res map[string]any
 		btDo(t, e, e.k.m2, "POST", "/api/v1/submissions/"+id+"/peer-evaluate", "",
 			map[string]any{"status": "accepted", "observed_metrics": map[string]float64{"loss": 1.25}, "notes": "ok"}, http.StatusCreated, &res)
+		if res["evaluator_hotkey"] != e.k.m2.Address() || res["status"] != "accepted" {
+			t.Fatalf("peer evaluation reply %v", res)
+		}
 		var rows []map[string]any
 		btDo(t, e, e.k.m1, "GET", "/api/v1/peer-evaluations", "submission_id="+id+"&evaluator_hotkey="+e.k.m2.Address(), nil, http.StatusOK, &rows)
 		if len(rows) != 1 || rows[0]["evaluator_hotkey"] != e.k.m2.Address() {
@@ -263,26 +282,98 @@ func TestBitSotaPeerAndVerify(t *testing.T) {
 		}
 	})
 	t.Run("Verify", func(t *testing.T) {
-		vt, err := e.owner.CreateTask(ctx, testingutil.MetricTask("verify-loss", agora.Minimize))
+		body := map[string]any{"status": "accepted", "observed_metrics": map[string]float64{"loss": 1.0}, "replay_log": "loss=1.0"}
+		// A scored task is not BitSota's runner's to replay: it would
+		// take the patched code's own number.
+		scored, err := e.owner.CreateTask(ctx, testingutil.MetricTask("verify-scored", agora.Minimize))
 		if err != nil {
 			t.Fatal(err)
 		}
-		id := submit(t, vt)
-		body := map[string]any{"status": "accepted", "observed_metrics": map[string]float64{"loss": 1.0}, "replay_log": "loss=1.0"}
-		// No lease, no result: Agora records results against jobs.
-		btDo(t, e, e.k.v1, "POST", "/api/v1/submissions/"+id+"/verify", "", body, http.StatusConflict, nil)
+		id := submit(t, scored)
+		btDo(t, e, e.k.v1, "POST", "/api/v1/submissions/"+id+"/verify", "", body, http.StatusUnprocessableEntity, nil)
 		var scan struct {
 			Jobs []map[string]any `json:"jobs"`
 		}
+		btDo(t, e, e.k.v1, "POST", "/api/v1/validator/submissions/scan", "", map[string]any{"task_id": scored.ID}, http.StatusOK, &scan)
+		if len(scan.Jobs) != 0 {
+			t.Fatalf("BitSota's scan leased a scored task's job: %v", scan)
+		}
+
+		selfReported := testingutil.MetricTask("verify-loss", agora.Minimize)
+		selfReported.ScoreCommand = ""
+		vt, err := e.owner.CreateTask(ctx, selfReported)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Without a lease, verify leases the submission's job.
+		id = submit(t, vt)
+		var v, again map[string]any
+		btDo(t, e, e.k.v1, "POST", "/api/v1/submissions/"+id+"/verify", "", body, http.StatusCreated, &v)
+		if v["status"] != "accepted" || v["id"] == nil || v["id"] != v["job_id"] {
+			t.Fatalf("verification %v", v)
+		}
+		// A retry is idempotent; another result for the same job is not.
+		btDo(t, e, e.k.v1, "POST", "/api/v1/submissions/"+id+"/verify", "", body, http.StatusOK, &again)
+		if again["id"] != v["id"] {
+			t.Fatalf("retry %v, first %v", again, v)
+		}
+		other := map[string]any{"status": "rejected", "observed_metrics": map[string]float64{"loss": 9}}
+		btDo(t, e, e.k.v1, "POST", "/api/v1/submissions/"+id+"/verify", "", other, http.StatusConflict, nil)
+
+		// With a lease from scan, verify answers that job.
+		id = submit(t, vt)
 		btDo(t, e, e.k.v1, "POST", "/api/v1/validator/submissions/scan", "", map[string]any{"task_id": vt.ID}, http.StatusOK, &scan)
 		if len(scan.Jobs) != 1 {
 			t.Fatalf("scan %v", scan)
 		}
-		var v map[string]any
 		btDo(t, e, e.k.v1, "POST", "/api/v1/submissions/"+id+"/verify", "", body, http.StatusCreated, &v)
 		if v["id"] != scan.Jobs[0]["job_id"] || v["status"] != "accepted" {
 			t.Fatalf("verification %v, job %v", v, scan.Jobs[0]["job_id"])
 		}
 		btDo(t, e, e.k.m1, "POST", "/api/v1/submissions/"+id+"/verify", "", body, http.StatusForbidden, nil)
 	})
+}
+
+// TestBitSotaLocalArtifactURI: the run directory BitSota's agent miner
+// sends as artifact_uri (a local path, no digest, no size) beside a patch
+// is provenance, not an artifact; anything else is held to Agora's
+// artifact rules.
+func TestBitSotaLocalArtifactURI(t *testing.T) {
+	e := MustOpenServer(t, "sqlite", withBitSota)
+	task, err := e.owner.CreateTask(ctx, testingutil.MetricTask("artifact-loss", agora.Minimize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha := strings.Repeat("ab", 32)
+	for _, tc := range []struct {
+		name     string
+		fields   map[string]any
+		want     int
+		artifact bool
+	}{
+		{"LocalDir", map[string]any{"patch": btPatch, "artifact_uri": "/home/m/.bitsota_agent_workspace/runs/x"}, http.StatusCreated, false},
+		{"RelativeDir", map[string]any{"patch": btPatch, "artifact_uri": "runs/x"}, http.StatusCreated, false},
+		{"FileURL", map[string]any{"patch": btPatch, "artifact_uri": "file:///home/m/runs/x"}, http.StatusCreated, false},
+		{"LocalDirNoPatch", map[string]any{"artifact_uri": "/home/m/runs/x"}, http.StatusBadRequest, false},
+		{"LocalDirWithDigest", map[string]any{"patch": btPatch, "artifact_uri": "/home/m/runs/x", "artifact_sha256": sha, "artifact_size_bytes": 10}, http.StatusBadRequest, false},
+		{"HTTPSNoDigest", map[string]any{"patch": btPatch, "artifact_uri": "https://example.org/a.bin"}, http.StatusBadRequest, false},
+		{"HTTPS", map[string]any{"patch": btPatch, "artifact_uri": "https://example.org/a.bin", "artifact_sha256": sha, "artifact_size_bytes": 10}, http.StatusCreated, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c, sub map[string]any
+			btDo(t, e, e.k.m1, "POST", "/api/v1/tasks/"+task.ID+"/claim", "", map[string]any{"claim_description": tc.name}, http.StatusCreated, &c)
+			body := map[string]any{"claim_id": c["id"], "base_ref": task.BaseRef, "summary": tc.name, "claimed_metrics": map[string]float64{"loss": 1}}
+			for k, v := range tc.fields {
+				body[k] = v
+			}
+			btDo(t, e, e.k.m1, "POST", "/api/v1/submissions", "", body, tc.want, &sub)
+			if tc.want == http.StatusCreated {
+				if _, has := sub["artifact_uri"]; has != tc.artifact {
+					t.Fatalf("artifact_uri kept=%v, want %v: %v", has, tc.artifact, sub)
+				}
+			} else {
+				btDo(t, e, e.k.m1, "POST", "/api/v1/claims/"+c["id"].(string)+"/cancel", "", nil, http.StatusOK, nil)
+			}
+		})
+	}
 }

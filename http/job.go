@@ -103,7 +103,7 @@ func (s *Server) leaseTTL(seconds int) (time.Duration, error) {
 }
 
 func (s *Server) handleLeaseJobs(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
-	leases, err := s.leaseJobs(r, who, body, 0)
+	leases, err := s.leaseJobs(r, who, body, 0, nil)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,9 @@ func (s *Server) handleLeaseJobs(w http.ResponseWriter, r *http.Request, who str
 
 // leaseJobs leases jobs to validator who as a scan body (ScanRequest, or
 // none) asks; max > 0 caps the batch further (BitSota's single-job claim).
-func (s *Server) leaseJobs(r *http.Request, who string, body []byte, max int) ([]*agora.Lease, error) {
+// leaseJobs leases jobs for who as a scan body asks, at most max (0: as
+// the body asks), of the tasks only when not nil.
+func (s *Server) leaseJobs(r *http.Request, who string, body []byte, max int, only []string) ([]*agora.Lease, error) {
 	var req ScanRequest
 	if len(body) > 0 && strings.TrimSpace(string(body)) != "null" {
 		if err := decodeJSON(body, &req); err != nil {
@@ -130,7 +132,7 @@ func (s *Server) leaseJobs(r *http.Request, who string, body []byte, max int) ([
 	if max > 0 && (req.Max == 0 || req.Max > max) {
 		req.Max = max
 	}
-	leases, err := s.Store.LeaseJobs(r.Context(), agora.LeaseRequest{Validator: who, TaskID: req.TaskID, Max: req.Max, TTL: ttl})
+	leases, err := s.Store.LeaseJobs(r.Context(), agora.LeaseRequest{Validator: who, TaskID: req.TaskID, TaskIDs: only, Max: req.Max, TTL: ttl})
 	if err != nil {
 		return nil, err
 	}

@@ -67,20 +67,63 @@ var docs = map[string]op{
 	"GET /api/v1/events":                          {summary: "Server-Sent Events: task.created, job.available, verdict. Resume with Last-Event-ID.", params: []string{"after"}},
 }
 
+// btDocs documents the BitSota compatibility surface (bitsota.go), served
+// under BitSotaPrefix when the coordinator runs with --bitsota. Requests
+// are signed BT-AUTH-V1; lists are bare arrays; errors are BitSotaError.
+var btDocs = map[string]op{
+	"GET /api/v1/tasks":                           {summary: "List tasks as BitSota rows: onboard_path, the poster's onboard_md, is_active.", response: []agora.Task{}, params: []string{"kind", "state", "competition", "limit", "offset"}},
+	"POST /api/v1/tasks":                          {summary: "Create a task (BitSota's CreateTaskRequest: kind may be left out, metric; onboard_md stored; is_active false creates it paused).", role: agora.RoleOwner, request: BitSotaTaskRequest{}, response: agora.Task{}},
+	"GET /api/v1/tasks/{id}":                      {summary: "A task as a BitSota row.", response: agora.Task{}},
+	"GET /api/v1/tasks/{id}/onboard.md":           {summary: "Onboarding markdown: the poster's onboard_md, then the part rendered from the task record."},
+	"POST /api/v1/tasks/{id}/claim":               {summary: "Claim a task.", role: agora.RoleMiner, request: BitSotaClaimRequest{}, response: agora.Claim{}},
+	"GET /api/v1/claims":                          {summary: "List claims.", response: []agora.Claim{}, params: []string{"task_id", "miner_hotkey", "status", "limit", "offset"}},
+	"POST /api/v1/claims/{id}/cancel":             {summary: "Cancel your active claim (no body).", role: agora.RoleMiner, response: agora.Claim{}},
+	"GET /api/v1/work-items":                      {summary: "List work items, highest priority first; status open, claimed or completed follows the item's latest claim.", response: []agora.WorkItem{}, params: []string{"task_id", "status", "limit", "offset"}},
+	"POST /api/v1/work-items":                     {summary: "Plan a work item on a task.", role: agora.RoleOwner, request: BitSotaWorkItemRequest{}, response: agora.WorkItem{}},
+	"POST /api/v1/work-items/{id}/claim":          {summary: "Claim a work item: a claim on its task (answered with work_item_id); the submission on that claim completes the item. 409 while claimed or once completed.", role: agora.RoleMiner, request: BitSotaClaimRequest{}, response: agora.Claim{}},
+	"GET /api/v1/idea-rewards":                    {summary: "Idea rewards of centerless tasks: each accepted submission implementing another miner's idea credits the proposer and the implementer, half each (the earliest implementation per idea and miner).", response: []agora.IdeaReward{}, params: []string{"task_id", "miner_hotkey", "submission_id"}},
+	"POST /api/v1/submissions":                    {summary: "Submit; claim_id alone names the task.", role: agora.RoleMiner, request: SubmitRequest{}, response: agora.Submission{}},
+	"GET /api/v1/submissions":                     {summary: "List submissions.", response: []agora.Submission{}, params: []string{"task_id", "miner_hotkey", "status", "limit", "offset"}},
+	"GET /api/v1/submissions/{id}":                {summary: "A submission (base_commit_sha beside base_ref).", response: agora.Submission{}},
+	"GET /api/v1/submissions/{id}/detail":         {summary: "A submission with its verifications, peer evaluations, peer consensus, idea rewards and metric name; results as GET /api/v1/verifications shows them."},
+	"GET /api/v1/submissions/{id}/peer-consensus": {summary: "Peer consensus: committee_count, accepted_count, rejected_count, error_count, status, metrics."},
+	"POST /api/v1/submissions/{id}/peer-evaluate": {summary: "Evaluate a peer_evaluation submission (assigned registered miners).", role: "signed", request: EvaluationRequest{}, response: agora.Result{}},
+	"POST /api/v1/submissions/{id}/verify":        {summary: "Record a result for the caller's job of the submission, leasing one when it holds none; idempotent per job. 422 for a task BitSota's runner does not replay (not a metric task without a score command).", role: agora.RoleValidator, request: ResultRequest{}, response: agora.Result{}},
+	"GET /api/v1/peer-evaluations":                {summary: "A submission's peer evaluations (evaluator_hotkey); the public sees a decided submission's, redacted, and none while it is pending.", response: []agora.Result{}, params: []string{"submission_id", "evaluator_hotkey", "status"}},
+	"GET /api/v1/verifications":                   {summary: "A submission's validator results, id = job id; the public sees a decided submission's, redacted (status, reason class, validator, time), and none while it is pending.", response: []agora.Result{}, params: []string{"submission_id"}},
+	"POST /api/v1/validator/submissions/scan":     {summary: "Lease replay jobs (body {task_id} or none) of tasks BitSota's runner replays: metric tasks without a score command. Jobs carry submission, task and replay_spec.", role: agora.RoleValidator, request: ScanRequest{}},
+	"POST /api/v1/validator/jobs/claim":           {summary: "Lease one job; 404 \"no pending validator jobs\" when none.", role: agora.RoleValidator, request: ScanRequest{}},
+	"POST /api/v1/validator/jobs/{id}/result":     {summary: "Record a replay result; idempotent per job (201 new, 200 repeat, 409 different).", role: agora.RoleValidator, request: ResultRequest{}, response: agora.Result{}},
+}
+
 var openapiJSON = mustOpenAPI()
 
 func mustOpenAPI() []byte {
 	schemas := map[string]any{}
 	paths := map[string]map[string]any{}
+	routes := map[string]op{}
 	for route, o := range docs {
+		routes[route] = o
+	}
+	for route, o := range btDocs {
 		method, path, _ := strings.Cut(route, " ")
+		routes[method+" "+BitSotaPrefix+path] = o
+	}
+	for route, o := range routes {
+		method, path, _ := strings.Cut(route, " ")
+		bitsota := strings.HasPrefix(path, BitSotaPrefix+"/")
 		op := map[string]any{"summary": o.summary, "responses": map[string]any{}}
 		resp := map[string]any{"description": "OK"}
 		if o.response != nil {
 			resp["content"] = map[string]any{"application/json": map[string]any{"schema": schemaRef(schemas, reflect.TypeOf(o.response))}}
 		}
+		var errType any = ErrorResponse{}
+		if bitsota {
+			errType = BitSotaError{}
+			op["tags"] = []any{"bitsota"}
+		}
 		op["responses"] = map[string]any{"200": resp, "default": map[string]any{
-			"description": "Error", "content": map[string]any{"application/json": map[string]any{"schema": schemaRef(schemas, reflect.TypeOf(ErrorResponse{}))}}}}
+			"description": "Error", "content": map[string]any{"application/json": map[string]any{"schema": schemaRef(schemas, reflect.TypeOf(errType))}}}}
 		if o.request != nil {
 			op["requestBody"] = map[string]any{"content": map[string]any{"application/json": map[string]any{"schema": schemaRef(schemas, reflect.TypeOf(o.request))}}}
 		}
@@ -97,7 +140,11 @@ func mustOpenAPI() []byte {
 			op["parameters"] = params
 		}
 		if o.role != "" {
-			op["security"] = []any{map[string]any{"epistula": []any{}}}
+			scheme := "epistula"
+			if bitsota {
+				scheme = "bt-auth-v1"
+			}
+			op["security"] = []any{map[string]any{scheme: []any{}}}
 			if o.role != "signed" {
 				op["x-agora-role"] = o.role
 			}
@@ -114,8 +161,11 @@ func mustOpenAPI() []byte {
 		"paths": paths,
 		"components": map[string]any{
 			"schemas": schemas,
-			"securitySchemes": map[string]any{"epistula": map[string]any{
-				"type": "apiKey", "in": "header", "name": "Epistula-Request-Signature"}},
+			"securitySchemes": map[string]any{
+				"epistula": map[string]any{"type": "apiKey", "in": "header", "name": "Epistula-Request-Signature"},
+				"bt-auth-v1": map[string]any{"type": "apiKey", "in": "header", "name": "X-Signature",
+					"description": "BitSota's BT-AUTH-V1 (routes under " + BitSotaPrefix + ", served with --bitsota): X-Hotkey (SS58), X-Timestamp (unix seconds), X-Signature (128 lower-case hex digits), an sr25519 signature (context \"substrate\") of \"BT-AUTH-V1\\nMETHOD\\npath\\nquery\\ntimestamp\\nsha256hex(canonical body)\", where path is the route's without " + BitSotaPrefix + " and the canonical body is Python's json.dumps(body, sort_keys=True, separators=(\",\", \":\"), ensure_ascii=True), empty for no body."},
+			},
 		},
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")

@@ -27,21 +27,27 @@ type EvaluationRequest struct {
 // handlePeerEvaluate takes an evaluation from a registered miner the
 // coordinator assigned to the submission, once.
 func (s *Server) handlePeerEvaluate(w http.ResponseWriter, r *http.Request, who string, body []byte) error {
-	// Who may evaluate is settled before the body is decoded.
-	if err := s.Coordinator.MayEvaluate(who); err != nil {
-		return err
-	}
-	var req EvaluationRequest
-	if err := decodeJSON(body, &req); err != nil {
-		return err
-	}
-	res, err := s.Coordinator.PeerEvaluate(r.Context(), &agora.Result{
-		SubmissionID: r.PathValue("id"), Validator: who, Status: req.Status, ObservedMetrics: req.ObservedMetrics, Reason: req.Reason, Notes: req.Notes})
+	res, err := s.peerEvaluate(r, who, body)
 	if err != nil {
 		return err
 	}
 	s.reply(w, r, http.StatusCreated, res)
 	return nil
+}
+
+// peerEvaluate records who's evaluation (body EvaluationRequest) of
+// submission {id}.
+func (s *Server) peerEvaluate(r *http.Request, who string, body []byte) (*agora.Result, error) {
+	// Who may evaluate is settled before the body is decoded.
+	if err := s.Coordinator.MayEvaluate(who); err != nil {
+		return nil, err
+	}
+	var req EvaluationRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return nil, err
+	}
+	return s.Coordinator.PeerEvaluate(r.Context(), &agora.Result{
+		SubmissionID: r.PathValue("id"), Validator: who, Status: req.Status, ObservedMetrics: req.ObservedMetrics, Reason: req.Reason, Notes: req.Notes})
 }
 
 // handlePeerAssignments lists the caller's evaluation assignments (a

@@ -185,6 +185,9 @@ type Server struct {
 	// BitSotaPrefix, whose requests it verifies (BT-AUTH-V1); see
 	// bitsota.go. Nil by default.
 	BTAuth *hotkey.BTAuthVerifier
+	// btStore is Store's BitSota records (work items, onboarding texts),
+	// when it keeps them (sqldb.DB does); see registerBitSotaRoutes.
+	btStore BitSotaStore
 	// ReadTimeout caps the time to read a signed request's body (default
 	// DefaultReadTimeout); each route gets 30 s plus its cap at MinBodyRate,
 	// up to this. It is a per-request deadline, not http.Server.ReadTimeout,

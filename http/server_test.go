@@ -468,7 +468,7 @@ func TestEventsStream(t *testing.T) {
 }
 
 func TestOpenAPICoversEveryRoute(t *testing.T) {
-	e := MustOpenServer(t, "sqlite")
+	e := MustOpenServer(t, "sqlite", withBitSota) // BitSota's routes too
 	var doc struct {
 		Paths map[string]map[string]any `json:"paths"`
 	}

@@ -96,16 +96,25 @@ func (s *Server) handleOnboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	md, err := s.onboarding(r, t)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+	w.Write([]byte(md))
+	return nil
+}
+
+// onboarding renders t's onboarding as miners see it, whoever asks.
+func (s *Server) onboarding(r *http.Request, t *agora.Task) (string, error) {
 	t, ok := s.viewer(r).redact(t).(*agora.Task)
 	if !ok {
-		return agora.Errorf(agora.EINTERNAL, "onboarding: redacted task has the wrong type")
+		return "", agora.Errorf(agora.EINTERNAL, "onboarding: redacted task has the wrong type")
 	}
 	if s.privileged(r) {
 		t = t.Public() // onboarding is written for miners
 	}
-	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
-	w.Write([]byte(Onboarding(t, s.URL())))
-	return nil
+	return Onboarding(t, s.URL()), nil
 }
 
 // taskStates are the owners' task actions and the state each sets.

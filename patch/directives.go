@@ -24,15 +24,21 @@ var diffGitPat = regexp.MustCompile(`diff --git a/.* b/(.*)`)
 // "swe-bench/humaneval" it is always "test.py". Quirks are kept on purpose:
 // the directive list is part of the eval script whose output is graded.
 func TestDirectives(testPatch *Patch, repo string) []string {
+	src := ""
+	if testPatch != nil {
+		src = testPatch.src
+	}
+	return TestDirectivesText(src, repo)
+}
+
+// TestDirectivesText is TestDirectives on a test patch's raw text, which
+// need not parse: SWE-bench never parses it either.
+func TestDirectivesText(src, repo string) []string {
 	if repo == "swe-bench/humaneval" {
 		return []string{"test.py"}
 	}
 	out := []string{}
-	if testPatch == nil {
-		return out
-	}
-	for _, m := range diffGitPat.FindAllStringSubmatch(testPatch.src, -1) {
-		d := m[1]
+	for _, d := range DiffGitTargets(src) {
 		skip := false
 		for _, ext := range nonTestExts {
 			if strings.HasSuffix(d, ext) {
@@ -49,6 +55,30 @@ func TestDirectives(testPatch *Patch, repo string) []string {
 			d = strings.ReplaceAll(d, "/", ".")
 		}
 		out = append(out, d)
+	}
+	return out
+}
+
+// DiffGitTargets returns every match of SWE-bench's `diff --git a/.* b/(.*)`
+// in src, in order, duplicates kept and nothing filtered: the files the
+// SWE-bench eval scripts reset with `git checkout <base> ...` before and
+// after the tests (created files included, though the checkout cannot find
+// them at the base). Its quirks are TestDirectives' (unanchored, greedy).
+func DiffGitTargets(src string) []string {
+	out := []string{}
+	// A match cannot span lines ('.' stops at "\n") and its group runs to
+	// the end of the line, so a line holds at most one: matching line by
+	// line, and only lines with the literal prefix, finds the same ones
+	// as the whole text, many times faster.
+	for len(src) > 0 {
+		line, rest, _ := strings.Cut(src, "\n")
+		src = rest
+		if !strings.Contains(line, "diff --git a/") {
+			continue
+		}
+		if m := diffGitPat.FindStringSubmatch(line); m != nil {
+			out = append(out, m[1])
+		}
 	}
 	return out
 }

@@ -73,3 +73,23 @@ func TestTestDirectives(t *testing.T) {
 		}
 	})
 }
+
+func TestDiffGitTargets(t *testing.T) {
+	for _, tt := range []struct {
+		name, src string
+		want      []string
+	}{
+		{"CreatedAndNonTestFilesIncluded", "diff --git a/t/a.py b/t/a.py\n--- a/t/a.py\n+++ b/t/a.py\ndiff --git a/t/new.yml b/t/new.yml\nnew file mode 100644\n--- /dev/null\n+++ b/t/new.yml\n", []string{"t/a.py", "t/new.yml"}},
+		{"RenameGivesNewName", "diff --git a/t/old.py b/t/new.py\nrename from t/old.py\nrename to t/new.py\n", []string{"t/new.py"}},
+		{"DuplicatesKept", "diff --git a/x b/x\ndiff --git a/x b/x\n", []string{"x", "x"}},
+		{"CarriageReturnKept", "diff --git a/x b/x\r\n", []string{"x\r"}},
+		{"HeaderSplitOverLinesIsNoMatch", "diff --git a/x\n b/x\n", []string{}},
+		{"Empty", "", []string{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := patch.DiffGitTargets(tt.src); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("DiffGitTargets=%q, want %q", got, tt.want)
+			}
+		})
+	}
+}

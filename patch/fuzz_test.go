@@ -3,6 +3,8 @@ package patch_test
 import (
 	"errors"
 	"path"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -158,6 +160,25 @@ func FuzzScanTampering(f *testing.F) {
 			if fs[i] != again[i] {
 				t.Fatalf("finding %d: %+v, then %+v", i, fs[i], again[i])
 			}
+		}
+	})
+}
+
+// FuzzDiffGitTargets checks the line-by-line DiffGitTargets against
+// SWE-bench's reading, re.findall of its pattern over the whole text.
+func FuzzDiffGitTargets(f *testing.F) {
+	for _, s := range seedDiffs(f) {
+		f.Add(s)
+	}
+	f.Add("x diff --git a/p b/q diff --git a/r b/s\r\ndiff --git a/ b/\ndiff --git a/x\n b/y")
+	whole := regexp.MustCompile(`diff --git a/.* b/(.*)`)
+	f.Fuzz(func(t *testing.T, src string) {
+		want := []string{}
+		for _, m := range whole.FindAllStringSubmatch(src, -1) {
+			want = append(want, m[1])
+		}
+		if got := patch.DiffGitTargets(src); !slices.Equal(got, want) {
+			t.Fatalf("DiffGitTargets=%q, whole-text matches %q", got, want)
 		}
 	})
 }

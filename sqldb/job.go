@@ -79,6 +79,19 @@ func (d *DB) LeaseJobs(ctx context.Context, req agora.LeaseRequest) ([]*agora.Le
 			if req.TaskID != "" {
 				w.add(`j.task_id = ?`, req.TaskID)
 			}
+			if req.SubmissionID != "" {
+				w.add(`j.submission_id = ?`, req.SubmissionID)
+			}
+			if req.TaskIDs != nil {
+				if len(req.TaskIDs) == 0 {
+					return nil
+				}
+				args := make([]any, len(req.TaskIDs))
+				for i, id := range req.TaskIDs {
+					args[i] = id
+				}
+				w.add(`j.task_id IN (?`+repeatPlaceholders(len(args)-1)+`)`, args...)
+			}
 			// Never a second slot of a submission this validator replayed
 			// or holds: a quorum needs distinct validators.
 			w.add(`NOT EXISTS (SELECT 1 FROM jobs o WHERE o.submission_id = j.submission_id AND o.validator = ? AND o.id <> j.id AND (o.status = ? OR (o.status = ? AND o.lease_expires_at > ?)))`,

@@ -100,6 +100,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return d, nil
 }
 
+// OpenSQLite opens the SQLite file at path (":memory:" for a private
+// in-memory database) with the settings the store uses: WAL, durable
+// commits, a busy timeout and immediate transactions. Other components
+// that keep their own file (the task forge's pool) open it this way.
+func OpenSQLite(path string) (*sql.DB, error) { return openSQLite(path) }
+
 func openSQLite(path string) (*sql.DB, error) {
 	memory := path == ":memory:"
 	if !memory {

@@ -16,33 +16,37 @@ func (d *DB) CreateClaim(ctx context.Context, c *agora.Claim) error {
 	if len(c.Description) > 20000 {
 		return agora.Errorf(agora.EINVALID, "claim_description: at most 20000 characters")
 	}
-	return d.inTx(ctx, func(tx *Tx) error {
-		t, err := findTask(ctx, tx, c.TaskID)
-		if err != nil {
-			return err
-		}
-		if t.State != agora.TaskLive {
-			return agora.Errorf(agora.EINVALID, "task_id: task %s is %s, not live", t.Slug, t.State)
-		}
-		if err := expireClaims(ctx, tx, t.ID, c.Miner); err != nil {
-			return err
-		}
-		var n int
-		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM claims WHERE task_id = ? AND miner = ? AND status = ?`,
-			t.ID, c.Miner, agora.ClaimActive).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return agora.Errorf(agora.ECONFLICT, "claim: you already hold an active claim on task %s", t.Slug)
-		}
-		if c.ExpiresAt.IsZero() || c.ExpiresAt.Before(tx.now) {
-			c.ExpiresAt = tx.now.Add(agora.DefaultClaimTTL)
-		}
-		c.ID, c.TaskID, c.Status, c.CreatedAt, c.UpdatedAt = agora.NewID(tx.now), t.ID, agora.ClaimActive, tx.now, tx.now
-		_, err = tx.exec(ctx, `INSERT INTO claims (id, task_id, miner, description, status, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.ID, c.TaskID, c.Miner, c.Description, c.Status, micros(c.ExpiresAt), micros(tx.now), micros(tx.now))
+	return d.inTx(ctx, func(tx *Tx) error { return createClaim(ctx, tx, c) })
+}
+
+// createClaim stores c in tx: the task must be live and the miner may hold
+// one active claim on it.
+func createClaim(ctx context.Context, tx *Tx, c *agora.Claim) error {
+	t, err := findTask(ctx, tx, c.TaskID)
+	if err != nil {
 		return err
-	})
+	}
+	if t.State != agora.TaskLive {
+		return agora.Errorf(agora.EINVALID, "task_id: task %s is %s, not live", t.Slug, t.State)
+	}
+	if err := expireClaims(ctx, tx, t.ID, c.Miner); err != nil {
+		return err
+	}
+	var n int
+	if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM claims WHERE task_id = ? AND miner = ? AND status = ?`,
+		t.ID, c.Miner, agora.ClaimActive).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return agora.Errorf(agora.ECONFLICT, "claim: you already hold an active claim on task %s", t.Slug)
+	}
+	if c.ExpiresAt.IsZero() || c.ExpiresAt.Before(tx.now) {
+		c.ExpiresAt = tx.now.Add(agora.DefaultClaimTTL)
+	}
+	c.ID, c.TaskID, c.Status, c.CreatedAt, c.UpdatedAt = agora.NewID(tx.now), t.ID, agora.ClaimActive, tx.now, tx.now
+	_, err = tx.exec(ctx, `INSERT INTO claims (id, task_id, miner, description, status, expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.TaskID, c.Miner, c.Description, c.Status, micros(c.ExpiresAt), micros(tx.now), micros(tx.now))
+	return err
 }
 
 // expireClaims marks a miner's lapsed claims on a task as expired.

@@ -18,4 +18,10 @@
 // Reports are written byte for byte as SWE-bench's Python writes them
 // (json.dumps with indent=4 and ASCII escaping), so that tools reading
 // SWE-bench's output, including diff-based comparisons, read ours.
+//
+// LookupSpec carries the evaluation facts of SWE-bench's per-(repository,
+// version) spec table for its Python repositories (test command, eval
+// commands, install command, log parser), and ImageEvalScript writes the
+// eval script of an instance for SWE-bench's instance images exactly as the
+// eval_script column of the v5 datasets holds it.
 package swebench

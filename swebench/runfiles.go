@@ -85,6 +85,13 @@ type EvalScriptSpec struct {
 	Activate []string
 	// RepoDir is where the repository is checked out (SWE-bench: /testbed).
 	RepoDir string
+	// EvalCommands run first, in RepoDir (SWE-bench: the spec's
+	// eval_commands, e.g. Django's locale exports).
+	EvalCommands []string
+	// SafeDirectory adds RepoDir to git's safe.directory list, and enters
+	// RepoDir again, before the informational git commands; SWE-bench's
+	// scripts do, for a repository owned by another user.
+	SafeDirectory bool
 	// BaseCommit is the instance's base commit.
 	BaseCommit string
 	// Install, if set, runs before the test files are reset.
@@ -97,8 +104,14 @@ type EvalScriptSpec struct {
 	// that removes them before the test patch reproduces an evaluation
 	// that does.
 	DeleteFiles []string
+	// Verbatim writes ResetFiles unquoted, as SWE-bench's generator does;
+	// otherwise each is quoted for the shell where it needs to be.
+	Verbatim bool
 	// TestPatch is applied from a heredoc.
 	TestPatch string
+	// PreTest run after the test patch, just before the start marker
+	// (SWE-bench's per-instance fixes, e.g. a pinned pytest).
+	PreTest []string
 	// TestCommand runs the tests, test directives included.
 	TestCommand string
 }
@@ -109,11 +122,27 @@ type EvalScriptSpec struct {
 // informational git commands, the install command, the test-file reset, the
 // test patch, the markers around the test command, the reset again.
 func MakeEvalScript(s EvalScriptSpec) string {
+	return evalScriptHeader + strings.Join(recordTestExitCode(s.lines()), "\n") + "\n"
+}
+
+// Script returns the eval script of s as the eval_script column of
+// SWE-bench's v5 datasets holds it: MakeEvalScript without the exit-code
+// record, which v5 adds when it runs a script (EvalScript).
+func (s EvalScriptSpec) Script() string {
+	return evalScriptHeader + strings.Join(s.lines(), "\n") + "\n"
+}
+
+// lines are the script's commands after its header.
+func (s EvalScriptSpec) lines() []string {
 	var lines []string
 	lines = append(lines, s.Activate...)
-	lines = append(lines, "cd "+s.RepoDir,
-		// For the record only, as in SWE-bench.
-		"git status", "git show", "git -c core.fileMode=false diff "+s.BaseCommit)
+	lines = append(lines, "cd "+s.RepoDir)
+	lines = append(lines, s.EvalCommands...)
+	if s.SafeDirectory {
+		lines = append(lines, "git config --global --add safe.directory "+s.RepoDir, "cd "+s.RepoDir)
+	}
+	// For the record only, as in SWE-bench.
+	lines = append(lines, "git status", "git show", "git -c core.fileMode=false diff "+s.BaseCommit)
 	lines = append(lines, s.Activate...)
 	if strings.TrimSpace(s.Install) != "" {
 		lines = append(lines, s.Install)
@@ -121,7 +150,11 @@ func MakeEvalScript(s EvalScriptSpec) string {
 	reset := ""
 	if len(s.ResetFiles) > 0 {
 		// Without files, `git checkout BASE` would move HEAD instead.
-		reset = "git checkout " + s.BaseCommit + " " + shQuoteAll(s.ResetFiles)
+		files := strings.Join(s.ResetFiles, " ")
+		if !s.Verbatim {
+			files = shQuoteAll(s.ResetFiles)
+		}
+		reset = "git checkout " + s.BaseCommit + " " + files
 		lines = append(lines, reset)
 	}
 	if len(s.DeleteFiles) > 0 {
@@ -130,11 +163,12 @@ func MakeEvalScript(s EvalScriptSpec) string {
 	if s.TestPatch != "" {
 		lines = append(lines, "git apply -v - <<'"+heredocDelimiter+"'\n"+s.TestPatch+"\n"+heredocDelimiter)
 	}
+	lines = append(lines, s.PreTest...)
 	lines = append(lines, StartTestOutput, s.TestCommand, EndTestOutput)
 	if reset != "" {
 		lines = append(lines, reset)
 	}
-	return evalScriptHeader + strings.Join(recordTestExitCode(lines), "\n") + "\n"
+	return lines
 }
 
 var shSafe = regexp.MustCompile(`^[A-Za-z0-9@%+=:,./_-]+$`)

@@ -63,6 +63,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&ChainCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "eval":
 		return (&EvalCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
+	case "forge":
+		return (&ForgeCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "miner":
 		return (&MinerCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "proxy":
@@ -105,6 +107,7 @@ Commands:
   coordinator  run the coordinator: signed API, ledger, job queue, leaderboards
   validator    lease replay jobs from a coordinator, replay them in sandboxes, sign results
   eval         evaluate predictions on SWE-bench instances in sandboxes (SWE-bench v5 compatible)
+  forge        mine repositories for fresh tasks, each proved by execution
   miner        work on tasks: hotkeys, tasks, claims, submissions and their verdicts
   chain        weights as the SDK would set them; verify Merkle claim proofs offline
   replay       re-run a stored verdict from its public replay spec and check its signatures
