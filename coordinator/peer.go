@@ -48,11 +48,15 @@ func (c *Coordinator) mayEvaluate(who string) ([]string, error) {
 // PeerEvaluate records r, the evaluation by the registered miner
 // r.Validator of submission r.SubmissionID, once. The first evaluation
 // attempt fixes the submission's evaluators if no listing did. EFORBIDDEN
-// for a miner that is not registered or not assigned; the store's
-// otherwise (agora.JobService.RecordPeerEvaluation).
+// for a miner that is not registered or not assigned; EINVALID for a
+// signature that does not check (verifyResult); the store's otherwise
+// (agora.JobService.RecordPeerEvaluation).
 func (c *Coordinator) PeerEvaluate(ctx context.Context, r *agora.Result) (*agora.Result, error) {
 	registered, err := c.mayEvaluate(r.Validator)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.verifyResult(ctx, r); err != nil {
 		return nil, err
 	}
 	// A decided submission keeps its (lack of) assignment and the store

@@ -22,6 +22,11 @@ type EvaluationRequest struct {
 	ObservedMetrics map[string]float64 `json:"observed_metrics,omitempty"`
 	Reason          string             `json:"reason,omitempty"`
 	Notes           string             `json:"notes,omitempty"`
+	// Signer and Signature optionally sign the evaluation as validators
+	// sign results (agora.Result.SigningBytes, for the submission's replay
+	// spec hash); the coordinator checks them when present.
+	Signer    string `json:"signer,omitempty"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // handlePeerEvaluate takes an evaluation from a registered miner the
@@ -47,7 +52,8 @@ func (s *Server) peerEvaluate(r *http.Request, who string, body []byte) (*agora.
 		return nil, err
 	}
 	return s.Coordinator.PeerEvaluate(r.Context(), &agora.Result{
-		SubmissionID: r.PathValue("id"), Validator: who, Status: req.Status, ObservedMetrics: req.ObservedMetrics, Reason: req.Reason, Notes: req.Notes})
+		SubmissionID: r.PathValue("id"), Validator: who, Status: req.Status, ObservedMetrics: req.ObservedMetrics, Reason: req.Reason, Notes: req.Notes,
+		Signer: req.Signer, Signature: req.Signature})
 }
 
 // handlePeerAssignments lists the caller's evaluation assignments (a

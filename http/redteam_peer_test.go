@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/agoranet/agora"
@@ -116,10 +117,13 @@ func TestRedTeamPeerSelfSelection(t *testing.T) {
 				if err := c.CallJSON(ctx, "GET", "/api/v1/peer-assignments", nil, &list); err != nil {
 					t.Fatal(err)
 				}
-				isAssigned := false
+				isAssigned, specHash := false, ""
 				for _, a := range list.Items {
 					if a.SubmissionID == noop.ID {
 						isAssigned = true
+						if a.Submission != nil {
+							specHash = a.Submission.ReplaySpecHash
+						}
 						if a.Submission == nil || a.Submission.Patch == "" {
 							t.Errorf("an assigned evaluator needs the patch: %+v", a)
 						}
@@ -127,6 +131,21 @@ func TestRedTeamPeerSelfSelection(t *testing.T) {
 				}
 				// Each one tries, assigned or not: a colluder picks itself.
 				req := agorahttp.EvaluationRequest{Status: agora.ResultRejected, Reason: "does nothing"}
+				if isAssigned {
+					// An assigned evaluator signs, as validators do; a
+					// signature over another status is refused first.
+					signed := &agora.Result{SubmissionID: noop.ID, Validator: k.Address(), Status: agora.ResultAccepted}
+					if err := hotkey.SignResult(k, specHash, signed); err != nil {
+						t.Fatal(err)
+					}
+					req.Signer, req.Signature = signed.Signer, signed.Signature
+					if _, err := c.PeerEvaluate(ctx, noop.ID, req); agora.ErrorCode(err) != agora.EINVALID || !strings.HasPrefix(agora.ErrorMessage(err), "signature:") {
+						t.Errorf("registered %d: an evaluation signed for another status: %v", i, err)
+					}
+					signed.Status = agora.ResultRejected
+					hotkey.SignResult(k, specHash, signed)
+					req.Signature = signed.Signature
+				}
 				_, err := c.PeerEvaluate(ctx, noop.ID, req)
 				switch {
 				case isAssigned && err != nil:
