@@ -191,16 +191,40 @@ func (s *Server) handleRecordResult(w http.ResponseWriter, r *http.Request, who 
 	return nil
 }
 
+// handleReplaySpec serves a frozen spec: whole to owners and validators;
+// to anyone else as the public replay record has it (agora.ReplayWithheld:
+// 403 with the reason while withheld; validator-only values elided, the
+// elided fields named in the Agora-Elided header).
 func (s *Server) handleReplaySpec(w http.ResponseWriter, r *http.Request) error {
-	if !s.privileged(r) {
-		return agora.Errorf(agora.EFORBIDDEN, "replay specs hold grading data: owners and validators only; sign the request")
+	hash := r.PathValue("hash")
+	if s.privileged(r) {
+		b, err := s.Store.FindReplaySpec(r.Context(), hash)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
+		return nil
 	}
-	b, err := s.Store.FindReplaySpec(r.Context(), r.PathValue("hash"))
+	subs, _, err := s.Store.FindSubmissions(r.Context(), agora.SubmissionFilter{SpecHash: &hash, Limit: 1})
 	if err != nil {
 		return err
 	}
+	if len(subs) == 0 {
+		return agora.Errorf(agora.ENOTFOUND, "no replay spec %q", hash)
+	}
+	rp, err := s.replay(r, subs[0])
+	if err != nil {
+		return err
+	}
+	if rp.Withheld != "" {
+		return agora.Errorf(agora.EFORBIDDEN, "replay spec withheld: %s", rp.Withheld)
+	}
+	if len(rp.Elided) > 0 {
+		w.Header().Set("Agora-Elided", strings.Join(rp.Elided, ","))
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(b)
+	w.Write(rp.ReplaySpec)
 	return nil
 }
 

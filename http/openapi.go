@@ -48,7 +48,7 @@ var docs = map[string]op{
 	"POST /api/v1/validator/jobs/{id}/renew":      {summary: "Extend a held lease.", role: agora.RoleValidator, request: RenewRequest{}, response: agora.Job{}},
 	"POST /api/v1/validator/jobs/{id}/release":    {summary: "Give a held job back to the queue.", role: agora.RoleValidator, response: agora.Job{}},
 	"POST /api/v1/validator/jobs/{id}/result":     {summary: "Record a replay result; idempotent per job (201 new, 200 repeat, 409 different).", role: agora.RoleValidator, request: ResultRequest{}, response: agora.Result{}},
-	"GET /api/v1/replay-specs/{hash}":             {summary: "A frozen replay spec by SHA-256 (owners, validators).", response: agora.ReplaySpec{}},
+	"GET /api/v1/replay-specs/{hash}":             {summary: "A frozen replay spec by SHA-256: whole for owners and validators; for anyone else as GET /api/v1/replays serves it (403 while withheld, validator-only values elided and named in the Agora-Elided header).", response: agora.ReplaySpec{}},
 	"GET /api/v1/replays":                         {summary: "Public replay records (agora replay): a submission's replay spec (withheld while its hidden task is open or it has no verdict; validator_benchmark_env values elided and listed in elided) and its signed results.", response: ListResponse[Replay]{}, params: []string{"submission_id", "spec_hash"}},
 	"GET /api/v1/logs/{hash}":                     {summary: "A full replay log by SHA-256 (owners, validators)."},
 	"POST /api/v1/epochs/close":                   {summary: "Close the next reward epoch: snapshot and claim tree, stored whole or not at all.", role: agora.RoleOwner, response: EpochResponse{}},

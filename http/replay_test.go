@@ -117,6 +117,23 @@ func TestSignedResults(t *testing.T) {
 			}
 		})
 
+		t.Run("SpecByHash", func(t *testing.T) {
+			// The spec route applies the same rule to the public.
+			s := subs["sig-public"]
+			b, err := e.anon.ReplaySpec(ctx, s.ReplaySpecHash)
+			if err != nil || agora.SHA256Hex(b) != s.ReplaySpecHash {
+				t.Fatalf("public spec by hash: %v, hashes to %s", err, agora.SHA256Hex(b))
+			}
+			b, err = e.anon.ReplaySpec(ctx, subs["sig-metric"].ReplaySpecHash)
+			if err != nil || strings.Contains(string(b), "secret") || agora.SHA256Hex(b) == subs["sig-metric"].ReplaySpecHash {
+				t.Fatalf("metric spec by hash: %v %s", err, b)
+			}
+			if hidden.State != agora.TaskClosed {
+				_, err = e.anon.ReplaySpec(ctx, subs["sig-hidden"].ReplaySpecHash)
+				wantCode(t, err, agora.EFORBIDDEN)
+			}
+		})
+
 		t.Run("HiddenUntilClosed", func(t *testing.T) {
 			s := subs["sig-hidden"]
 			rs, err := e.anon.Replays(ctx, s.ID)
