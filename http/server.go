@@ -13,6 +13,7 @@ import (
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/hotkey"
+	"github.com/agoranet/agora/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -26,6 +27,7 @@ type Store interface {
 	agora.NonceService
 	agora.EpochService
 	agora.LeagueService
+	agora.ValidatorStatsService
 	// AllSubmissions returns a task's submissions, unpaged, for boards.
 	AllSubmissions(ctx context.Context, taskID string, statuses ...string) ([]*agora.Submission, error)
 	// Ping says whether the database answers.
@@ -220,6 +222,7 @@ type Server struct {
 	once     sync.Once
 	verifier headerVerifier
 	large    chan struct{}
+	pages    *web.Renderer
 }
 
 // headerVerifier is the two-step form of agora.RequestVerifier that
@@ -315,6 +318,7 @@ func (s *Server) registerRoutes() {
 	s.registerLeagueRoutes()
 	s.registerHeldRoutes()
 	s.registerBitSotaRoutes()
+	s.registerDashboardRoutes()
 }
 
 // Notify wakes event-stream readers; wire it to the store's OnEvent.
