@@ -127,6 +127,8 @@ type SubmissionFilter struct {
 	TaskID *string
 	Miner  *string
 	Status *string
+	// Newest lists newest first (the default is oldest first).
+	Newest bool
 	Offset int
 	Limit  int
 }

@@ -112,31 +112,26 @@ func public[T any](v *viewer, x T) T {
 	return out
 }
 
-// pager is a list's position: newest first, DashboardPage rows a page.
+// pager is a list's position: DashboardPage rows a page.
 type pager struct {
 	Page, Pages, Total int
-	Query              string // the other parameters, for the links
+	Miner              string // the list's filter, kept by the links
 }
 
 func (p pager) Prev() int { return p.Page - 1 }
 func (p pager) Next() int { return p.Page + 1 }
 
-// newestPage turns ?page= into the offset of an oldest-first list that
-// shows the newest rows first: the store pages oldest first.
-func newestPage(r *http.Request, total int) (p pager, offset, limit int, err error) {
-	p.Page, p.Total = 1, total
+// pageOf reads ?page= for a list of total rows: the pager and the offset.
+func pageOf(r *http.Request, total int) (pager, int, error) {
+	p := pager{Page: 1, Total: total, Pages: max(1, (total+DashboardPage-1)/DashboardPage)}
 	if v := r.URL.Query().Get("page"); v != "" {
-		if p.Page, err = strconv.Atoi(v); err != nil || p.Page < 1 {
-			return p, 0, 0, agora.Errorf(agora.EINVALID, "page: must be a positive integer")
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return p, 0, agora.Errorf(agora.EINVALID, "page: must be a positive integer")
 		}
+		p.Page = n
 	}
-	p.Pages = max(1, (total+DashboardPage-1)/DashboardPage)
-	end := total - (p.Page-1)*DashboardPage
-	if end <= 0 {
-		return p, 0, 0, nil
-	}
-	offset = max(0, end-DashboardPage)
-	return p, offset, end - offset, nil
+	return p, (p.Page - 1) * DashboardPage, nil
 }
 
 // subRow is a submission with its task, both as the public sees them.
@@ -148,23 +143,19 @@ type subRow struct {
 // recentSubmissions lists a page of submissions (of a task or a miner, or
 // all), newest first.
 func (s *Server) recentSubmissions(r *http.Request, v *viewer, f agora.SubmissionFilter) ([]subRow, pager, error) {
-	f.Limit = 1
-	_, total, err := s.Store.FindSubmissions(r.Context(), f)
-	if err != nil {
-		return nil, pager{}, err
-	}
-	p, offset, limit, err := newestPage(r, total)
-	if err != nil || limit == 0 {
-		return nil, p, err
-	}
-	f.Offset, f.Limit = offset, limit
-	subs, _, err := s.Store.FindSubmissions(r.Context(), f)
+	p, offset, err := pageOf(r, 0)
 	if err != nil {
 		return nil, p, err
 	}
+	f.Newest, f.Offset, f.Limit = true, offset, DashboardPage
+	subs, total, err := s.Store.FindSubmissions(r.Context(), f)
+	if err != nil {
+		return nil, p, err
+	}
+	p.Total, p.Pages = total, max(1, (total+DashboardPage-1)/DashboardPage)
 	rows := make([]subRow, 0, len(subs))
-	for i := len(subs) - 1; i >= 0; i-- {
-		sub := public(v, subs[i])
+	for _, sub := range subs {
+		sub = public(v, sub)
 		rows = append(rows, subRow{Sub: sub, Task: s.publicTask(v, sub.TaskID)})
 	}
 	return rows, p, nil
@@ -257,13 +248,13 @@ func (s *Server) dashHome(w http.ResponseWriter, r *http.Request) (string, *web.
 	} else if agora.ErrorCode(err) != agora.ENOTFOUND {
 		return "", nil, err
 	}
-	r2 := r.Clone(r.Context())
-	r2.URL.RawQuery = ""
-	if h.Recent, _, err = s.recentSubmissions(r2, v, agora.SubmissionFilter{}); err != nil {
+	recent, _, err := s.Store.FindSubmissions(r.Context(), agora.SubmissionFilter{Newest: true, Limit: 10})
+	if err != nil {
 		return "", nil, err
 	}
-	if len(h.Recent) > 10 {
-		h.Recent = h.Recent[:10]
+	for _, sub := range recent {
+		sub = public(v, sub)
+		h.Recent = append(h.Recent, subRow{Sub: sub, Task: s.publicTask(v, sub.TaskID)})
 	}
 	return "home", &web.Page{Title: "Agora", Section: "home", Live: liveEvents, Data: h}, nil
 }
@@ -297,19 +288,17 @@ func (s *Server) dashTasks(w http.ResponseWriter, r *http.Request) (string, *web
 	if err != nil {
 		return "", nil, err
 	}
-	p, offset, limit, err := newestPage(r, total)
+	p, offset, err := pageOf(r, total)
 	if err != nil {
 		return "", nil, err
 	}
 	tv := &tasksView{Pager: p}
-	if limit > 0 {
-		tasks, _, err := s.Store.FindTasks(r.Context(), agora.TaskFilter{Offset: offset, Limit: limit})
-		if err != nil {
-			return "", nil, err
-		}
-		for i := len(tasks) - 1; i >= 0; i-- {
-			tv.Tasks = append(tv.Tasks, public(v, tasks[i]))
-		}
+	tasks, _, err := s.Store.FindTasks(r.Context(), agora.TaskFilter{Offset: offset, Limit: DashboardPage})
+	if err != nil {
+		return "", nil, err
+	}
+	for _, t := range tasks {
+		tv.Tasks = append(tv.Tasks, public(v, t))
 	}
 	return "tasks", &web.Page{Title: "Tasks", Section: "tasks", Data: tv}, nil
 }
@@ -333,7 +322,7 @@ func (s *Server) dashTask(w http.ResponseWriter, r *http.Request) (string, *web.
 	v.tasks[stored.ID] = stored
 	t := public(v, stored.Public())
 	tv := &taskView{Task: t, Onboarding: Onboarding(t, s.URL()), Now: s.Now()}
-	subs, err := s.Store.AllSubmissions(r.Context(), stored.ID, agora.SubmissionAccepted)
+	subs, err := s.Store.BoardSubmissions(r.Context(), stored.ID)
 	if err != nil {
 		return "", nil, err
 	}
@@ -372,7 +361,7 @@ func (s *Server) dashSubmissions(w http.ResponseWriter, r *http.Request) (string
 	sv := &submissionsView{Subs: rows, Pager: p}
 	if f.Miner != nil {
 		sv.Miner = *f.Miner
-		sv.Pager.Query = "miner=" + *f.Miner
+		sv.Pager.Miner = *f.Miner
 	}
 	return "submissions", &web.Page{Title: "Submissions", Section: "submissions", Live: liveEvents, Data: sv}, nil
 }

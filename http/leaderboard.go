@@ -22,7 +22,7 @@ func (s *Server) board(ctx context.Context, id string) (*agora.TaskBoard, error)
 	if err != nil {
 		return nil, err
 	}
-	subs, err := s.Store.AllSubmissions(ctx, t.ID, agora.SubmissionAccepted)
+	subs, err := s.Store.BoardSubmissions(ctx, t.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,9 @@ type Store interface {
 	agora.ValidatorStatsService
 	// AllSubmissions returns a task's submissions, unpaged, for boards.
 	AllSubmissions(ctx context.Context, taskID string, statuses ...string) ([]*agora.Submission, error)
+	// BoardSubmissions returns a task's accepted submissions without
+	// their bodies (id, miner, status, verdict, times), for boards.
+	BoardSubmissions(ctx context.Context, taskID string) ([]*agora.Submission, error)
 	// Ping says whether the database answers.
 	Ping(ctx context.Context) error
 }
