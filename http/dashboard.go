@@ -25,8 +25,10 @@ const (
 	dashboardAgents = 20
 )
 
-// liveEvents are the event types that refresh a page's live regions.
-var liveEvents = []string{agora.EventVerdict, agora.EventAgent, agora.EventTaskCreated}
+// liveEvents are the event types that refresh a page's live regions: a
+// new submission (its jobs), a verdict, an agent's stage or crowning, a
+// new task.
+var liveEvents = []string{agora.EventJobAvailable, agora.EventVerdict, agora.EventAgent, agora.EventTaskCreated}
 
 // registerDashboardRoutes mounts the pages. They are not API routes: they
 // are not in the OpenAPI document and are registered on the mux directly,
@@ -49,9 +51,11 @@ func (s *Server) registerDashboardRoutes() {
 				}
 				name, p = "error", &web.Page{Title: "Error", Data: dashError{Status: ErrorStatusCode(code), Message: agora.ErrorMessage(err)}}
 				dashHeaders(w)
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
 				w.WriteHeader(ErrorStatusCode(code))
 			} else {
 				dashHeaders(w)
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			}
 			if err := s.pages.Render(w, name, p); err != nil {
 				s.Logger.Error("dashboard render", "path", r.URL.Path, "err", err)
@@ -86,9 +90,6 @@ func dashHeaders(w http.ResponseWriter) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
-	if h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "text/html; charset=utf-8")
-	}
 }
 
 type dashError struct {

@@ -129,6 +129,13 @@ func TestDashboardHiddenEveryPage(t *testing.T) {
 		if status, _, _ := dashGet(t, base, "/tasks/no-such-task"); status != 404 {
 			t.Errorf("unknown task: %d", status)
 		}
+		// Assets carry their own type: under nosniff, a script served as
+		// HTML would not run.
+		for path, want := range map[string]string{"/static/live.js": "javascript", "/static/agora.css": "text/css", "/": "text/html"} {
+			if status, h, _ := dashGet(t, base, path); status != 200 || !strings.Contains(h.Get("Content-Type"), want) {
+				t.Errorf("%s: %d %q, want %s", path, status, h.Get("Content-Type"), want)
+			}
+		}
 	})
 }
 

@@ -27,13 +27,21 @@
       })
       .catch(function () { say("Update failed; reload to see the latest."); });
   }
-  var es = new EventSource("/api/v1/events");
-  types.forEach(function (t) {
-    es.addEventListener(t, function () {
-      // Verdicts come in bursts: one fetch per burst.
-      if (!pending) pending = setTimeout(refresh, 250);
+  var es = null;
+  function connect() {
+    es = new EventSource("/api/v1/events");
+    types.forEach(function (t) {
+      es.addEventListener(t, function () {
+        // Verdicts come in bursts: one fetch per burst.
+        if (!pending) pending = setTimeout(refresh, 250);
+      });
     });
-  });
-  es.onopen = function () { say("Live"); };
-  es.onerror = function () { say("Reconnecting…"); };
+    es.onopen = function () { say("Live"); };
+    es.onerror = function () { say("Reconnecting…"); };
+  }
+  // A page left open in the back-forward cache must not hold a stream: the
+  // browser allows few connections to one host.
+  window.addEventListener("pagehide", function () { if (es) { es.close(); es = null; } });
+  window.addEventListener("pageshow", function (e) { if (e.persisted && !es) { connect(); refresh(); } });
+  connect();
 })();
