@@ -44,16 +44,16 @@ func chromium(t *testing.T) string {
 // seconds). One demo submission is held back, to arrive and be judged
 // while a page is open.
 type liveMarket struct {
-	url                string
-	owner, validator   *agorahttp.Client
-	swe, fit, problem  *agora.Task
-	minerA             string
-	agent              *agora.Agent
+	url               string
+	owner, validator  *agorahttp.Client
+	swe, fit, problem *agora.Task
+	minerA            string
+	agent             *agora.Agent
 	// late is the demo submission held back, to arrive while a page is
 	// open; waiting is it once submitted.
-	late    demo.Submission
-	lateKey *hotkey.Signer
-	waiting *agora.Submission
+	late               demo.Submission
+	lateKey            *hotkey.Signer
+	waiting            *agora.Submission
 	verdicts           map[string]string // what → result status
 	coordinatorCommand *CoordinatorCommand
 }
