@@ -25,13 +25,22 @@ type Bar struct {
 // Chart geometry, in SVG user units; CSS scales the chart to its column.
 const (
 	chartW, chartH               = 640, 240
-	padL, padR, padT, padB       = 56, 16, 16, 36
+	padL, padR, padT, padB       = 56, 16, 28, 36
 	barH, barGap, barLabelW      = 18, 6, 160
 	maxChartPoints, maxChartBars = 500, 60
 )
 
-// esc escapes text for SVG inside HTML.
-func esc(s string) string { return template.HTMLEscapeString(s) }
+// esc escapes text for SVG inside HTML. Invalid UTF-8 and control
+// characters, which no label needs and XML forbids, become U+FFFD.
+func esc(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' || r == 0x7f || r == 0xfffe || r == 0xffff {
+			return '\ufffd'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\ufffd"))
+	return template.HTMLEscapeString(s)
+}
 
 // StepChart draws a series that holds its value until the next point (a
 // best score only changes when it is beaten), up to now. Each point is
@@ -103,7 +112,7 @@ func axes(b *strings.Builder, lo, hi float64, y func(float64) float64, t0, t1 ti
 	}
 	fmt.Fprintf(b, `<text x="%d" y="%d">%s</text><text x="%d" y="%d" text-anchor="end">%s</text>`,
 		padL, chartH-padB+20, esc(t0.UTC().Format("Jan 2 15:04")), chartW-padR, chartH-padB+20, esc(t1.UTC().Format("Jan 2 15:04")))
-	fmt.Fprintf(b, `<text x="4" y="%d">%s</text></g>`, padT-4+12, esc(yLabel))
+	fmt.Fprintf(b, `<text x="4" y="14">%s</text></g>`, esc(yLabel))
 }
 
 // BarChart draws horizontal bars, one per row, scaled to the largest.
