@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,6 +46,25 @@ func BenchmarkPages(b *testing.B) {
 		}
 		tasks = append(tasks, t)
 	}
+	// A league over the competition, with twenty agent versions whose
+	// screening runs are among the jobs below.
+	if err := e.coord.PutLeague(ctx, &agora.League{Competition: "bench", ScreeningTasks: []string{tasks[0].ID}}); err != nil {
+		b.Fatal(err)
+	}
+	var agent *agora.Agent
+	for i := 0; i < 20; i++ {
+		k := mustKey(b, fmt.Sprintf("//BenchAgent%d", i))
+		code := leagueAgents["a"] + fmt.Sprintf("\n# version of miner %d\n", i)
+		sum := agora.SHA256Hex([]byte(code))
+		sig, err := k.Sign([]byte(agora.AgentUploadMessage(k.Address(), sum, 1)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		agent = &agora.Agent{Competition: "bench", Miner: k.Address(), Version: 1}
+		if err := e.coord.UploadAgent(ctx, agent, []byte(code), sum, hex.EncodeToString(sig)); err != nil {
+			b.Fatal(err)
+		}
+	}
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		t := tasks[i%len(tasks)]
@@ -64,6 +84,9 @@ func BenchmarkPages(b *testing.B) {
 		}
 		for j, l := range leases {
 			r := &agora.Result{JobID: l.Job.ID, Validator: v, Status: agora.ResultRejected, Reason: "not resolved"}
+			if l.Submission.AgentID != "" {
+				r.Agent = &agora.AgentReport{InferenceMicroUSD: 5000, Calls: 2}
+			}
 			if l.Submission.TaskID == tasks[2].ID || l.Submission.TaskID == tasks[3].ID || j%5 == 0 {
 				r.Status, r.Reason = agora.ResultAccepted, ""
 				r.ObservedMetrics = map[string]float64{"loss": float64(1000 - (i*32+j)%997)}
@@ -82,7 +105,7 @@ func BenchmarkPages(b *testing.B) {
 		b.Fatal(err)
 	}
 	pages := []string{"/", "/competitions/bench", "/tasks", "/tasks/" + tasks[0].ID, "/tasks/" + tasks[2].ID,
-		"/submissions", "/submissions?page=200", "/submissions/" + sub[0].ID, "/epochs", "/epochs/1?hotkey=" + e.k.m1.Address(), "/validators"}
+		"/submissions", "/submissions?page=200", "/submissions/" + sub[0].ID, "/epochs", "/epochs/1?hotkey=" + e.k.m1.Address(), "/validators", "/leagues/bench", "/agents/" + agent.ID}
 	h := e.srv.Handler()
 	for _, p := range pages {
 		name := strings.TrimPrefix(p, "/")
