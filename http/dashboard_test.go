@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/agoranet/agora"
-	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/internal/testingutil"
 	"github.com/agoranet/agora/web"
 )
@@ -166,5 +165,14 @@ func TestDashboardTaskText(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
-	_ = agorahttp.DashboardPage
+	// The home page lists it outside any competition, escaped too.
+	status, h, body = dashGet(t, e.srv.URL(), "/")
+	checkPage(t, "/", h, body)
+	if status != 200 || !strings.Contains(body, "Tasks outside a competition") || strings.Contains(body, `href="/competitions/"`) {
+		t.Errorf("home: %d\n%s", status, body)
+	}
+	// A bad page number is named.
+	if status, _, body := dashGet(t, e.srv.URL(), "/submissions?page=0"); status != 400 || !strings.Contains(body, "page: must be a positive integer") {
+		t.Errorf("page=0: %d %s", status, body)
+	}
 }
