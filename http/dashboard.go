@@ -323,7 +323,7 @@ func (s *Server) dashTask(w http.ResponseWriter, r *http.Request) (string, *web.
 	v.tasks[stored.ID] = stored
 	t := public(v, stored.Public())
 	tv := &taskView{Task: t, Onboarding: Onboarding(t, s.URL()), Now: s.Now()}
-	subs, err := s.Store.BoardSubmissions(r.Context(), stored.ID)
+	subs, err := s.boardSubmissions(r.Context(), stored.ID)
 	if err != nil {
 		return "", nil, err
 	}

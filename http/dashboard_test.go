@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/agoranet/agora"
+	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/internal/testingutil"
 	"github.com/agoranet/agora/web"
 )
@@ -174,5 +176,35 @@ func TestDashboardTaskText(t *testing.T) {
 	// A bad page number is named.
 	if status, _, body := dashGet(t, e.srv.URL(), "/submissions?page=0"); status != 400 || !strings.Contains(body, "page: must be a positive integer") {
 		t.Errorf("page=0: %d %s", status, body)
+	}
+}
+
+// TestBoardCacheFollowsVerdicts: boards are cached by their accepted
+// count, so each new accepted submission shows at once, on the API's
+// board and on the task's page.
+func TestBoardCacheFollowsVerdicts(t *testing.T) {
+	e := MustOpenServer(t, "sqlite")
+	task, err := e.owner.CreateTask(ctx, testingutil.MetricTask("cached", agora.Minimize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		miner *agorahttp.Client
+		loss  float64
+	}{{e.m1, 2}, {e.m2, 1}, {e.m1, 0.5}} {
+		if _, err := c.miner.Submit(ctx, agorahttp.SubmitRequest{TaskID: task.ID, Patch: fmt.Sprintf("diff --git a/x b/x\n# %d\n", i)}); err != nil {
+			t.Fatal(err)
+		}
+		replay(t, e.v1, func(*agora.Lease) (*agora.Result, string) {
+			return &agora.Result{Status: agora.ResultAccepted, ObservedMetrics: map[string]float64{"loss": c.loss}}, ""
+		})
+		b, err := e.anon.Leaderboard(ctx, task.ID)
+		if err != nil || b.Best == nil || *b.Best.Metric != c.loss {
+			t.Fatalf("after verdict %d the board shows %+v (%v), want loss %v", i, b.Best, err, c.loss)
+		}
+		_, _, page := dashGet(t, e.srv.URL(), "/tasks/"+task.ID)
+		if want := fmt.Sprintf("%d changes", i+1); !strings.Contains(page, want) {
+			t.Fatalf("after verdict %d the page's chart lacks %q", i, want)
+		}
 	}
 }

@@ -33,6 +33,9 @@ type Store interface {
 	// BoardSubmissions returns a task's accepted submissions without
 	// their bodies (id, miner, status, verdict, times), for boards.
 	BoardSubmissions(ctx context.Context, taskID string) ([]*agora.Submission, error)
+	// AcceptedCount counts a task's accepted submissions: the version of
+	// its board, since that set only grows.
+	AcceptedCount(ctx context.Context, taskID string) (int, error)
 	// Ping says whether the database answers.
 	Ping(ctx context.Context) error
 }
@@ -226,6 +229,7 @@ type Server struct {
 	verifier headerVerifier
 	large    chan struct{}
 	pages    *web.Renderer
+	boards   boardCache
 }
 
 // headerVerifier is the two-step form of agora.RequestVerifier that

@@ -51,6 +51,12 @@ func TestBoardSubmissions(t *testing.T) {
 				t.Errorf("light %d = %+v, full %+v", i, s, f)
 			}
 		}
+		if n, err := db.AcceptedCount(ctx, task.ID); err != nil || n != 3 {
+			t.Errorf("accepted count: %d %v", n, err)
+		}
+		if n, err := db.AcceptedCount(ctx, other.ID); err != nil || n != 0 {
+			t.Errorf("accepted count of a task without verdicts: %d %v", n, err)
+		}
 		lb, fb := agora.RankTask(task, light), agora.RankTask(task, full)
 		if lb.Best == nil || lb.Best.SubmissionID != fb.Best.SubmissionID || lb.Best.SubmissionID != subs[3].ID {
 			t.Fatalf("best: %+v vs %+v", lb.Best, fb.Best)

@@ -421,6 +421,16 @@ func (d *DB) FindSubmissions(ctx context.Context, f agora.SubmissionFilter) ([]*
 	return findPage(ctx, d, submissionCols, "submissions", w, order, f.Limit, f.Offset, scanSubmission)
 }
 
+// AcceptedCount counts a task's accepted submissions, from the index. A
+// verdict is decided once and an accepted submission stays accepted, so
+// the accepted set only grows: the count versions a task's board.
+func (d *DB) AcceptedCount(ctx context.Context, taskID string) (int, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM submissions WHERE task_id = ? AND status = ?`),
+		taskID, agora.SubmissionAccepted).Scan(&n)
+	return n, formatError(err)
+}
+
 // BoardSubmissions returns a task's accepted submissions, oldest first,
 // without their bodies: the id, miner, status, verdict and times that
 // agora.RankTask and agora.Crownings read. A board over thousands of
