@@ -107,14 +107,20 @@ func BenchmarkPages(b *testing.B) {
 	pages := []string{"/", "/competitions/bench", "/tasks", "/tasks/" + tasks[0].ID, "/tasks/" + tasks[2].ID,
 		"/submissions", "/submissions?page=200", "/submissions/" + sub[0].ID, "/epochs", "/epochs/1?hotkey=" + e.k.m1.Address(), "/validators", "/leagues/bench", "/agents/" + agent.ID}
 	h := e.srv.Handler()
+	// Cold: every board read from the store, as after a restart or a new
+	// accepted submission on every task.
+	pages = append(pages, "/?cold", "/competitions/bench?cold")
 	for _, p := range pages {
-		name := strings.TrimPrefix(p, "/")
-		if name == "" {
-			name = "home"
+		name := strings.Replace(strings.TrimPrefix(p, "/"), "?cold", "-cold", 1)
+		if name == "" || name[0] == '-' {
+			name = "home" + name
 		}
 		b.Run(name, func(b *testing.B) {
 			cpu0 := cpuTime()
 			for b.Loop() {
+				if strings.HasSuffix(p, "?cold") {
+					e.srv.ForgetBoards()
+				}
 				w := httptest.NewRecorder()
 				h.ServeHTTP(w, httptest.NewRequest("GET", p, nil))
 				if w.Code != http.StatusOK {
