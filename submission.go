@@ -130,8 +130,10 @@ type SubmissionFilter struct {
 	// SpecHash selects the submissions frozen into one replay spec (the
 	// same patch on the same task, submitted more than once).
 	SpecHash *string
-	Offset   int
-	Limit    int
+	// Newest lists newest first (the default is oldest first).
+	Newest bool
+	Offset int
+	Limit  int
 }
 
 var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)

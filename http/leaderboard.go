@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"sync"
 
 	"github.com/agoranet/agora"
 )
@@ -22,11 +23,53 @@ func (s *Server) board(ctx context.Context, id string) (*agora.TaskBoard, error)
 	if err != nil {
 		return nil, err
 	}
-	subs, err := s.Store.AllSubmissions(ctx, t.ID, agora.SubmissionAccepted)
+	subs, err := s.boardSubmissions(ctx, t.ID)
 	if err != nil {
 		return nil, err
 	}
 	return agora.RankTask(t, subs), nil
+}
+
+// MaxCachedBoardSubmissions bounds the submissions the board cache holds.
+const MaxCachedBoardSubmissions = 200_000
+
+// boardCache keeps each task's accepted submissions (bodiless) with the
+// count they were read at. A task's accepted set only grows and its
+// members never change (a verdict is decided once), so an unchanged count
+// means an unchanged set: a board costs one counting query until a new
+// submission is accepted. Replicas each keep their own; the count comes
+// from the shared database.
+type boardCache struct {
+	mu    sync.Mutex
+	tasks map[string][]*agora.Submission
+	held  int
+}
+
+// boardSubmissions returns a task's accepted submissions, from the cache
+// while their count is unchanged. The slice is shared: callers only read.
+func (s *Server) boardSubmissions(ctx context.Context, taskID string) ([]*agora.Submission, error) {
+	n, err := s.Store.AcceptedCount(ctx, taskID)
+	if err != nil {
+		return nil, err
+	}
+	c := &s.boards
+	c.mu.Lock()
+	subs, ok := c.tasks[taskID]
+	c.mu.Unlock()
+	if ok && len(subs) == n {
+		return subs, nil
+	}
+	if subs, err = s.Store.BoardSubmissions(ctx, taskID); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tasks == nil || c.held+len(subs) > MaxCachedBoardSubmissions {
+		c.tasks, c.held = map[string][]*agora.Submission{}, 0
+	}
+	c.held += len(subs) - len(c.tasks[taskID])
+	c.tasks[taskID] = subs
+	return subs, nil
 }
 
 func (s *Server) handleBest(w http.ResponseWriter, r *http.Request) error {

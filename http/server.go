@@ -13,6 +13,7 @@ import (
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/hotkey"
+	"github.com/agoranet/agora/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -26,8 +27,15 @@ type Store interface {
 	agora.NonceService
 	agora.EpochService
 	agora.LeagueService
+	agora.ValidatorStatsService
 	// AllSubmissions returns a task's submissions, unpaged, for boards.
 	AllSubmissions(ctx context.Context, taskID string, statuses ...string) ([]*agora.Submission, error)
+	// BoardSubmissions returns a task's accepted submissions without
+	// their bodies (id, miner, status, verdict, times), for boards.
+	BoardSubmissions(ctx context.Context, taskID string) ([]*agora.Submission, error)
+	// AcceptedCount counts a task's accepted submissions: the version of
+	// its board, since that set only grows.
+	AcceptedCount(ctx context.Context, taskID string) (int, error)
 	// Ping says whether the database answers.
 	Ping(ctx context.Context) error
 }
@@ -223,6 +231,8 @@ type Server struct {
 	once     sync.Once
 	verifier headerVerifier
 	large    chan struct{}
+	pages    *web.Renderer
+	boards   boardCache
 }
 
 // headerVerifier is the two-step form of agora.RequestVerifier that
@@ -319,6 +329,7 @@ func (s *Server) registerRoutes() {
 	s.registerLeagueRoutes()
 	s.registerHeldRoutes()
 	s.registerBitSotaRoutes()
+	s.registerDashboardRoutes()
 }
 
 // Notify wakes event-stream readers; wire it to the store's OnEvent.

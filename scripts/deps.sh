@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Agora and its tests need, if any is missing.
 #   scripts/deps.sh            sandbox runtimes, git, patch, Python test tools,
-#                              the agent sandbox's libraries (numpy, requests, ...)
+#                              the agent sandbox's libraries (numpy, requests, ...),
+#                              chromium for the dashboard's browser tests
 #   scripts/deps.sh swebench   also the packages the shipped SWE-bench
 #                              environments need (envs/swebench.yaml)
 set -euo pipefail
@@ -11,6 +12,9 @@ pkgs=(runc runsc git patch ca-certificates python3 python3-pytest python3-venv p
 # runner appends /usr/lib/python3/dist-packages to the agent's sys.path.
 pkgs+=(python3-requests python3-urllib3 python3-numpy python3-scipy python3-pandas python3-sklearn
        python3-aiohttp python3-pydantic python3-tqdm python3-joblib python3-dill python3-nltk)
+# Headless Chromium for the dashboard's browser tests (cmd/agora
+# TestDashboardBrowser, driven by chromedp); fonts so screenshots have text.
+pkgs+=(chromium fonts-dejavu-core)
 if [ "${1:-}" = swebench ]; then
   pkgs+=(python3-urllib3 python3-idna python3-certifi python3-chardet python3-charset-normalizer
          python3-pytest-httpbin python3-httpbin python3-trustme python3-pytest-mock

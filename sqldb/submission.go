@@ -405,7 +405,8 @@ func (d *DB) FindSubmissionByID(ctx context.Context, id string) (*agora.Submissi
 	return s, formatError(err)
 }
 
-// FindSubmissions returns a page of submissions, oldest first.
+// FindSubmissions returns a page of submissions, oldest first (newest
+// first with f.Newest).
 func (d *DB) FindSubmissions(ctx context.Context, f agora.SubmissionFilter) ([]*agora.Submission, int, error) {
 	var w where
 	if f.TaskID != nil {
@@ -420,7 +421,47 @@ func (d *DB) FindSubmissions(ctx context.Context, f agora.SubmissionFilter) ([]*
 	if f.SpecHash != nil {
 		w.add("spec_hash = ?", *f.SpecHash)
 	}
-	return findPage(ctx, d, submissionCols, "submissions", w, "created_at, id", f.Limit, f.Offset, scanSubmission)
+	order := "created_at, id"
+	if f.Newest {
+		order = "created_at DESC, id DESC"
+	}
+	return findPage(ctx, d, submissionCols, "submissions", w, order, f.Limit, f.Offset, scanSubmission)
+}
+
+// AcceptedCount counts a task's accepted submissions, from the index. A
+// verdict is decided once and an accepted submission stays accepted, so
+// the accepted set only grows: the count versions a task's board.
+func (d *DB) AcceptedCount(ctx context.Context, taskID string) (int, error) {
+	var n int
+	err := d.db.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM submissions WHERE task_id = ? AND status = ?`),
+		taskID, agora.SubmissionAccepted).Scan(&n)
+	return n, formatError(err)
+}
+
+// BoardSubmissions returns a task's accepted submissions, oldest first,
+// without their bodies: the id, miner, status, verdict and times that
+// agora.RankTask and agora.Crownings read. A board over thousands of
+// submissions then decodes verdicts, not patches.
+func (d *DB) BoardSubmissions(ctx context.Context, taskID string) ([]*agora.Submission, error) {
+	rows, err := d.db.QueryContext(ctx, d.rebind(`SELECT id, miner, status, verdict, created_at FROM submissions
+WHERE task_id = ? AND status = ? ORDER BY created_at, id`), taskID, agora.SubmissionAccepted)
+	return collect(rows, err, func(sc scanner) (*agora.Submission, error) {
+		s := &agora.Submission{TaskID: taskID}
+		var verdict sql.NullString
+		var at int64
+		if err := sc.Scan(&s.ID, &s.Miner, &s.Status, &verdict, &at); err != nil {
+			return nil, err
+		}
+		s.CreatedAt, s.UpdatedAt = fromMicros(at), fromMicros(at)
+		if verdict.Valid {
+			s.Verdict = &agora.Verdict{}
+			if err := json.Unmarshal([]byte(verdict.String), s.Verdict); err != nil {
+				return nil, fmt.Errorf("decode verdict: %w", err)
+			}
+			s.UpdatedAt = s.Verdict.DecidedAt
+		}
+		return s, nil
+	})
 }
 
 // AllSubmissions returns every submission of a task with a verdict, for

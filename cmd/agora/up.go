@@ -97,6 +97,7 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer coord.Close()
 	url := coord.Server.URL()
+	say("dashboard    %s/", url)
 	say("coordinator  %s  (SQLite %s)", url, coord.DB)
 
 	// Demo repositories and tasks.

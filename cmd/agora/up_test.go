@@ -24,6 +24,9 @@ func TestUp(t *testing.T) {
 			t.Fatalf("run %d: %v\n%s", run, err, out.String())
 		}
 		s := out.String()
+		if !strings.HasPrefix(s, "dashboard    http://127.0.0.1:") {
+			t.Fatalf("run %d: the dashboard's URL must come first:\n%s", run, s)
+		}
 		for _, want := range []string{
 			"calc-mean miner A  gold                 accepted",
 			"calc-mean miner B  demo-wrong           rejected",
