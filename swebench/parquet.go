@@ -1,0 +1,239 @@
+package swebench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/agoranet/agora"
+)
+
+// parquetMagic begins (and ends) every Parquet file.
+const parquetMagic = "PAR1"
+
+// parquetBatch is how many rows are read at once. Each row is converted
+// and dropped before the next batch, so memory holds the row group's
+// current pages and this many rows, however big the file.
+const parquetBatch = 16
+
+// isParquet reports whether a file is Parquet, by its first bytes whatever
+// its name. A ".parquet" name on anything else is an error: read as JSON it
+// would only give a confusing syntax error.
+func isParquet(name string, head []byte) (bool, error) {
+	if bytes.HasPrefix(head, []byte(parquetMagic)) {
+		return true, nil
+	}
+	if strings.EqualFold(filepath.Ext(name), ".parquet") {
+		return false, agora.Errorf(agora.EINVALID, "%s: not a Parquet file (it does not begin with %q)", name, parquetMagic)
+	}
+	return false, nil
+}
+
+// readParquet reads the rows of a Parquet file into c, one row group after
+// another. Each row becomes the JSON object that a JSONL line of the same
+// record holds (see rowConverter) and is decoded like one, so a Parquet
+// file and a JSONL file of the same records give identical instances:
+// string columns holding JSON-encoded test lists (the Hugging Face
+// datasets) and list-typed columns both decode, nulls are nulls, and
+// columns this package does not know land in Extra.
+//
+// Items are "row N", counted from 0 across the file as pandas and the
+// datasets library count them.
+//
+// The file is untrusted, and parquet-go, though it checks what it reads,
+// is a large library: a panic while reading is recovered and reported as a
+// malformed file (or, within one row, as that row's error) instead of
+// taking the evaluation down.
+func (c *collector) readParquet(name string, r io.ReaderAt, size int64) (err error) {
+	at := "" // where reading is, for a recovered panic
+	defer func() {
+		if p := recover(); p != nil {
+			err = agora.Errorf(agora.EINVALID, "%s: %smalformed Parquet file: %v", name, at, p)
+		}
+	}()
+	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return agora.Errorf(agora.EINVALID, "%s: unreadable Parquet file: %s", name, err)
+	}
+	conv := &rowConverter{schema: f.Schema(), fields: f.Schema().Fields()}
+	buf := make([]parquet.Row, parquetBatch)
+	var row int64
+	for g, rg := range f.RowGroups() {
+		at = fmt.Sprintf("row group %d: ", g)
+		if err := c.readRowGroup(name, rg, conv, buf, &row); err != nil {
+			return agora.Errorf(agora.EINVALID, "%s: %s%s", name, at, err)
+		}
+	}
+	return nil
+}
+
+// readRowGroup reads one row group, numbering rows from *row on.
+func (c *collector) readRowGroup(name string, rg parquet.RowGroup, conv *rowConverter, buf []parquet.Row, row *int64) error {
+	rows := rg.Rows()
+	defer rows.Close()
+	start := *row
+	for {
+		n, err := rows.ReadRows(buf)
+		// The rows' values may point into the reader's page buffers, which
+		// the next ReadRows reuses: convert them now.
+		for _, r := range buf[:n] {
+			c.add(name, conv.item(*row, r))
+			*row++
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("row %d: %s", *row, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("row %d: the reader made no progress", *row)
+		}
+	}
+	if got, want := *row-start, rg.NumRows(); got != want {
+		return fmt.Errorf("%d rows read, %d declared", got, want)
+	}
+	return nil
+}
+
+// rowConverter turns Parquet rows into JSON records.
+type rowConverter struct {
+	schema *parquet.Schema
+	fields []parquet.Field
+}
+
+// item converts one row. A row that cannot be converted is an item error,
+// naming the column when one is at fault.
+func (rc *rowConverter) item(n int64, row parquet.Row) (it rawItem) {
+	it.item = fmt.Sprintf("row %d", n)
+	defer func() {
+		if p := recover(); p != nil {
+			it.data, it.err = nil, agora.Errorf(agora.EINVALID, "malformed row: %v", p)
+		}
+	}()
+	m := make(map[string]any, len(rc.fields))
+	if err := rc.schema.Reconstruct(&m, row); err != nil {
+		// parquet-go spells a field's error "name → cause".
+		msg := err.Error()
+		if col, cause, ok := strings.Cut(msg, " → "); ok {
+			it.field, msg = col, cause
+		}
+		it.err = agora.Errorf(agora.EINVALID, "unreadable value: %s", msg)
+		return it
+	}
+	obj := make(map[string]any, len(m))
+	for _, f := range rc.fields {
+		v, ok := m[f.Name()]
+		if !ok {
+			continue
+		}
+		jv, err := topValue(f, v)
+		if err != nil {
+			it.field, it.err = f.Name(), agora.Errorf(agora.EINVALID, "%s", err)
+			return it
+		}
+		obj[f.Name()] = jv
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	// Extra keeps values as JSON text: write <, > and & as themselves, the
+	// way Python's json.dumps does, not as Go's \u003c.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(obj); err != nil {
+		it.err = agora.Errorf(agora.EINVALID, "not representable as JSON: %s", jsonMessage(err))
+		return it
+	}
+	it.data = bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	return it
+}
+
+// topValue converts a top-level column's value. Timestamps and dates are
+// known by the column's logical type, which nested values do not carry
+// through reconstruction; the SWE-bench datasets have none, but a
+// created_at written by pandas as a timestamp comes out as ISO-8601 text,
+// the way the JSON datasets spell it.
+func topValue(f parquet.Field, v any) (any, error) {
+	if lt := f.Type().LogicalType(); lt != nil && v != nil {
+		switch t := lt.Value.(type) {
+		case *format.TimestampType:
+			if n, ok := v.(int64); ok && t.Unit.Value != nil {
+				ts := time.Unix(0, 0).UTC().Add(time.Duration(n) * t.Unit.Value.Duration())
+				if t.IsAdjustedToUTC {
+					return ts.Format(time.RFC3339Nano), nil
+				}
+				return ts.Format("2006-01-02T15:04:05.999999999"), nil
+			}
+		case *format.DateType:
+			if n, ok := v.(int32); ok {
+				return time.Unix(0, 0).UTC().AddDate(0, 0, int(n)).Format(time.DateOnly), nil
+			}
+		}
+	}
+	return jsonValue(v), nil
+}
+
+// jsonValue maps a reconstructed value onto what encoding/json writes as
+// the value a JSON dataset would hold:
+//   - binary without a STRING annotation is text when it is UTF-8, and
+//     base64 otherwise, as encoding/json writes bytes;
+//   - floats are written as Python writes them ("3.0", not "3"), so that a
+//     version column of floats gives the version Python's json.dumps would;
+//     NaN and infinities, pandas' missing values, are null;
+//   - lists and groups convert element by element.
+func jsonValue(v any) any {
+	switch v := v.(type) {
+	case []byte:
+		if utf8.Valid(v) {
+			return string(v)
+		}
+		return v
+	case float32:
+		return pyFloat(float64(v), 32)
+	case float64:
+		return pyFloat(v, 64)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = jsonValue(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = jsonValue(e)
+		}
+		return out
+	case time.Time:
+		return v.Format(time.RFC3339Nano)
+	default:
+		return v
+	}
+}
+
+// pyFloat formats f as Python's repr does: the shortest digits that read
+// back as f, positional between 1e-4 and 1e16 with at least one digit after
+// the point, exponent form outside; nil (JSON null) for NaN and infinities.
+func pyFloat(f float64, bits int) any {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	if a := math.Abs(f); a != 0 && (a < 1e-4 || a >= 1e16) {
+		// Go's shortest exponent form is Python's: 1e-05, 1.5e+16.
+		return json.Number(strconv.FormatFloat(f, 'e', -1, bits))
+	}
+	s := strconv.FormatFloat(f, 'f', -1, bits)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return json.Number(s)
+}
