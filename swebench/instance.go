@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -309,9 +310,14 @@ func decodeTestList(raw json.RawMessage) ([]string, error) {
 	if err := json.Unmarshal(raw, &s); err == nil {
 		raw = json.RawMessage(s)
 	}
-	var list []string
-	if err := json.Unmarshal(raw, &list); err != nil || list == nil {
+	// Pointers, because encoding/json would turn a null element into "".
+	var ptrs []*string
+	if err := json.Unmarshal(raw, &ptrs); err != nil || ptrs == nil || slices.Contains(ptrs, nil) {
 		return nil, agora.Errorf(agora.EINVALID, "not a list of test ids (a JSON list of strings, or a string holding one)")
+	}
+	list := make([]string, len(ptrs))
+	for i, p := range ptrs {
+		list[i] = *p
 	}
 	return list, nil
 }

@@ -161,9 +161,12 @@ func (rc *rowConverter) item(n int64, row parquet.Row) (it rawItem) {
 // known by the column's logical type, which nested values do not carry
 // through reconstruction; the SWE-bench datasets have none, but a
 // created_at written by pandas as a timestamp comes out as ISO-8601 text,
-// the way the JSON datasets spell it.
+// the way the JSON datasets spell it. Binary that is not UTF-8 in a column
+// without a STRING annotation is kept as base64, as encoding/json keeps
+// bytes; anywhere else it is an error rather than text silently mended.
 func topValue(f parquet.Field, v any) (any, error) {
-	if lt := f.Type().LogicalType(); lt != nil && v != nil {
+	lt := f.Type().LogicalType()
+	if lt != nil && v != nil {
 		switch t := lt.Value.(type) {
 		case *format.TimestampType:
 			if n, ok := v.(int64); ok && t.Unit.Value != nil {
@@ -179,44 +182,52 @@ func topValue(f parquet.Field, v any) (any, error) {
 			}
 		}
 	}
-	return jsonValue(v), nil
+	if s, ok := v.(string); ok && !utf8.ValidString(s) && f.Leaf() && lt == nil && !isKnownField(f.Name()) {
+		return []byte(s), nil
+	}
+	return jsonValue(v)
 }
 
 // jsonValue maps a reconstructed value onto what encoding/json writes as
-// the value a JSON dataset would hold:
-//   - binary without a STRING annotation is text when it is UTF-8, and
-//     base64 otherwise, as encoding/json writes bytes;
-//   - floats are written as Python writes them ("3.0", not "3"), so that a
-//     version column of floats gives the version Python's json.dumps would;
-//     NaN and infinities, pandas' missing values, are null;
-//   - lists and groups convert element by element.
-func jsonValue(v any) any {
+// the value a JSON dataset would hold. Floats are written as Python writes
+// them ("3.0", not "3"), so that a version column of floats gives the
+// version Python's json.dumps would; NaN and infinities, pandas' missing
+// values, are null. Lists and groups convert element by element.
+func jsonValue(v any) (any, error) {
 	switch v := v.(type) {
-	case []byte:
-		if utf8.Valid(v) {
-			return string(v)
+	case string:
+		if !utf8.ValidString(v) {
+			return nil, fmt.Errorf("text that is not UTF-8")
 		}
-		return v
+		return v, nil
+	case []byte:
+		return jsonValue(string(v))
 	case float32:
-		return pyFloat(float64(v), 32)
+		return pyFloat(float64(v), 32), nil
 	case float64:
-		return pyFloat(v, 64)
+		return pyFloat(v, 64), nil
 	case []any:
 		out := make([]any, len(v))
 		for i, e := range v {
-			out[i] = jsonValue(e)
+			var err error
+			if out[i], err = jsonValue(e); err != nil {
+				return nil, err
+			}
 		}
-		return out
+		return out, nil
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, e := range v {
-			out[k] = jsonValue(e)
+			var err error
+			if out[k], err = jsonValue(e); err != nil {
+				return nil, err
+			}
 		}
-		return out
+		return out, nil
 	case time.Time:
-		return v.Format(time.RFC3339Nano)
+		return v.Format(time.RFC3339Nano), nil
 	default:
-		return v
+		return v, nil
 	}
 }
 
