@@ -2,7 +2,9 @@ package swebench
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/agoranet/agora"
@@ -64,6 +67,9 @@ func (c *collector) readParquet(name string, r io.ReaderAt, size int64) (err err
 	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return agora.Errorf(agora.EINVALID, "%s: unreadable Parquet file: %s", name, err)
+	}
+	if err := checkPages(f, r, size); err != nil {
+		return agora.Errorf(agora.EINVALID, "%s: malformed Parquet file: %s", name, err)
 	}
 	conv := &rowConverter{schema: f.Schema(), fields: f.Schema().Fields()}
 	buf := make([]parquet.Row, parquetBatch)
@@ -247,4 +253,113 @@ func pyFloat(f float64, bits int) any {
 		s += ".0"
 	}
 	return json.Number(s)
+}
+
+// maxPageBytes caps the uncompressed size a page may declare. parquet-go
+// allocates what a page header declares before it reads or decompresses
+// the page, so without a cap a hostile file of a few hundred bytes could
+// claim gigabytes. SWE-bench's pages (pyarrow writes about 1 MiB, more for
+// one long eval script) are far below it.
+const maxPageBytes = 256 << 20
+
+// maxHeaderBytes caps a page header. Headers are tens of bytes, more with
+// statistics of long strings.
+const maxHeaderBytes = 16 << 20
+
+// checkPages walks the page headers of every column chunk before
+// parquet-go reads them, refusing a chunk that lies outside the file, a
+// page that claims more bytes than its chunk holds or more than
+// maxPageBytes uncompressed, and a snappy page whose block declares more
+// than its header (snappy allocates what its block declares). It reads
+// only headers (and a snappy block's first bytes), seeking over the pages.
+//
+// What it cannot bound is a page that decompresses to more than it
+// declares (a gzip, zstd, brotli or lz4 bomb): those codecs stream, and
+// parquet-go keeps what they produce.
+func checkPages(f *parquet.File, r io.ReaderAt, size int64) error {
+	proto := &thrift.CompactProtocol{}
+	for g, rg := range f.Metadata().RowGroups {
+		for _, cc := range rg.Columns {
+			md := &cc.MetaData
+			col := strings.Join(md.PathInSchema, ".")
+			// Where parquet-go starts reading the chunk.
+			start, n := md.DataPageOffset, md.TotalCompressedSize
+			if md.DictionaryPageOffset != 0 {
+				start = md.DictionaryPageOffset
+			}
+			if start < 0 || n < 0 || start > size || n > size-start {
+				return fmt.Errorf("row group %d: column %q: its chunk (%d bytes at %d) is outside the file of %d bytes", g, col, n, start, size)
+			}
+			for off := int64(0); off < n; {
+				h, hlen, err := readPageHeader(proto, r, start+off, n-off)
+				if err != nil {
+					return fmt.Errorf("row group %d: column %q: page header at byte %d: %s", g, col, start+off, err)
+				}
+				body := start + off + hlen
+				left := n - off - hlen
+				switch {
+				case h.CompressedPageSize < 0 || int64(h.CompressedPageSize) > left:
+					return fmt.Errorf("row group %d: column %q: page at byte %d claims %d bytes, its chunk has %d left", g, col, start+off, h.CompressedPageSize, left)
+				case h.UncompressedPageSize < 0 || h.UncompressedPageSize > maxPageBytes:
+					return fmt.Errorf("row group %d: column %q: page at byte %d claims %d bytes uncompressed, more than %d", g, col, start+off, h.UncompressedPageSize, maxPageBytes)
+				}
+				if md.Codec == format.Snappy {
+					if err := checkSnappy(r, body, h); err != nil {
+						return fmt.Errorf("row group %d: column %q: page at byte %d: %s", g, col, start+off, err)
+					}
+				}
+				off += hlen + int64(h.CompressedPageSize)
+			}
+		}
+	}
+	return nil
+}
+
+// readPageHeader decodes the page header at off, reading no more than
+// left bytes, from a window that grows as long headers need. Decoding from
+// bytes bounds what a length in the header can make the decoder allocate
+// (its stream decoder allocates any length before reading).
+func readPageHeader(proto *thrift.CompactProtocol, r io.ReaderAt, off, left int64) (*format.PageHeader, int64, error) {
+	for window := int64(4 << 10); ; window *= 8 {
+		w := min(window, left, maxHeaderBytes)
+		buf := make([]byte, w)
+		if n, err := r.ReadAt(buf, off); int64(n) < w {
+			return nil, 0, fmt.Errorf("unreadable: %v", err)
+		}
+		pr := proto.NewReaderFromBytes(buf)
+		h := new(format.PageHeader)
+		err := thrift.NewDecoder(pr).Decode(h)
+		if err == nil {
+			return h, int64(pr.BytesRead()), nil
+		}
+		if w == left || w == maxHeaderBytes || !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			return nil, 0, err
+		}
+	}
+}
+
+// checkSnappy checks the length a snappy block declares (a uvarint at its
+// start) against the page header's uncompressed size.
+func checkSnappy(r io.ReaderAt, body int64, h *format.PageHeader) error {
+	var levels int64
+	if h.DataPageHeaderV2.Valid {
+		v2 := h.DataPageHeaderV2.V
+		if v2.IsCompressed.Valid && !v2.IsCompressed.V {
+			return nil
+		}
+		levels = int64(v2.RepetitionLevelsByteLength) + int64(v2.DefinitionLevelsByteLength)
+	}
+	if levels < 0 || levels >= int64(h.CompressedPageSize) {
+		return nil // no compressed bytes; parquet-go reports what is wrong
+	}
+	var head [binary.MaxVarintLen64]byte
+	n, _ := r.ReadAt(head[:min(int64(len(head)), int64(h.CompressedPageSize)-levels)], body+levels)
+	declared, k := binary.Uvarint(head[:n])
+	if k <= 0 {
+		return fmt.Errorf("bad snappy block header")
+	}
+	if declared > uint64(h.UncompressedPageSize) {
+		return fmt.Errorf("snappy block declares %d bytes, its page %d", declared, h.UncompressedPageSize)
+	}
+	return nil
 }
