@@ -181,7 +181,7 @@ type typedRow struct {
 	Score      float64   `parquet:"score"`
 }
 
-func writeTyped(t *testing.T, rows ...typedRow) []byte {
+func writeTyped(t testing.TB, rows ...typedRow) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := parquet.NewGenericWriter[typedRow](&buf)
