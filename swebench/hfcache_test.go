@@ -16,17 +16,6 @@ import (
 	"github.com/agoranet/agora/swebench"
 )
 
-// isolateHF points every Hugging Face cache variable away from the real
-// caches and returns a fresh home directory.
-func isolateHF(t *testing.T) string {
-	home := t.TempDir()
-	for _, k := range []string{"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME", "HF_DATASETS_CACHE"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("HOME", home)
-	return home
-}
-
 // hubDataset lays out a dataset in a hub cache as huggingface_hub does:
 // the files as blobs named by hash, a snapshot of symlinks to them, and
 // refs/main naming the snapshot when main is true.
@@ -117,7 +106,7 @@ func TestLoadDataset(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			home := isolateHF(t)
+			home := testingutil.IsolateHFCache(t)
 			snap := hubDataset(t, tc.cache(home), "princeton-nlp/SWE-bench_Verified", "c104f840cc67f8b6eec6f759ebc8b2693d585d4a", true, files)
 			got, err := swebench.FindDataset("princeton-nlp/SWE-bench_Verified", "test")
 			wantFiles := []string{filepath.Join(snap, "data/test-00000-of-00002.parquet"), filepath.Join(snap, "data/test-00001-of-00002.parquet")}
@@ -138,7 +127,7 @@ func TestFindDatasetRevisions(t *testing.T) {
 	shards, _ := shardsOf(t, 1)
 	one := map[string][]byte{"data/test-00000-of-00001.parquet": shards[0]}
 	t.Run("RefsMain", func(t *testing.T) {
-		home := isolateHF(t)
+		home := testingutil.IsolateHFCache(t)
 		cache := filepath.Join(home, ".cache", "huggingface", "hub")
 		hubDataset(t, cache, "SWE-bench/SWE-bench_Lite", "old", false, one)
 		snap := hubDataset(t, cache, "SWE-bench/SWE-bench_Lite", "new", true, one)
@@ -148,7 +137,7 @@ func TestFindDatasetRevisions(t *testing.T) {
 		}
 	})
 	t.Run("NewestWithoutRefs", func(t *testing.T) {
-		home := isolateHF(t)
+		home := testingutil.IsolateHFCache(t)
 		cache := filepath.Join(home, ".cache", "huggingface", "hub")
 		hubDataset(t, cache, "SWE-bench/SWE-bench_Lite", "aaa", false, one)
 		snap := hubDataset(t, cache, "SWE-bench/SWE-bench_Lite", "zzz", false, one)
@@ -166,7 +155,7 @@ func TestFindDatasetRevisions(t *testing.T) {
 		}
 	})
 	t.Run("RefsMainWithoutSplit", func(t *testing.T) {
-		home := isolateHF(t)
+		home := testingutil.IsolateHFCache(t)
 		cache := filepath.Join(home, ".cache", "huggingface", "hub")
 		hubDataset(t, cache, "SWE-bench/SWE-bench_Lite", "old", false, one)
 		hubDataset(t, cache, "SWE-bench/SWE-bench_Lite", "new", true, map[string][]byte{"data/dev-00000-of-00001.parquet": shards[0]})
@@ -226,7 +215,7 @@ func TestFindDatasetErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			home := isolateHF(t)
+			home := testingutil.IsolateHFCache(t)
 			cache := filepath.Join(home, ".cache", "huggingface", "hub")
 			if tc.setup != nil {
 				tc.setup(t, cache)
@@ -249,7 +238,7 @@ func TestFindDatasetErrors(t *testing.T) {
 // error naming both places.
 func TestLoadDatasetDuplicateAcrossShards(t *testing.T) {
 	shards, want := shardsOf(t, 2)
-	home := isolateHF(t)
+	home := testingutil.IsolateHFCache(t)
 	snap := hubDataset(t, filepath.Join(home, ".cache", "huggingface", "hub"), "a/b", "r", true, map[string][]byte{
 		"data/test-00000-of-00002.parquet": shards[0],
 		"data/test-00001-of-00002.parquet": shards[0],

@@ -13,17 +13,6 @@ import (
 	"github.com/agoranet/agora/internal/testingutil"
 )
 
-// isolateHF points the Hugging Face cache variables at a fresh home and
-// returns the hub cache there.
-func isolateHF(t *testing.T) string {
-	home := t.TempDir()
-	for _, k := range []string{"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME", "HF_DATASETS_CACHE"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("HOME", home)
-	return filepath.Join(home, ".cache", "huggingface", "hub")
-}
-
 // cacheDataset puts data in a hub cache as dataset name's test split, one
 // shard, the way huggingface-cli download leaves it (without the blob
 // indirection, which FindDataset's tests cover).
@@ -54,7 +43,7 @@ func instanceSources(t *testing.T, jsonl []byte) map[string][]string {
 			t.Fatal(err)
 		}
 	}
-	cacheDataset(t, isolateHF(t), "SWE-bench/SWE-bench_Verified", pq)
+	cacheDataset(t, filepath.Join(testingutil.IsolateHFCache(t), ".cache", "huggingface", "hub"), "SWE-bench/SWE-bench_Verified", pq)
 	return map[string][]string{
 		"jsonl":   {"--instances", filepath.Join(dir, "instances.jsonl")},
 		"parquet": {"--instances", filepath.Join(dir, "test.parquet")},
@@ -164,7 +153,7 @@ func TestEvalSWEbenchParquet(t *testing.T) {
 // TestEvalDatasetNotCached checks that --dataset without the dataset in
 // the cache says what to download.
 func TestEvalDatasetNotCached(t *testing.T) {
-	isolateHF(t)
+	testingutil.IsolateHFCache(t)
 	_, _, err := runMain(t, "eval", "--dataset", "princeton-nlp/SWE-bench_Verified", "--predictions", "gold", "--run-id", "x")
 	for _, want := range []string{"huggingface-cli download --repo-type dataset princeton-nlp/SWE-bench_Verified --include 'data/test-*'", "hf download", "https://huggingface.co/datasets/princeton-nlp/SWE-bench_Verified/tree/main/data"} {
 		if err == nil || !strings.Contains(message(err), want) {
