@@ -49,7 +49,7 @@ func FuzzParquetInstances(f *testing.F) {
 	f.Add(writeTyped(f, typedRow{InstanceID: ptr("a__b-1"), Repo: "a/b", BaseCommit: sha, Version: 0.2, Blob: []byte{0xff}}))
 	f.Add([]byte("PAR1"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, bad, err := swebench.ParseInstances("input.parquet", data)
+		got, bad, err := swebench.ParseParquet("input.parquet", data)
 		checkLoaded(t, got, bad, err)
 		for _, e := range bad {
 			if e.File != "input.parquet" || !strings.HasPrefix(e.Item, "row ") {

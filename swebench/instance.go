@@ -407,8 +407,12 @@ func LoadInstances(path string) ([]Instance, []ItemError, error) {
 	return c.out, c.bad, nil
 }
 
-// ParseInstances is LoadInstances on data already in memory; name is used
-// in messages and its extension as a tie-breaker for the file's form.
+// ParseInstances is LoadInstances on data already in memory, for the JSON
+// forms only; name is used in messages and its extension as a tie-breaker
+// for the file's form. Parquet is refused: ParseInstances reads request
+// bodies, and a Parquet page can decompress to far more than its header
+// declares (see checkPages), which a file the operator chose may risk but a
+// network peer may not.
 func ParseInstances(name string, data []byte) ([]Instance, []ItemError, error) {
 	c := newCollector()
 	if err := c.parse(name, data); err != nil {
@@ -454,12 +458,12 @@ func (c *collector) loadFile(path string) error {
 	return c.parse(path, data)
 }
 
-// parse reads one file's content, Parquet or JSON, into c.
+// parse reads one file's content, in a JSON form, into c.
 func (c *collector) parse(name string, data []byte) error {
 	if pq, err := isParquet(name, data); err != nil {
 		return err
 	} else if pq {
-		return c.readParquet(name, bytes.NewReader(data), int64(len(data)))
+		return agora.Errorf(agora.EINVALID, "%s: Parquet is read from files only; convert it to JSONL", name)
 	}
 	items, err := splitItems(name, data)
 	if err != nil {
