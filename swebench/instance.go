@@ -410,9 +410,9 @@ func LoadInstances(path string) ([]Instance, []ItemError, error) {
 // ParseInstances is LoadInstances on data already in memory, for the JSON
 // forms only; name is used in messages and its extension as a tie-breaker
 // for the file's form. Parquet is refused: ParseInstances reads request
-// bodies, and a Parquet page can decompress to far more than its header
-// declares (see checkPages), which a file the operator chose may risk but a
-// network peer may not.
+// bodies, and a Parquet reader (a columnar decoder and five codecs) is a
+// far larger surface to hand a network peer than JSON; a file the operator
+// names, or the Hugging Face cache, is read with it.
 func ParseInstances(name string, data []byte) ([]Instance, []ItemError, error) {
 	c := newCollector()
 	if err := c.parse(name, data); err != nil {

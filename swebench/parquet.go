@@ -2,6 +2,7 @@ package swebench
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -14,9 +15,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
+	"github.com/pierrec/lz4/v4"
 
 	"github.com/agoranet/agora"
 )
@@ -269,13 +273,9 @@ const maxHeaderBytes = 16 << 20
 // checkPages walks the page headers of every column chunk before
 // parquet-go reads them, refusing a chunk that lies outside the file, a
 // page that claims more bytes than its chunk holds or more than
-// maxPageBytes uncompressed, and a snappy page whose block declares more
-// than its header (snappy allocates what its block declares). It reads
-// only headers (and a snappy block's first bytes), seeking over the pages.
-//
-// What it cannot bound is a page that decompresses to more than it
-// declares (a gzip, zstd, brotli or lz4 bomb): those codecs stream, and
-// parquet-go keeps what they produce.
+// maxPageBytes uncompressed, and a page that decodes to more than it
+// claims (checkDecoded). With it, what reading a page allocates is bounded
+// by maxPageBytes whatever the file holds.
 func checkPages(f *parquet.File, r io.ReaderAt, size int64) error {
 	proto := &thrift.CompactProtocol{}
 	for g, rg := range f.Metadata().RowGroups {
@@ -303,8 +303,8 @@ func checkPages(f *parquet.File, r io.ReaderAt, size int64) error {
 				case h.UncompressedPageSize < 0 || h.UncompressedPageSize > maxPageBytes:
 					return fmt.Errorf("row group %d: column %q: page at byte %d claims %d bytes uncompressed, more than %d", g, col, start+off, h.UncompressedPageSize, maxPageBytes)
 				}
-				if md.Codec == format.Snappy {
-					if err := checkSnappy(r, body, h); err != nil {
+				if h.Type != format.IndexPage {
+					if err := checkDecoded(md.Codec, r, body, h); err != nil {
 						return fmt.Errorf("row group %d: column %q: page at byte %d: %s", g, col, start+off, err)
 					}
 				}
@@ -338,9 +338,15 @@ func readPageHeader(proto *thrift.CompactProtocol, r io.ReaderAt, off, left int6
 	}
 }
 
-// checkSnappy checks the length a snappy block declares (a uvarint at its
-// start) against the page header's uncompressed size.
-func checkSnappy(r io.ReaderAt, body int64, h *format.PageHeader) error {
+// checkDecoded checks that a compressed page decodes to no more than its
+// header declares, the size parquet-go allocates for it: a snappy block
+// declares its length up front (snappy allocates that); gzip, brotli and
+// zstd pages are decoded here, stopping one byte past the declared size,
+// since parquet-go keeps whatever those streams produce; an LZ4 block must
+// decode into the declared size, since parquet-go doubles its buffer for
+// as long as a block fails to decode. This decodes such pages twice; the
+// SWE-bench datasets are snappy, checked from their first bytes.
+func checkDecoded(codec format.CompressionCodec, r io.ReaderAt, body int64, h *format.PageHeader) error {
 	var levels int64
 	if h.DataPageHeaderV2.Valid {
 		v2 := h.DataPageHeaderV2.V
@@ -349,17 +355,58 @@ func checkSnappy(r io.ReaderAt, body int64, h *format.PageHeader) error {
 		}
 		levels = int64(v2.RepetitionLevelsByteLength) + int64(v2.DefinitionLevelsByteLength)
 	}
-	if levels < 0 || levels >= int64(h.CompressedPageSize) {
+	size, limit := int64(h.CompressedPageSize)-levels, int64(h.UncompressedPageSize)-levels
+	if levels < 0 || size <= 0 || limit < 0 {
 		return nil // no compressed bytes; parquet-go reports what is wrong
 	}
-	var head [binary.MaxVarintLen64]byte
-	n, _ := r.ReadAt(head[:min(int64(len(head)), int64(h.CompressedPageSize)-levels)], body+levels)
-	declared, k := binary.Uvarint(head[:n])
-	if k <= 0 {
-		return fmt.Errorf("bad snappy block header")
+	if codec == format.Snappy {
+		var head [binary.MaxVarintLen64]byte
+		n, _ := r.ReadAt(head[:min(int64(len(head)), size)], body+levels)
+		declared, k := binary.Uvarint(head[:n])
+		if k <= 0 {
+			return fmt.Errorf("bad snappy block header")
+		}
+		if declared > uint64(limit) {
+			return fmt.Errorf("snappy block declares %d bytes, its page %d", declared, limit)
+		}
+		return nil
 	}
-	if declared > uint64(h.UncompressedPageSize) {
-		return fmt.Errorf("snappy block declares %d bytes, its page %d", declared, h.UncompressedPageSize)
+	var dec io.Reader
+	src := io.NewSectionReader(r, body+levels, size)
+	switch codec {
+	case format.Gzip:
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return fmt.Errorf("bad gzip stream: %s", err)
+		}
+		dec = zr
+	case format.Brotli:
+		dec = brotli.NewReader(src)
+	case format.Zstd:
+		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxMemory(maxPageBytes))
+		if err != nil {
+			return fmt.Errorf("bad zstd stream: %s", err)
+		}
+		defer zr.Close()
+		dec = zr
+	case format.Lz4Raw:
+		block := make([]byte, size)
+		if _, err := src.ReadAt(block, 0); err != nil {
+			return fmt.Errorf("unreadable: %s", err)
+		}
+		if _, err := lz4.UncompressBlock(block, make([]byte, limit)); err != nil {
+			return fmt.Errorf("LZ4 block does not decode into its declared %d bytes: %s", limit, err)
+		}
+		return nil
+	default:
+		return nil // uncompressed, or a codec parquet-go does not read
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(dec, limit+1))
+	if n > limit {
+		return fmt.Errorf("decodes to more than its declared %d bytes", limit)
+	}
+	if err != nil {
+		return fmt.Errorf("does not decode: %s", err)
 	}
 	return nil
 }

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/internal/testingutil"
@@ -317,4 +320,94 @@ func BenchmarkLoadParquet(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// codecRow is a record with one long, very compressible column.
+type codecRow struct {
+	InstanceID string `parquet:"instance_id"`
+	Repo       string `parquet:"repo"`
+	BaseCommit string `parquet:"base_commit"`
+	Patch      string `parquet:"patch"`
+}
+
+var codecs = []struct {
+	name  string
+	codec compress.Codec
+}{
+	{"Uncompressed", &parquet.Uncompressed}, {"Snappy", &parquet.Snappy}, {"Gzip", &parquet.Gzip},
+	{"Brotli", &parquet.Brotli}, {"Zstd", &parquet.Zstd}, {"Lz4Raw", &parquet.Lz4Raw},
+}
+
+func writeCodec(t *testing.T, codec compress.Codec, patch string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[codecRow](&buf, parquet.Compression(codec), parquet.DataPageVersion(1))
+	if _, err := w.Write([]codecRow{{"a__b-1", "a/b", sha, patch}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestParquetCodecs reads a file of each codec parquet-go reads, so that
+// the checks made before reading (checkPages) pass every real page.
+func TestParquetCodecs(t *testing.T) {
+	patch := strings.Repeat("diff --git a/x b/x\n", 20000)
+	for _, c := range codecs {
+		t.Run(c.name, func(t *testing.T) {
+			got, bad, err := swebench.ParseParquet("x.parquet", writeCodec(t, c.codec, patch))
+			if err != nil || len(bad) > 0 || len(got) != 1 || got[0].Patch != patch {
+				t.Fatalf("%d instances, %v, %v", len(got), bad, err)
+			}
+		})
+	}
+}
+
+// TestParquetUnderstatedPages rewrites the header of a compressed page to
+// declare far fewer bytes than the page decodes to, the shape of a
+// decompression bomb: the file is refused before parquet-go allocates.
+func TestParquetUnderstatedPages(t *testing.T) {
+	patch := strings.Repeat("a", 500_000)
+	for _, c := range codecs[1:] {
+		t.Run(c.name, func(t *testing.T) {
+			data := writeCodec(t, c.codec, patch)
+			understate(t, data, "patch", 10_000)
+			_, _, err := swebench.ParseParquet("x.parquet", data)
+			if err == nil || !strings.Contains(err.Error(), `column "patch"`) {
+				t.Fatalf("err = %v, want the patch column's page refused", err)
+			}
+		})
+	}
+}
+
+// understate sets the uncompressed size in the header of the first page
+// of column col to size, in place; sizes from 8192 to 1048575 take the
+// same three bytes, so nothing moves.
+func understate(t *testing.T, data []byte, col string, size int32) {
+	t.Helper()
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cc := range f.Metadata().RowGroups[0].Columns {
+		if cc.MetaData.PathInSchema[0] != col {
+			continue
+		}
+		off := cc.MetaData.DataPageOffset
+		var h format.PageHeader
+		pr := (&thrift.CompactProtocol{}).NewReaderFromBytes(data[off:])
+		if err := thrift.NewDecoder(pr).Decode(&h); err != nil {
+			t.Fatal(err)
+		}
+		h.UncompressedPageSize = size
+		b, err := thrift.Marshal(&thrift.CompactProtocol{}, &h)
+		if err != nil || len(b) != pr.BytesRead() {
+			t.Fatalf("re-encoded header: %d bytes for %d, %v", len(b), pr.BytesRead(), err)
+		}
+		copy(data[off:], b)
+		return
+	}
+	t.Fatalf("no column %s", col)
 }
