@@ -30,8 +30,12 @@ import (
 // instances) and Report.
 type Batch struct {
 	// Instances is the instances file: a JSON list, a JSON object keyed
-	// by id, or JSONL.
+	// by id, JSONL, or Parquet.
 	Instances string
+	// Dataset, when set instead of Instances, names a Hugging Face
+	// dataset read from the local cache (swebench.LoadDataset), and Split
+	// its split ("" is swebench.DefaultSplit).
+	Dataset, Split string
 	// Predictions is the predictions file, or "gold" or "empty".
 	Predictions string
 	// InstanceIDs, when not empty, are the only instances evaluated.
@@ -100,7 +104,7 @@ func (b *Batch) warn(format string, args ...any) {
 // with an empty patch are counted, not run; those with a report.json are
 // done; those with no environment are recorded as errors here.
 func (b *Batch) Plan() (*BatchPlan, error) {
-	instances, itemErrs, err := swebench.LoadInstances(b.Instances)
+	instances, itemErrs, err := b.loadInstances()
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +131,7 @@ func (b *Batch) Plan() (*BatchPlan, error) {
 		instances = kept
 	}
 	if len(instances) == 0 {
-		return nil, agora.Errorf(agora.EINVALID, "eval: no usable instance in %s", b.Instances)
+		return nil, agora.Errorf(agora.EINVALID, "eval: no usable instance in %s", b.source())
 	}
 
 	var preds []swebench.Prediction
@@ -194,10 +198,37 @@ func (b *Batch) Plan() (*BatchPlan, error) {
 	}
 	// What the run graded against, as SWE-bench records it at the start of
 	// every run: the instances file is the dataset.
-	if _, err := swebench.WriteRunMetadata(b.ReportDir, b.RunID, swebench.NewRunMetadata(b.Instances, b.now())); err != nil {
+	meta := swebench.NewRunMetadata(b.Instances, b.now())
+	if b.Dataset != "" {
+		meta.Dataset, meta.Split = b.Dataset, b.split()
+	}
+	if _, err := swebench.WriteRunMetadata(b.ReportDir, b.RunID, meta); err != nil {
 		b.warn("run metadata: %v", err)
 	}
 	return p, nil
+}
+
+// loadInstances reads Instances, or Dataset's split.
+func (b *Batch) loadInstances() ([]swebench.Instance, []swebench.ItemError, error) {
+	if b.Dataset != "" {
+		return swebench.LoadDataset(b.Dataset, b.split())
+	}
+	return swebench.LoadInstances(b.Instances)
+}
+
+func (b *Batch) split() string {
+	if b.Split == "" {
+		return swebench.DefaultSplit
+	}
+	return b.Split
+}
+
+// source names where the instances come from, for messages.
+func (b *Batch) source() string {
+	if b.Dataset != "" {
+		return fmt.Sprintf("%s (split %s)", b.Dataset, b.split())
+	}
+	return b.Instances
 }
 
 // Evaluate runs the plan's pending instances with ev on b.Workers workers,

@@ -4,12 +4,14 @@
 //
 // Input files are untrusted. The loaders accept the three forms SWE-bench
 // and its ecosystem produce (a JSON list, a JSON object keyed by instance
-// id, JSONL), chosen by content rather than by extension. A malformed record
-// is reported as an ItemError and skipped, and the rest of the file loads:
-// one bad line in a submission of hundreds should cost that line, not the
-// run. Errors for the file as a whole (missing, unreadable, not JSON) are
-// returned separately, with no records. Every error is an *agora.Error (or
-// wraps one) so that callers can branch on its code.
+// id, JSONL), chosen by content rather than by extension; files of
+// instances may also be Parquet, as the datasets ship on Hugging Face, read
+// from a path or from the local Hugging Face cache (LoadDataset). A
+// malformed record is reported as an ItemError and skipped, and the rest of
+// the file loads: one bad line in a submission of hundreds should cost that
+// line, not the run. Errors for the file as a whole (missing, unreadable,
+// not JSON) are returned separately, with no records. Every error is an
+// *agora.Error (or wraps one) so that callers can branch on its code.
 //
 // Ids end up in file paths and container names, so the loaders refuse ids,
 // model names and run ids that could not name a file safely; every real

@@ -3,8 +3,10 @@ package swebench_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/agoranet/agora/internal/testingutil"
 	"github.com/agoranet/agora/swebench"
 )
 
@@ -29,25 +31,55 @@ func FuzzLoadInstances(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte, ext string) {
 		got, bad, err := swebench.ParseInstances("input"+ext, data)
-		if err != nil && (got != nil || bad != nil) {
-			t.Fatalf("file error %v with results", err)
-		}
-		seen := make(map[string]bool)
-		for _, in := range got {
-			if swebench.CheckInstanceID(in.InstanceID) != nil || seen[in.InstanceID] {
-				t.Fatalf("bad or repeated id %q", in.InstanceID)
-			}
-			seen[in.InstanceID] = true
-			if len(in.BaseCommit) != 40 || in.Repo == "" || in.FailToPass == nil || in.PassToPass == nil {
-				t.Fatalf("invalid instance accepted: %+v", in)
-			}
-		}
+		checkLoaded(t, got, bad, err)
+	})
+}
+
+// FuzzParquetInstances is FuzzLoadInstances for Parquet files, seeded with
+// small files of each shape the loader reads: string and list test
+// columns, several row groups, typed columns, bad rows.
+func FuzzParquetInstances(f *testing.F) {
+	jsonl := []byte(`{"instance_id": "a__b-1", "repo": "a/b", "base_commit": "` + sha + `", "FAIL_TO_PASS": "[\"t1\"]", "hints_text": null, "x": "y"}
+{"instance_id": "a__b-2", "repo": "a/b", "base_commit": "` + sha + `", "FAIL_TO_PASS": "[]", "PASS_TO_PASS": "[\"t2\", \"t3\"]"}
+{"instance_id": "a__b-2", "repo": "a/b/c", "base_commit": "short"}
+`)
+	for _, opts := range []testingutil.ParquetOptions{{}, {ListColumns: []string{"FAIL_TO_PASS", "PASS_TO_PASS"}}, {RowGroupRows: 1}} {
+		f.Add(testingutil.JSONLToParquet(f, jsonl, opts))
+	}
+	f.Add(writeTyped(f, typedRow{InstanceID: ptr("a__b-1"), Repo: "a/b", BaseCommit: sha, Version: 0.2, Blob: []byte{0xff}}))
+	f.Add([]byte("PAR1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, bad, err := swebench.ParseParquet("input.parquet", data)
+		checkLoaded(t, got, bad, err)
 		for _, e := range bad {
-			if e.Item == "" || e.Err == nil || e.Error() == "" {
-				t.Fatalf("item error without location or cause: %+v", e)
+			if e.File != "input.parquet" || !strings.HasPrefix(e.Item, "row ") {
+				t.Fatalf("item error not located by file and row: %+v", e)
 			}
 		}
 	})
+}
+
+// checkLoaded checks what an instance loader returned.
+func checkLoaded(t *testing.T, got []swebench.Instance, bad []swebench.ItemError, err error) {
+	t.Helper()
+	if err != nil && (got != nil || bad != nil) {
+		t.Fatalf("file error %v with results", err)
+	}
+	seen := make(map[string]bool)
+	for _, in := range got {
+		if swebench.CheckInstanceID(in.InstanceID) != nil || seen[in.InstanceID] {
+			t.Fatalf("bad or repeated id %q", in.InstanceID)
+		}
+		seen[in.InstanceID] = true
+		if len(in.BaseCommit) != 40 || in.Repo == "" || in.FailToPass == nil || in.PassToPass == nil {
+			t.Fatalf("invalid instance accepted: %+v", in)
+		}
+	}
+	for _, e := range bad {
+		if e.Item == "" || e.Err == nil || e.Error() == "" {
+			t.Fatalf("item error without location or cause: %+v", e)
+		}
+	}
 }
 
 // FuzzLoadPredictions checks that no input panics the loader and that

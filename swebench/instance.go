@@ -3,6 +3,8 @@ package swebench
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -308,9 +310,14 @@ func decodeTestList(raw json.RawMessage) ([]string, error) {
 	if err := json.Unmarshal(raw, &s); err == nil {
 		raw = json.RawMessage(s)
 	}
-	var list []string
-	if err := json.Unmarshal(raw, &list); err != nil || list == nil {
+	// Pointers, because encoding/json would turn a null element into "".
+	var ptrs []*string
+	if err := json.Unmarshal(raw, &ptrs); err != nil || ptrs == nil || slices.Contains(ptrs, nil) {
 		return nil, agora.Errorf(agora.EINVALID, "not a list of test ids (a JSON list of strings, or a string holding one)")
+	}
+	list := make([]string, len(ptrs))
+	for i, p := range ptrs {
+		list[i] = *p
 	}
 	return list, nil
 }
@@ -383,58 +390,128 @@ func isSHA(s string) bool {
 }
 
 // LoadInstances reads a SWE-bench dataset file: a JSON list of records, a
-// JSON object keyed by instance id, or JSONL (see ParseInstances).
+// JSON object keyed by instance id, JSONL (see ParseInstances), or Parquet,
+// the form the datasets ship in on Hugging Face (see ReadParquetInstances).
+// A Parquet file is known by its magic bytes, whatever its name, and is
+// streamed rather than read whole.
 //
 // The returned error is for the file as a whole (missing, unreadable, too
 // large, not JSON): then no instances are returned. A malformed record is an
 // ItemError: it is skipped and the others load. A record repeating an
 // earlier instance_id is an ItemError too; the first one wins.
 func LoadInstances(path string) ([]Instance, []ItemError, error) {
-	data, err := readFile(path)
-	if err != nil {
+	c := newCollector()
+	if err := c.loadFile(path); err != nil {
 		return nil, nil, err
 	}
-	return ParseInstances(path, data)
+	return c.out, c.bad, nil
 }
 
-// ParseInstances is LoadInstances on data already in memory; name is used
-// in messages and its extension as a tie-breaker for the file's form.
+// ParseInstances is LoadInstances on data already in memory, for the JSON
+// forms only; name is used in messages and its extension as a tie-breaker
+// for the file's form. Parquet is refused: ParseInstances reads request
+// bodies, and a Parquet reader (a columnar decoder and five codecs) is a
+// far larger surface to hand a network peer than JSON; a file the operator
+// names, or the Hugging Face cache, is read with it.
 func ParseInstances(name string, data []byte) ([]Instance, []ItemError, error) {
-	items, err := splitItems(name, data)
-	if err != nil {
+	c := newCollector()
+	if err := c.parse(name, data); err != nil {
 		return nil, nil, err
 	}
-	var out []Instance
-	var bad []ItemError
-	seen := make(map[string]string) // id → item where first seen
-	for _, it := range items {
-		if it.err != nil {
-			bad = append(bad, ItemError{File: name, Item: it.item, Err: it.err})
-			continue
-		}
-		in, errs := decodeInstance(it.data)
-		if it.keyd && len(errs) == 0 && in.InstanceID != it.key {
-			errs = append(errs, fieldError{"instance_id", agora.Errorf(agora.EINVALID, "%s differs from its key", strconv.Quote(in.InstanceID))})
-		}
-		if len(errs) == 0 {
-			if first, dup := seen[in.InstanceID]; dup {
-				errs = append(errs, fieldError{"instance_id", agora.Errorf(agora.EINVALID, "duplicate %s (first at %s)", strconv.Quote(in.InstanceID), first)})
-			}
-		}
-		if len(errs) > 0 {
-			id := in.InstanceID
-			if CheckInstanceID(id) != nil {
-				id = ""
-			}
-			for _, e := range errs {
-				bad = append(bad, ItemError{File: name, Item: it.item, Field: e.field, InstanceID: id, Err: e.err})
-			}
-			continue
-		}
-		seen[in.InstanceID] = it.item
-		out = append(out, in)
+	return c.out, c.bad, nil
+}
+
+// collector gathers the instances of one or more files (the shards of a
+// dataset) the way every loader does: a malformed record, or one repeating
+// an id seen earlier in any of the files, becomes an ItemError; the first
+// record of an id wins.
+type collector struct {
+	out  []Instance
+	bad  []ItemError
+	seen map[string]string // id → file and item where first seen
+}
+
+func newCollector() *collector { return &collector{seen: make(map[string]string)} }
+
+// loadFile reads one file, Parquet or JSON, into c.
+func (c *collector) loadFile(path string) error {
+	f, err := openInput(path)
+	if err != nil {
+		return err
 	}
-	return out, bad, nil
+	defer f.Close()
+	var head [len(parquetMagic)]byte
+	n, _ := f.ReadAt(head[:], 0)
+	if pq, err := isParquet(path, head[:n]); err != nil {
+		return err
+	} else if pq {
+		fi, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", path, err)
+		}
+		return c.readParquet(path, f, fi.Size())
+	}
+	data, err := readAll(path, f)
+	if err != nil {
+		return err
+	}
+	return c.parse(path, data)
+}
+
+// parse reads one file's content, in a JSON form, into c.
+func (c *collector) parse(name string, data []byte) error {
+	if pq, err := isParquet(name, data); err != nil {
+		return err
+	} else if pq {
+		return agora.Errorf(agora.EINVALID, "%s: Parquet is read from files only; convert it to JSONL", name)
+	}
+	items, err := splitItems(name, data)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		c.add(name, it)
+	}
+	return nil
+}
+
+// add decodes and checks one raw item of file name.
+func (c *collector) add(name string, it rawItem) {
+	if it.err != nil {
+		c.bad = append(c.bad, ItemError{File: name, Item: it.item, Field: it.field, Err: it.err})
+		return
+	}
+	in, errs := decodeInstance(it.data)
+	if it.keyd && len(errs) == 0 && in.InstanceID != it.key {
+		errs = append(errs, fieldError{"instance_id", agora.Errorf(agora.EINVALID, "%s differs from its key", strconv.Quote(in.InstanceID))})
+	}
+	if len(errs) == 0 {
+		if first, dup := c.seen[in.InstanceID]; dup {
+			errs = append(errs, fieldError{"instance_id", agora.Errorf(agora.EINVALID, "duplicate %s (first at %s)", strconv.Quote(in.InstanceID), c.where(name, first))})
+		}
+	}
+	if len(errs) > 0 {
+		id := in.InstanceID
+		if CheckInstanceID(id) != nil {
+			id = ""
+		}
+		for _, e := range errs {
+			c.bad = append(c.bad, ItemError{File: name, Item: it.item, Field: e.field, InstanceID: id, Err: e.err})
+		}
+		return
+	}
+	c.seen[in.InstanceID] = name + "\x00" + it.item
+	c.out = append(c.out, in)
+}
+
+// where formats a place recorded in seen: the item alone within file name,
+// with its file when it was another one (an earlier shard).
+func (c *collector) where(name, first string) string {
+	file, item, _ := strings.Cut(first, "\x00")
+	if file == name {
+		return item
+	}
+	return file + ": " + item
 }
 
 // InstanceIDs returns the ids of instances, sorted.

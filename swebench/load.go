@@ -62,22 +62,42 @@ type rawItem struct {
 	key  string // the key for the keyed-object form, else ""
 	keyd bool   // whether the item came from a keyed object
 	data json.RawMessage
-	err  error // a per-item syntax error (JSONL only)
+	// err is a problem that spoils the item before it is decoded: a JSONL
+	// line's syntax error, a Parquet row that could not be converted (then
+	// field names the column when one is at fault).
+	err   error
+	field string
 }
 
 // readFile reads a whole input file, refusing ones over MaxFileBytes.
 func readFile(path string) ([]byte, error) {
+	f, err := openInput(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readAll(path, f)
+}
+
+// openInput opens an input file, with the errors every loader gives for a
+// missing file or a directory.
+func openInput(path string) (*os.File, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, agora.Errorf(agora.ENOTFOUND, "%s: no such file", path)
 	} else if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		f.Close()
 		return nil, agora.Errorf(agora.EINVALID, "%s: is a directory", path)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	return f, nil
+}
+
+// readAll reads the rest of r, refusing more than MaxFileBytes.
+func readAll(path string, r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}

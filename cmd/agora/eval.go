@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -25,6 +26,8 @@ type EvalCommand struct {
 	Stdout, Stderr io.Writer
 
 	Instances   string
+	Dataset     string
+	Split       string
 	Predictions string
 	RepoSource  string
 	EnvSpecs    string
@@ -45,7 +48,7 @@ type EvalCommand struct {
 	TamperPolicy string
 }
 
-const evalUsage = `Usage: agora eval --instances FILE --predictions FILE|gold|empty --run-id ID [flags]
+const evalUsage = `Usage: agora eval --instances FILE|--dataset NAME --predictions FILE|gold|empty --run-id ID [flags]
 
 Evaluates predictions on SWE-bench instances, each in its own sandbox, with
 SWE-bench v5 semantics, and writes SWE-bench's log tree and reports: per
@@ -56,6 +59,11 @@ run.json beside the model directories, and the run report
 REPORT-DIR/MODEL.RUN-ID.json. A rerun with the same run id
 resumes: instances that already have a report.json are not run again.
 
+The instances come from a file (--instances: JSON, JSONL, or Parquet as
+the Hugging Face datasets ship it) or from a dataset split in the local
+Hugging Face cache (--dataset princeton-nlp/SWE-bench_Verified --split
+test, after huggingface-cli download --repo-type dataset NAME).
+
 Flags:
 `
 
@@ -63,7 +71,9 @@ Flags:
 func (c *EvalCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("agora-eval", flag.ContinueOnError)
 	fs.SetOutput(c.Stderr)
-	fs.StringVar(&c.Instances, "instances", "", "SWE-bench instances: a JSON list, a JSON object keyed by id, or JSONL")
+	fs.StringVar(&c.Instances, "instances", "", "SWE-bench instances: a JSON list, a JSON object keyed by id, JSONL, or Parquet")
+	fs.StringVar(&c.Dataset, "dataset", "", "instead of --instances, a Hugging Face dataset in the local cache, e.g. princeton-nlp/SWE-bench_Verified")
+	fs.StringVar(&c.Split, "split", swebench.DefaultSplit, "the --dataset split")
 	fs.StringVar(&c.Predictions, "predictions", "", "predictions file (JSON list, JSON object, JSONL), or 'gold' or 'empty'")
 	fs.StringVar(&c.RepoSource, "repo-source", repocache.DefaultSource, "where repositories come from: a URL or local path template with {owner} {name} {repo}")
 	fs.StringVar(&c.EnvSpecs, "env-specs", "", "environment spec file (default: the embedded SWE-bench specs)")
@@ -139,8 +149,10 @@ func (c *EvalCommand) runDemo(ctx context.Context) error {
 // Validate checks the flags, naming the first one that is wrong.
 func (c *EvalCommand) Validate() error {
 	switch {
-	case c.Instances == "":
-		return &usageError{msg: "eval: --instances is required"}
+	case c.Instances == "" && c.Dataset == "":
+		return &usageError{msg: "eval: --instances or --dataset is required"}
+	case c.Instances != "" && c.Dataset != "":
+		return &usageError{msg: "eval: --instances and --dataset both name the instances: give one"}
 	case c.Predictions == "":
 		return &usageError{msg: "eval: --predictions is required (a file, gold or empty)"}
 	case c.RunID == "":
@@ -176,12 +188,13 @@ func (c *EvalCommand) run(ctx context.Context) error {
 	if c.InstanceIDs != "" {
 		ids = strings.Split(c.InstanceIDs, ",")
 	}
+	src := cmp.Or(c.Dataset, c.Instances)
 	b := &harness.Batch{
-		Instances: c.Instances, Predictions: c.Predictions, InstanceIDs: ids, EnvSpecs: c.EnvSpecs,
+		Instances: c.Instances, Dataset: c.Dataset, Split: c.Split, Predictions: c.Predictions, InstanceIDs: ids, EnvSpecs: c.EnvSpecs,
 		ReportDir: c.ReportDir, RunID: c.RunID, Workers: c.Workers,
 		Options:   harness.SWEOptions{MaxPatchBytes: c.MaxPatch, Timeout: c.Timeout, TamperPolicy: c.TamperPolicy},
 		Warn:      func(msg string) { fmt.Fprintf(c.Stderr, "agora: %s\n", msg) },
-		MissingID: func(id string) { fmt.Fprintf(c.Stderr, "agora: --instance-ids: %s is not in %s\n", id, c.Instances) },
+		MissingID: func(id string) { fmt.Fprintf(c.Stderr, "agora: --instance-ids: %s is not in %s\n", id, src) },
 	}
 	plan, err := b.Plan()
 	if err != nil {

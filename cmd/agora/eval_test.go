@@ -27,6 +27,7 @@ func TestEvalFlags(t *testing.T) {
 	}{
 		{"ErrNoInstances", []string{"eval", "--predictions", "gold", "--run-id", "x"}, "--instances"},
 		{"ErrNoPredictions", []string{"eval", "--instances", "i.jsonl", "--run-id", "x"}, "--predictions"},
+		{"ErrInstancesAndDataset", []string{"eval", "--instances", "i.jsonl", "--dataset", "a/b", "--predictions", "gold", "--run-id", "x"}, "--dataset"},
 		{"ErrNoRunID", []string{"eval", "--instances", "i.jsonl", "--predictions", "gold"}, "--run-id"},
 		{"ErrWorkers", []string{"eval", "--instances", "i.jsonl", "--predictions", "gold", "--run-id", "x", "--workers", "0"}, "--workers"},
 		{"ErrUnknownCommand", []string{"frobnicate"}, "frobnicate"},
