@@ -61,6 +61,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&EvalCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "miner":
 		return (&MinerCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
+	case "dataset":
+		return (&DatasetCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "proxy":
 		return (&ProxyCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "version":
@@ -100,6 +102,7 @@ Commands:
   validator    lease replay jobs from a coordinator, replay them in sandboxes, sign results
   eval         evaluate predictions on SWE-bench instances in sandboxes (SWE-bench v5 compatible)
   miner        work on tasks: hotkeys, tasks, claims, submissions and their verdicts
+  dataset      export graded submissions as a Hugging Face dataset (Parquet or JSONL)
   chain        weights as the SDK would set them; verify Merkle claim proofs offline
   proxy        the metered inference and embedding proxy for agents, standalone
   version      print the version
