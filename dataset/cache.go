@@ -26,8 +26,9 @@ type Cache struct {
 	Dir   string
 	// MaxAge is how long an export is served (default DefaultMaxAge).
 	MaxAge time.Duration
-	// ShardRows is passed to the Exporter.
-	ShardRows int
+	// ShardRows and Uncompressed are passed to the Exporter.
+	ShardRows    int
+	Uncompressed bool
 	Now       func() time.Time
 
 	gen     sync.Mutex // one generation at a time
@@ -97,7 +98,7 @@ func (c *Cache) DatasetManifest(ctx context.Context, format string) (*agora.Data
 	}
 	// The generation outlives the request that started it: the next
 	// caller would only start over.
-	m, err := (&Exporter{Store: c.Store, Format: format, ShardRows: c.ShardRows, Now: c.Now}).Write(context.WithoutCancel(ctx), dir)
+	m, err := (&Exporter{Store: c.Store, Format: format, ShardRows: c.ShardRows, Now: c.Now, Uncompressed: c.Uncompressed}).Write(context.WithoutCancel(ctx), dir)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,5 +126,41 @@ func TestDatasetExportFlags(t *testing.T) {
 		if strings.Contains(e.Name(), ".tmp-") || e.Name() == "x" {
 			t.Fatalf("a refused export left %s behind", e.Name())
 		}
+	}
+}
+
+// TestCoordinatorServesDataset: the coordinator's download route serves the
+// same data files `agora dataset export` writes from its database.
+func TestCoordinatorServesDataset(t *testing.T) {
+	dir := t.TempDir()
+	gradedDB(t, filepath.Join(dir, "coordinator.db"))
+	out := filepath.Join(t.TempDir(), "ds")
+	if err := (&Main{Stdout: io.Discard, Stderr: io.Discard}).Run(context.Background(),
+		[]string{"dataset", "export", "--data-dir", dir, "--format", "parquet", "--out", out}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(out, "data", "train-00000-of-00001.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &CoordinatorCommand{Stdout: io.Discard, Stderr: io.Discard}
+	if err := c.ParseFlags([]string{"--data-dir", dir, "--listen", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := http.Get(c.Server.URL() + "/api/v1/dataset/parquet/data/train-00000-of-00001.parquet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !bytes.Equal(got, want) || resp.Header.Get("ETag") != `"`+agora.SHA256Hex(want)+`"` {
+		t.Fatalf("served %d, %d bytes, ETag %s; want the %d bytes the CLI wrote", resp.StatusCode, len(got), resp.Header.Get("ETag"), len(want))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dataset")); err != nil {
+		t.Fatalf("the export is not cached under the data directory: %v", err)
 	}
 }
