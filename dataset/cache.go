@@ -29,7 +29,7 @@ type Cache struct {
 	// ShardRows and Uncompressed are passed to the Exporter.
 	ShardRows    int
 	Uncompressed bool
-	Now       func() time.Time
+	Now          func() time.Time
 
 	gen     sync.Mutex // one generation at a time
 	mu      sync.RWMutex
