@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -221,12 +222,12 @@ func cardFeatures(t *testing.T, dir string) (features []dataset.Feature, rows in
 func TestExportParquetReadByArrow(t *testing.T) {
 	l := newLedger(t)
 	pq := filepath.Join(t.TempDir(), "pq")
-	m := export(t, l, agora.DatasetParquet, pq, 2)
+	m := export(t, l, agora.DatasetParquet, pq, 3)
 	js := filepath.Join(t.TempDir(), "js")
-	export(t, l, agora.DatasetJSONL, js, 2)
+	export(t, l, agora.DatasetJSONL, js, 3)
 
-	// Three public rows (the hidden task is open, the pending submission
-	// has no verdict) in two shards of at most two.
+	// Four public rows (the hidden task is open, the pending submission
+	// has no verdict) in two shards of at most three.
 	wantFiles := []string{"README.md", "data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"}
 	var gotFiles []string
 	for _, f := range m.Files {
@@ -236,17 +237,17 @@ func TestExportParquetReadByArrow(t *testing.T) {
 			t.Fatalf("manifest entry %+v does not describe the file (%d bytes, err %v)", f, len(b), err)
 		}
 	}
-	if !slices.Equal(gotFiles, wantFiles) || m.Rows != 3 {
-		t.Fatalf("files %v rows %d, want %v and 3", gotFiles, m.Rows, wantFiles)
+	if !slices.Equal(gotFiles, wantFiles) || m.Rows != 4 {
+		t.Fatalf("files %v rows %d, want %v and 4", gotFiles, m.Rows, wantFiles)
 	}
 
 	features, rows, pattern := cardFeatures(t, pq)
-	if rows != 3 || pattern != "data/train-*.parquet" {
-		t.Fatalf("card: num_examples %d path %q, want 3 and data/train-*.parquet", rows, pattern)
+	if rows != 4 || pattern != "data/train-*.parquet" {
+		t.Fatalf("card: num_examples %d path %q, want 4 and data/train-*.parquet", rows, pattern)
 	}
 	jsonRows := readJSONL(t, js)
-	if len(jsonRows) != 3 {
-		t.Fatalf("JSONL holds %d rows, want 3", len(jsonRows))
+	if len(jsonRows) != 4 {
+		t.Fatalf("JSONL holds %d rows, want 4", len(jsonRows))
 	}
 	var got []map[string]any
 	for _, name := range wantFiles[1:] {
@@ -273,8 +274,8 @@ func TestExportParquetReadByArrow(t *testing.T) {
 		}
 		tr.Release()
 	}
-	if len(got) != 3 {
-		t.Fatalf("Arrow read %d rows, want 3", len(got))
+	if len(got) != 4 {
+		t.Fatalf("Arrow read %d rows, want 4", len(got))
 	}
 	// Every row, every column: what Arrow reads from Parquet is what
 	// encoding/json wrote to JSONL.
@@ -290,7 +291,7 @@ func TestExportParquetReadByArrow(t *testing.T) {
 	}
 
 	// And the values are the ledger's.
-	acc, dis, met := got[0], got[1], got[2]
+	acc, dis, met, open := got[0], got[1], got[2], got[3]
 	check := func(row map[string]any, col string, want any) {
 		t.Helper()
 		if !reflect.DeepEqual(row[col], want) {
@@ -346,6 +347,37 @@ func TestExportParquetReadByArrow(t *testing.T) {
 	if v := met["validators"].([]any)[0].(map[string]any); !reflect.DeepEqual(v["metrics"], []any{}) || v["reason"] != "" || v["duration_ms"] != int64(0) {
 		t.Errorf("sealed result %#v, want its status and reason class only", v)
 	}
+	checkOpenMetric(t, l, open)
+}
+
+// checkOpenMetric checks the row of the metric task graded without a
+// validator-only environment: medians, and each validator's numbers.
+func checkOpenMetric(t *testing.T, l *ledger, row map[string]any) {
+	t.Helper()
+	metric := func(name string, v float64) map[string]any { return map[string]any{"name": name, "value": v} }
+	want := map[string]any{
+		"submission_id": l.openSub.ID, "task_kind": agora.TaskMetric, "metric_direction": agora.Maximize,
+		"verdict": agora.SubmissionAccepted, "verdict_accepted": int64(2), "duration_ms": int64(7000),
+		"metrics": []any{metric("accuracy", 0.92), metric("wall_s", 13)},
+	}
+	for k, v := range want {
+		if k == "metrics" {
+			// Medians of two floats: compare within rounding.
+			ms := row[k].([]any)
+			if len(ms) != 2 || ms[0].(map[string]any)["name"] != "accuracy" || math.Abs(ms[0].(map[string]any)["value"].(float64)-0.92) > 1e-12 ||
+				ms[1].(map[string]any)["value"] != 13.0 {
+				t.Errorf("open metric row metrics %#v, want %#v", row[k], v)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(row[k], v) {
+			t.Errorf("open metric row %s=%#v, want %#v", k, row[k], v)
+		}
+	}
+	vs := row["validators"].([]any)
+	if len(vs) != 2 || !reflect.DeepEqual(vs[1].(map[string]any)["metrics"], []any{metric("accuracy", 0.93), metric("wall_s", 14)}) {
+		t.Errorf("open metric validators %#v, want v2's accuracy 0.93 and wall_s 14", vs)
+	}
 }
 
 // grepAll reports which of needles occur in any byte of any file under dir.
@@ -399,8 +431,8 @@ func TestEmbargo(t *testing.T) {
 	}
 	for _, format := range formats {
 		m := export(t, l, format, filepath.Join(out, format), 0)
-		if m.Rows != 4 {
-			t.Fatalf("%s: %d rows after closing, want 4", format, m.Rows)
+		if m.Rows != 5 {
+			t.Fatalf("%s: %d rows after closing, want 5", format, m.Rows)
 		}
 		released := sentinels[:7]
 		if found := grepAll(t, filepath.Join(out, format), released...); len(found) != len(released) {

@@ -45,14 +45,17 @@ func (c *clock) Add(d time.Duration) {
 //   - public: a public swe task, quorum 2, with an accepted submission
 //     (one result carries an agent's spend) and a disputed one;
 //   - sealed: a metric task graded with a validator-only environment;
+//   - open: a metric task without one, quorum 2;
 //   - hidden: a hidden swe task, open, with an accepted submission;
 //   - pending: a public task whose submission has no verdict yet.
 type ledger struct {
 	db                     *sqldb.DB
 	clk                    *clock
 	public, sealed, hidden *agora.Task
+	open                   *agora.Task
 	accepted, disputed     *agora.Submission
 	metric, hiddenSub      *agora.Submission
+	openSub                *agora.Submission
 }
 
 func newLedger(t testing.TB) *ledger {
@@ -88,6 +91,15 @@ func newLedger(t testing.TB) *ledger {
 		Tests:           map[string]string{secretTest: "PASSED"},
 		ObservedMetrics: map[string]float64{"loss": 1.5, "seed_was_" + "31337": 1},
 		Notes:           "printed " + heldOutSeed})
+
+	l.open = testingutil.MetricTask("bench-open", agora.Maximize)
+	l.open.ValidatorEnv, l.open.Quorum, l.open.MetricName = nil, 2, "accuracy"
+	l.mustTask(t, l.open)
+	l.openSub = l.submit(t, l.open, "miner-f", "diff --git a/model/net.py b/model/net.py\n+depth = 4\n")
+	l.grade(t, l.open, &agora.Result{Validator: "v1", Status: agora.ResultAccepted, DurationMS: 6000,
+		ObservedMetrics: map[string]float64{"accuracy": 0.91, "wall_s": 12}})
+	l.grade(t, l.open, &agora.Result{Validator: "v2", Status: agora.ResultAccepted, DurationMS: 8000,
+		ObservedMetrics: map[string]float64{"accuracy": 0.93, "wall_s": 14}})
 
 	l.hidden = testingutil.SWETask("hidden-1")
 	l.hidden.Visibility = agora.VisibilityHidden
