@@ -1,7 +1,9 @@
 package http
 
 import (
+	"context"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 
@@ -73,4 +75,14 @@ func (s *Server) handleDatasetFile(w http.ResponseWriter, r *http.Request) error
 	}
 	http.ServeContent(w, r, path.Base(f.Path), m.GeneratedAt, rc)
 	return nil
+}
+
+// DatasetManifest returns the coordinator's current dataset export in
+// format (agora.DatasetParquet or agora.DatasetJSONL): its rows and files.
+func (c *Client) DatasetManifest(ctx context.Context, format string) (*agora.DatasetManifest, error) {
+	var m agora.DatasetManifest
+	if err := c.call(ctx, "GET", "/api/v1/dataset/"+url.PathEscape(format), nil, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }

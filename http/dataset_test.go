@@ -78,6 +78,12 @@ func TestDatasetDownload(t *testing.T) {
 				}
 			}
 		}
+		// The client reads the manifest, and error codes come back.
+		if m, err := e.anon.DatasetManifest(ctx, agora.DatasetParquet); err != nil || m.Rows != 1 || m.Format != agora.DatasetParquet {
+			t.Fatalf("client manifest: %v %+v", err, m)
+		}
+		_, err = e.anon.DatasetManifest(ctx, "csv")
+		wantCode(t, err, agora.EINVALID)
 		for _, tc := range []struct {
 			path   string
 			status int
