@@ -228,53 +228,66 @@ func newShardWriter(name, format string, uncompressed bool) (shardWriter, error)
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	bw := bufio.NewWriterSize(f, 1<<20)
-	if format == agora.DatasetJSONL {
-		return &jsonlWriter{f: f, bw: bw, enc: json.NewEncoder(bw)}, nil
-	}
-	var codec compress.Codec = &parquet.Zstd
-	if uncompressed {
-		codec = &parquet.Uncompressed
-	}
-	pw := parquet.NewGenericWriter[Record](bw,
-		parquet.Compression(codec),
-		parquet.MaxRowsPerRowGroup(DefaultRowGroupRows),
-		parquet.CreatedBy("agora", agora.Version, agora.Commit))
-	return &parquetWriter{f: f, bw: bw, pw: pw}, nil
+	return &fileShard{f: f, bw: bw, RowWriter: NewRowWriter(bw, format, uncompressed)}, nil
 }
 
-type jsonlWriter struct {
-	f   *os.File
-	bw  *bufio.Writer
-	enc *json.Encoder
-}
-
-// Write encodes one row on one line. HTML escaping is off so patches and
-// statements read as they are.
-func (w *jsonlWriter) Write(r *Record) error {
-	w.enc.SetEscapeHTML(false)
-	return w.enc.Encode(r)
-}
-
-func (w *jsonlWriter) Close() error { return closeFile(w.f, w.bw.Flush()) }
-
-type parquetWriter struct {
+// fileShard is a RowWriter into a buffered file.
+type fileShard struct {
+	RowWriter
 	f  *os.File
 	bw *bufio.Writer
-	pw *parquet.GenericWriter[Record]
 }
 
-func (w *parquetWriter) Write(r *Record) error {
-	_, err := w.pw.Write([]Record{*r})
-	return err
-}
-
-func (w *parquetWriter) Close() error {
-	err := w.pw.Close()
+func (w *fileShard) Close() error {
+	err := w.RowWriter.Close()
 	if err == nil {
 		err = w.bw.Flush()
 	}
 	return closeFile(w.f, err)
 }
+
+// RowWriter encodes rows in one format; Close ends the encoding (the
+// Parquet footer) but leaves the underlying writer open.
+type RowWriter interface {
+	Write(*Record) error
+	Close() error
+}
+
+// NewRowWriter returns a RowWriter of format (agora.DatasetJSONL, else
+// Parquet, zstd unless uncompressed) writing to w.
+func NewRowWriter(w io.Writer, format string, uncompressed bool) RowWriter {
+	if format == agora.DatasetJSONL {
+		enc := json.NewEncoder(w)
+		// Patches and statements read as they are: no \u003c for '<'.
+		enc.SetEscapeHTML(false)
+		return jsonlWriter{enc}
+	}
+	var codec compress.Codec = &parquet.Zstd
+	if uncompressed {
+		codec = &parquet.Uncompressed
+	}
+	return parquetWriter{parquet.NewGenericWriter[Record](w,
+		parquet.Compression(codec),
+		parquet.MaxRowsPerRowGroup(DefaultRowGroupRows),
+		parquet.CreatedBy("agora", agora.Version, agora.Commit))}
+}
+
+// jsonlWriter writes one row per line.
+type jsonlWriter struct{ enc *json.Encoder }
+
+func (w jsonlWriter) Write(r *Record) error { return w.enc.Encode(r) }
+func (w jsonlWriter) Close() error          { return nil }
+
+type parquetWriter struct {
+	pw *parquet.GenericWriter[Record]
+}
+
+func (w parquetWriter) Write(r *Record) error {
+	_, err := w.pw.Write([]Record{*r})
+	return err
+}
+
+func (w parquetWriter) Close() error { return w.pw.Close() }
 
 // closeFile syncs and closes f after a writer's flush error err.
 func closeFile(f *os.File, err error) error {
