@@ -470,13 +470,17 @@ func (t *Task) EffectiveTamperPolicy(paid bool) string {
 // Public returns a copy fit for miners and the public: validator-private
 // environment and gold data are removed always, and the tests too when the
 // task is hidden.
-func (t *Task) Public() *Task {
+func (t *Task) Public() *Task { return t.public(t.Visibility != VisibilityHidden) }
+
+// public copies t without validator-private environment and gold data,
+// and without its tests unless tests is set.
+func (t *Task) public(tests bool) *Task {
 	c := *t
 	c.ValidatorEnv = nil
 	if t.SWE != nil {
 		s := *t.SWE
 		s.GoldPatch = ""
-		if t.Visibility == VisibilityHidden {
+		if !tests {
 			s.TestPatch, s.FailToPass, s.PassToPass = "", nil, nil
 		}
 		c.SWE = &s

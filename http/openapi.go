@@ -64,6 +64,9 @@ var docs = map[string]op{
 	"GET /api/v1/agents/{id}/code":                {summary: "An agent's code: public once its evaluation ends (unless the league keeps code private); before, its miner, owners and validators."},
 	"GET /api/v1/validator/agent-code/{sha256}":   {summary: "Agent code by SHA-256, for the validator running it.", role: agora.RoleValidator},
 	"GET /api/v1/epochs/{n}/multiproof":           {summary: "A multiproof of the claims of ?hotkey=A&hotkey=B... in epoch n (leaves in tree order, for MerkleProof.multiProofVerify).", response: MultiProofResponse{}},
+	"GET /api/v1/dataset/{format}":                {summary: "The public dataset (format parquet or jsonl): rows, generation time, and its files with size and SHA-256. One row per graded submission; hidden tasks are left out until they close. Generated on demand, at most once per --dataset-max-age.", response: agora.DatasetManifest{}},
+	"GET /api/v1/dataset/{format}/README.md":      {summary: "The public dataset's card: YAML front matter (configs, dataset_info.features, splits) in the Hugging Face layout, then what the rows hold and leave out. ETag is its SHA-256."},
+	"GET /api/v1/dataset/{format}/data/{file}":    {summary: "A data file of the public dataset, train-NNNNN-of-NNNNN.parquet or .jsonl as the manifest lists. ETag is the file's SHA-256 (If-None-Match gives 304); ranges are served."},
 	"GET /api/v1/events":                          {summary: "Server-Sent Events: task.created, job.available, verdict. Resume with Last-Event-ID.", params: []string{"after"}},
 }
 

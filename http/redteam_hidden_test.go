@@ -243,6 +243,8 @@ func TestRedTeamHiddenEveryRoute(t *testing.T) {
 			"epochs/{n}":            {"1"},
 			"proofs/{hotkey}":       {e.k.m1.Address()},
 			"agent-code/{sha256}":   {f.agent.SHA256},
+			"dataset/{format}":      {agora.DatasetParquet, agora.DatasetJSONL},
+			"data/{file}":           {"train-00000-of-00001.parquet", "train-00000-of-00001.jsonl"},
 		}
 		subIDs := []string{f.sweSub.ID, f.metricSub.ID, f.leagueSub.ID}
 		taskIDs := []string{f.swe.ID, f.metric.ID, f.problem.ID}

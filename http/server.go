@@ -172,8 +172,11 @@ type Server struct {
 	Store Store
 	// Coordinator is the logic the routes call beyond reading the store.
 	Coordinator Coordinator
-	Verifier    agora.RequestVerifier
-	Roles       Roles
+	// Dataset serves the public dataset's downloads (dataset.Cache); nil
+	// answers them with 503.
+	Dataset  agora.DatasetService
+	Verifier agora.RequestVerifier
+	Roles    Roles
 	// Address is the coordinator's own SS58 address, published at
 	// /api/v1/info so clients can sign requests for it.
 	Address string
@@ -328,6 +331,7 @@ func (s *Server) registerRoutes() {
 	s.registerEpochRoutes()
 	s.registerLeagueRoutes()
 	s.registerHeldRoutes()
+	s.registerDatasetRoutes()
 	s.registerBitSotaRoutes()
 	s.registerDashboardRoutes()
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/coordinator"
+	"github.com/agoranet/agora/dataset"
 	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/internal/testingutil"
@@ -86,6 +87,8 @@ func MustOpenServer(tb testing.TB, dialect string, opts ...func(*agorahttp.Serve
 	srv := &agorahttp.Server{Addr: "127.0.0.1:0", Store: db, Coordinator: coord, Verifier: v, Address: k.coordinator.Address(),
 		Roles: agorahttp.Roles{Owners: []string{k.owner.Address()}, Validators: []string{k.v1.Address(), k.v2.Address()}},
 		Rate:  1000, Burst: 1000, Logger: testLogger()}
+	// Uncompressed: the red-team walk greps the Parquet files' bytes.
+	srv.Dataset = &dataset.Cache{Store: db, Dir: tb.TempDir(), Uncompressed: true}
 	for _, o := range opts {
 		o(srv)
 	}

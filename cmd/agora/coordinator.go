@@ -14,6 +14,7 @@ import (
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/chain"
 	"github.com/agoranet/agora/coordinator"
+	"github.com/agoranet/agora/dataset"
 	"github.com/agoranet/agora/hotkey"
 	agorahttp "github.com/agoranet/agora/http"
 	"github.com/agoranet/agora/sqldb"
@@ -60,12 +61,16 @@ type CoordinatorCommand struct {
 	// /bitsota; BitSotaWindow is its timestamp window.
 	BitSota       bool
 	BitSotaWindow time.Duration
+	// DatasetMaxAge is how long one generated export of the public
+	// dataset is served (0: dataset.DefaultMaxAge).
+	DatasetMaxAge time.Duration
 
 	// Set by Open.
 	Store       *sqldb.DB
 	Coordinator *coordinator.Coordinator
 	Server      *agorahttp.Server
 	Signer      *hotkey.Signer
+	Dataset     *dataset.Cache
 	cancel      context.CancelFunc
 	done        chan struct{}
 }
@@ -102,6 +107,7 @@ func (c *CoordinatorCommand) ParseFlags(args []string) error {
 	fs.BoolVar(&c.BitSota, "bitsota", os.Getenv("AGORA_BITSOTA") == "1",
 		"serve BitSota's research clients at "+agorahttp.BitSotaPrefix+" (their routes and shapes, BT-AUTH-V1 signatures): point them at http://HOST"+agorahttp.BitSotaPrefix+" [$AGORA_BITSOTA=1]")
 	fs.DurationVar(&c.BitSotaWindow, "bitsota-window", hotkey.DefaultBTAuthWindow, "how far a BT-AUTH-V1 X-Timestamp may be from the coordinator's clock, either way (seen signatures are remembered that long)")
+	fs.DurationVar(&c.DatasetMaxAge, "dataset-max-age", dataset.DefaultMaxAge, "how long one export of the public dataset (GET /api/v1/dataset/...) is served before the next request generates a new one, under DATA-DIR/dataset")
 	fs.DurationVar(&c.EpochEvery, "epoch-every", 0, "close a reward epoch this often (0: only on demand, POST /api/v1/epochs/close)")
 	fs.Usage = func() {
 		fmt.Fprintf(c.Stderr, "Usage: agora coordinator [flags]\n\nRuns the coordinator API. With no flags it serves on %s with a SQLite file in %s.\n\n", DefaultCoordinatorListen, DefaultDataDir)
@@ -134,6 +140,8 @@ func (c *CoordinatorCommand) Validate() error {
 		return agora.Errorf(agora.EINVALID, "--read-timeout: at least 1s")
 	case c.BitSota && (c.BitSotaWindow < time.Second || c.BitSotaWindow > 5*time.Minute):
 		return agora.Errorf(agora.EINVALID, "--bitsota-window: 1s to 5m")
+	case c.DatasetMaxAge != 0 && c.DatasetMaxAge < time.Second:
+		return agora.Errorf(agora.EINVALID, "--dataset-max-age: at least 1s")
 	case c.MaxLargeBodies < 1:
 		return agora.Errorf(agora.EINVALID, "--max-large-bodies: at least 1")
 	case c.EpochEvery != 0 && c.EpochEvery < time.Minute:
@@ -251,6 +259,8 @@ func (c *CoordinatorCommand) Open(ctx context.Context) error {
 		Rate:  c.Rate, Burst: c.Burst, LeaseTTL: c.LeaseTTL, Logger: log,
 	}
 	c.Server.AcceptPlainEpistula = c.AcceptPlainEpistula
+	c.Dataset = &dataset.Cache{Store: c.Store, Dir: filepath.Join(dataDir, "dataset"), MaxAge: c.DatasetMaxAge}
+	c.Server.Dataset = c.Dataset
 	c.Server.ReadTimeout, c.Server.MaxLargeBodies = c.ReadTimeout, c.MaxLargeBodies
 	if c.BitSota {
 		c.Server.BTAuth = &hotkey.BTAuthVerifier{Window: c.BitSotaWindow, Nonces: c.Store}
@@ -390,6 +400,9 @@ func (c *CoordinatorCommand) Close() error {
 	if c.cancel != nil {
 		c.cancel()
 		<-c.done
+	}
+	if c.Dataset != nil {
+		c.Dataset.Close()
 	}
 	if c.Store != nil {
 		if e := c.Store.Close(); err == nil {

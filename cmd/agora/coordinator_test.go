@@ -267,6 +267,7 @@ func TestCoordinatorFlags(t *testing.T) {
 		{"SharesNotOne", []string{"--weight-target", "uid:0=0.5", "--weight-target", "miners=0.4"}, "shares sum to 0.9"},
 		{"BadTarget", []string{"--weight-target", "validators=1"}, "--weight-target"},
 		{"ClaimLeaf", []string{"--claim-leaf", "string,uint256"}, "--claim-leaf"},
+		{"DatasetMaxAge", []string{"--dataset-max-age", "10ms"}, "--dataset-max-age: at least 1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer

@@ -67,6 +67,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&ForgeCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "miner":
 		return (&MinerCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
+	case "dataset":
+		return (&DatasetCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "proxy":
 		return (&ProxyCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "replay":
@@ -109,6 +111,7 @@ Commands:
   eval         evaluate predictions on SWE-bench instances in sandboxes (SWE-bench v5 compatible)
   forge        mine repositories for fresh tasks, each proved by execution
   miner        work on tasks: hotkeys, tasks, claims, submissions and their verdicts
+  dataset      export graded submissions as a Hugging Face dataset (Parquet or JSONL)
   chain        weights as the SDK would set them; verify Merkle claim proofs offline
   replay       re-run a stored verdict from its public replay spec and check its signatures
   proxy        the metered inference and embedding proxy for agents, standalone
