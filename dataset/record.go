@@ -106,6 +106,11 @@ type Validation struct {
 	DurationMS  int64     `json:"duration_ms" parquet:"duration_ms"`
 	LogSHA256   string    `json:"log_sha256" parquet:"log_sha256"`
 	CreatedAt   time.Time `json:"created_at" parquet:"created_at,timestamp(microsecond)"`
+	// Signer and Signature are the validator's sr25519 signature over the
+	// result's agora-verdict-v1 digest (hex), empty when it did not sign;
+	// `agora replay` checks them.
+	Signer    string `json:"signer" parquet:"signer"`
+	Signature string `json:"signature" parquet:"signature"`
 }
 
 // NewRecord returns the row of a graded submission g of task t, or nil
@@ -161,6 +166,7 @@ func NewRecord(t *agora.Task, g *agora.Graded) *Record {
 		rec.Validators = append(rec.Validators, Validation{
 			Hotkey: r.Validator, Peer: r.Peer, Status: r.Status, Reason: r.Reason, ReasonClass: agora.ReasonClass(r),
 			Metrics: metrics(r.ObservedMetrics), DurationMS: r.DurationMS, LogSHA256: r.LogSHA256, CreatedAt: r.CreatedAt.UTC(),
+			Signer: r.Signer, Signature: r.Signature,
 		})
 	}
 	if chosen != nil {
