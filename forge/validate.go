@@ -48,6 +48,9 @@ type Validation struct {
 	Runs  []RunRecord
 	// TestRuntime is the mean test time of the runs with the fix.
 	TestRuntime time.Duration
+	// BeforeLog is the first run's log without the fix: what a problem
+	// statement written from the failing tests quotes.
+	BeforeLog []byte
 }
 
 // Rejection is a candidate that validation refused, and why.
@@ -111,6 +114,9 @@ func (v *Validator) Validate(ctx context.Context, inst *swebench.Instance) (*Val
 			return reject("%s run %d: %s: %v", phase, attempt, res.ErrKind, res.Err)
 		}
 		if phase == "before" {
+			if attempt == 1 {
+				val.BeforeLog = res.Log
+			}
 			before = append(before, res.Statuses)
 		} else {
 			after = append(after, res.Statuses)

@@ -1,0 +1,109 @@
+package forge_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/agoranet/agora/forge"
+	"github.com/agoranet/agora/harness"
+	"github.com/agoranet/agora/internal/fixture"
+	"github.com/agoranet/agora/swebench"
+)
+
+// TestSynthPython synthesizes tasks from the Python fixture at its fixed,
+// all-passing commit and grades every one as `agora eval` would: gold
+// resolves, the empty patch does not. The forge repository is a mirror of
+// the fixture at the path the evaluator reads repositories from.
+func TestSynthPython(t *testing.T) {
+	root := t.TempDir()
+	r := fixture.PythonRepo(t, "")
+	forgeDir := fixture.Mirror(t, r, root)
+	v := mustValidator(t, root)
+	v.Runs = 2
+	var got []*swebench.Instance
+	var outcomes []forge.Outcome
+	st, err := forge.Synth(context.Background(), forge.SynthOptions{
+		Repo: r.Owner + "/" + r.Name, Commit: r.Later, ForgeDir: forgeDir, Version: "0.1", Validator: v, Limit: 2, MaxMutants: 8,
+		Progress: func(o forge.Outcome) { outcomes = append(outcomes, o) },
+	}, func(in *swebench.Instance) error { got = append(got, in); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range outcomes {
+		t.Logf("%s %s: kept %q reason %q (%s)", o.Operator, o.Target, o.Kept, o.Reason, o.Validation)
+	}
+	t.Logf("stats %+v", st)
+	if len(got) == 0 || st.Kept != len(got) || st.BaselinePassed == 0 || st.Proposed == 0 {
+		t.Fatalf("synthesized %d tasks: %+v", len(got), st)
+	}
+	for _, in := range got {
+		rec, ok := forge.RecordOf(in)
+		if !ok || rec.Provenance.Source != forge.SourceSynthesized || rec.Provenance.Commit != r.Later || rec.Provenance.Operator == "" ||
+			!strings.HasPrefix(rec.Provenance.Target, "calc/") || len(in.FailToPass) == 0 {
+			t.Fatalf("%s: record %+v F2P %q", in.InstanceID, rec, in.FailToPass)
+		}
+		// The base is the mutant with its tests hidden; it is stored
+		// under refs/forge/<id> and has no history to give the answer.
+		ref := strings.TrimSpace(fixture.MustGit(t, forgeDir, "rev-parse", "refs/forge/"+in.InstanceID))
+		if ref != in.BaseCommit {
+			t.Fatalf("%s: refs/forge points at %s, base is %s", in.InstanceID, ref, in.BaseCommit)
+		}
+		if parents := strings.Fields(fixture.MustGit(t, forgeDir, "rev-list", "--parents", "-n1", in.BaseCommit)); len(parents) != 1 {
+			t.Fatalf("%s: base has parents %q", in.InstanceID, parents[1:])
+		}
+		for _, f := range fileList(in.TestPatch) {
+			if _, err := fixture.Git(forgeDir, "cat-file", "-e", in.BaseCommit+":"+f); err == nil {
+				t.Errorf("%s: test file %s is not hidden at the base", in.InstanceID, f)
+			}
+		}
+		if strings.Contains(in.ProblemStatement, "@@") || !strings.Contains(in.ProblemStatement, in.FailToPass[0]) {
+			t.Errorf("%s: statement %q", in.InstanceID, in.ProblemStatement)
+		}
+		t.Logf("task %s (%s %s)\n%s\nF2P %q\ngold:\n%s", in.InstanceID, rec.Provenance.Operator, rec.Provenance.Target, in.ProblemStatement, in.FailToPass, in.Patch)
+
+		env, err := v.Envs.Find(in.Repo, in.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := roundTrip(t, in)
+		if res := v.Evaluator.EvaluateSWE(context.Background(), row, env, row.Patch, harness.SWEOptions{}); !res.Resolved() {
+			t.Fatalf("%s: gold not resolved: %s %v", in.InstanceID, res.ErrKind, res.Err)
+		}
+		if res := v.Evaluator.EvaluateSWE(context.Background(), row, env, "", harness.SWEOptions{}); res.Resolved() {
+			t.Fatalf("%s: empty patch resolved", in.InstanceID)
+		}
+	}
+
+	// Again with those tasks known: the same mutants are duplicates.
+	known := forge.NewKnown()
+	for _, in := range got {
+		known.Add(*in)
+	}
+	st2, err := forge.Synth(context.Background(), forge.SynthOptions{
+		Repo: r.Owner + "/" + r.Name, Commit: r.Later, ForgeDir: forgeDir, Version: "0.1", Validator: v, Known: known, MaxMutants: st.Rejected + 1,
+	}, func(in *swebench.Instance) error {
+		if slices.ContainsFunc(got, func(g *swebench.Instance) bool { return g.Patch == in.Patch }) {
+			t.Errorf("made %s again", in.InstanceID)
+		}
+		return nil
+	})
+	if err != nil || st2.Duplicates < len(got) {
+		t.Fatalf("second run: %+v %v", st2, err)
+	}
+}
+
+// fileList is the files a diff names.
+func fileList(diff string) []string {
+	var out []string
+	for _, l := range strings.Split(diff, "\n") {
+		if p, ok := strings.CutPrefix(l, "+++ b/"); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+var _ = os.Getenv
