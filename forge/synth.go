@@ -1,6 +1,7 @@
 package forge
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -54,8 +55,10 @@ type SynthOptions struct {
 	// Rewrite, if set, rewrites each problem statement (an LLM); a
 	// rewrite that gives the solution away is not used.
 	Rewrite func(ctx context.Context, statement string) (string, error)
-	// Progress, if set, is told of every mutant's fate.
+	// Progress, if set, is told of every mutant's fate, and Logf of
+	// each step.
 	Progress func(Outcome)
+	Logf     func(format string, args ...any)
 }
 
 // SynthStats count a synthesis run.
@@ -98,6 +101,9 @@ func Synth(ctx context.Context, o SynthOptions, emit func(*swebench.Instance) er
 	if o.MaxTestFiles <= 0 {
 		o.MaxTestFiles = 3
 	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
 	version := o.Version
 	if version == "" {
 		if version = Version(ctx, o.ForgeDir, o.Commit); version == "" {
@@ -115,17 +121,20 @@ func Synth(ctx context.Context, o SynthOptions, emit func(*swebench.Instance) er
 
 	// The tests at the commit, once: which test files pass at all.
 	t := time.Now()
+	o.Logf("running the tests at %.12s (%d test files)", o.Commit, len(tests))
 	passing, err := o.baseline(ctx, env, version, st)
 	st.BaselineMS = time.Since(t).Milliseconds()
 	if err != nil {
 		return st, err
 	}
-	var live []codeFile
+	o.Logf("%d tests ran, %d passed (%s)", st.BaselineTests, st.BaselinePassed, time.Since(t).Round(time.Second))
+	var liveFiles []codeFile
 	for _, f := range tests {
 		if passing == nil || passing[f.path] {
-			live = append(live, f)
+			liveFiles = append(liveFiles, f)
 		}
 	}
+	live := indexTests(liveFiles)
 
 	// Mutants of the source files some live test file names.
 	t = time.Now()
@@ -150,12 +159,20 @@ func Synth(ctx context.Context, o SynthOptions, emit func(*swebench.Instance) er
 		cov []codeFile
 	}
 	var cands []cand
+	covCache := map[string][]codeFile{}
 	for _, m := range muts {
-		if cov := coverers(byPath[m.File], m.Func, live, o.MaxTestFiles); len(cov) > 0 {
+		key := m.File + "\x00" + m.Func
+		cov, ok := covCache[key]
+		if !ok {
+			cov = coverers(byPath[m.File], m.Func, live, o.MaxTestFiles)
+			covCache[key] = cov
+		}
+		if len(cov) > 0 {
 			cands = append(cands, cand{m, cov})
 		}
 	}
 	st.Covered = len(cands)
+	o.Logf("%d mutants of %d source files (%s), %d covered by a passing test file", st.Proposed, len(named), time.Duration(st.MutateMS)*time.Millisecond, st.Covered)
 	order := interleave(len(cands), func(i int) (string, string) { return cands[i].m.Operator, mutantKey(&cands[i].m) })
 
 	report := func(oc Outcome) {
@@ -363,36 +380,44 @@ func parseMutants(out []byte) ([]Mutant, error) {
 	return ms, nil
 }
 
-// identWord matches a whole identifier.
-func identWord(name string) *regexp.Regexp {
-	return regexp.MustCompile(`(^|[^A-Za-z0-9_])` + regexp.QuoteMeta(name) + `($|[^A-Za-z0-9_])`)
+// testFile is a test file and the identifiers it names, counted.
+type testFile struct {
+	codeFile
+	words map[string]int
+}
+
+var identRe = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`)
+
+func indexTests(files []codeFile) []testFile {
+	out := make([]testFile, len(files))
+	for i, f := range files {
+		out[i] = testFile{f, map[string]int{}}
+		for _, w := range identRe.FindAll(f.text, -1) {
+			out[i].words[string(w)]++
+		}
+	}
+	return out
 }
 
 // coverers picks the test files that likely exercise fn (its last name
 // part; "" for any function) of f: test files that name f's module (a Go
-// test beside f, or one naming its package; a Python test naming the
-// module or its package) and fn, best first (the module named in full,
-// then most mentions of fn), at most max.
-func coverers(f codeFile, fn string, tests []codeFile, max int) []codeFile {
-	var modRe, pkgRe, fnRe *regexp.Regexp
+// test beside f; a Python test naming the dotted module, or else its top
+// package) and fn, best first (the module named in full, then most
+// mentions of fn), at most max.
+func coverers(f codeFile, fn string, tests []testFile, max int) []codeFile {
 	dir := path.Dir(f.path)
+	dotted, pkg := "", path.Base(dir)
 	if path.Ext(f.path) == ".py" {
 		mod := strings.TrimSuffix(f.path, ".py")
 		mod = strings.TrimSuffix(mod, "/__init__")
 		for _, p := range []string{"src/", "lib/"} {
 			mod = strings.TrimPrefix(mod, p)
 		}
-		dotted := strings.ReplaceAll(mod, "/", ".")
-		modRe = identWord(dotted)
-		pkgRe = identWord(strings.Split(dotted, ".")[0])
-	} else {
-		pkgRe = identWord(path.Base(dir))
+		dotted = strings.ReplaceAll(mod, "/", ".")
+		pkg = strings.Split(dotted, ".")[0]
 	}
-	if fn != "" {
-		if k := strings.LastIndexByte(fn, '.'); k >= 0 {
-			fn = fn[k+1:]
-		}
-		fnRe = identWord(fn)
+	if k := strings.LastIndexByte(fn, '.'); k >= 0 {
+		fn = fn[k+1:]
 	}
 	type scored struct {
 		f     codeFile
@@ -407,21 +432,21 @@ func coverers(f codeFile, fn string, tests []codeFile, max int) []codeFile {
 		switch {
 		case path.Ext(f.path) == ".go" && path.Dir(t.path) == dir:
 			score = 1000
-		case modRe != nil && modRe.Match(t.text):
+		case dotted != "" && strings.Contains(dotted, ".") && bytes.Contains(t.text, []byte(dotted)):
 			score = 1000
-		case pkgRe.Match(t.text):
+		case t.words[pkg] > 0:
 			score = 1
 		default:
 			continue
 		}
-		if fnRe != nil {
-			n := len(fnRe.FindAllIndex(t.text, -1))
+		if fn != "" {
+			n := t.words[fn]
 			if n == 0 {
 				continue
 			}
 			score += n
 		}
-		cands = append(cands, scored{t, score})
+		cands = append(cands, scored{t.codeFile, score})
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].score > cands[j].score })
 	var out []codeFile
@@ -583,20 +608,24 @@ func (o *SynthOptions) commit(ctx context.Context, f codeFile, mutated []byte, c
 	return commit, date, nil
 }
 
-// breaksBuild rejects a mutant whose tests ran fewer than the original's:
-// a test file that no longer imports, a Go package that no longer builds.
+// breaksBuild rejects a mutant under which tests that ran on the original
+// code did not run at all: a test file that no longer imports (pytest
+// reports the file, not its tests), a Go package that no longer builds.
 // Such a mutant fails every test, which proves nothing about the tests.
 func breaksBuild(val *Validation) error {
-	most := 0
 	for _, r := range val.Runs {
-		if r.Phase == "after" {
-			most = max(most, r.Passed+r.Failed)
+		if r.Phase == "before" && r.ErrorKind != "" {
+			return reject("the mutant breaks the build or an import (%s)", r.ErrorKind)
 		}
 	}
-	for _, r := range val.Runs {
-		if r.Phase == "before" && (r.ErrorKind != "" || r.Passed+r.Failed < most) {
-			return reject("the mutant breaks the build or an import (%d of %d tests ran)", r.Passed+r.Failed, most)
+	missing := 0
+	for id := range val.After {
+		if _, ok := val.Before[id]; !ok {
+			missing++
 		}
+	}
+	if missing > 0 {
+		return reject("the mutant breaks the build or an import (%d of %d tests did not run)", missing, len(val.After))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package forge_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -106,4 +107,53 @@ func fileList(diff string) []string {
 	return out
 }
 
-var _ = os.Getenv
+
+// TestSynthRejectsImportBreak synthesizes from a module that calls one of
+// its functions at import: flipping that function's check makes the
+// module fail to import, so the tests fail without saying anything about
+// the function. Such mutants are rejected, not kept as tasks.
+func TestSynthRejectsImportBreak(t *testing.T) {
+	root := t.TempDir()
+	work := t.TempDir()
+	files := map[string]string{
+		"pyproject.toml":    fixture.PyPyproject,
+		"calc/__init__.py":  "",
+		"calc/ops.py":       "def _check(n):\n    if n < 0:\n        raise ValueError(\"negative\")\n    return n\n\n\nLIMIT = _check(3)\n",
+		"tests/test_ops.py": "import calc.ops\n\n\ndef test_imports():\n    # calc.ops._check runs at import\n    assert calc.ops.__name__ == \"calc.ops\"\n",
+	}
+	fixture.MustGit(t, work, "init", "--quiet", "--initial-branch=main")
+	for p, text := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(work, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, p), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fixture.MustGit(t, work, "add", "-A")
+	fixture.MustGit(t, work, "commit", "--quiet", "-m", "calc")
+	commit := strings.TrimSpace(fixture.MustGit(t, work, "rev-parse", "HEAD"))
+	forgeDir := filepath.Join(root, "agora+calc", "repo")
+	if err := forge.OpenForgeRepo(context.Background(), work, forgeDir, commit); err != nil {
+		t.Fatal(err)
+	}
+	v := mustValidator(t, root)
+	v.Runs = 1
+	var outcomes []forge.Outcome
+	st, err := forge.Synth(context.Background(), forge.SynthOptions{
+		Repo: "agora/calc", Commit: commit, ForgeDir: forgeDir, Version: "0.1", Validator: v, MaxMutants: 1,
+		Progress: func(o forge.Outcome) { outcomes = append(outcomes, o) },
+	}, func(in *swebench.Instance) error { t.Errorf("kept %s", in.InstanceID); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %+v outcomes %+v", st, outcomes)
+	// flip_comparison goes first: n < 0 becomes n >= 0, and the import
+	// raises.
+	if len(outcomes) != 1 || outcomes[0].Operator != forge.OpFlipComparison || st.Reasons["the mutant breaks the build or an import"] != 1 {
+		t.Fatalf("outcomes %+v reasons %v", outcomes, st.Reasons)
+	}
+	if refs := fixture.MustGit(t, forgeDir, "for-each-ref", "refs/forge/"); refs != "" {
+		t.Errorf("a rejected mutant's ref is left: %s", refs)
+	}
+}

@@ -49,8 +49,10 @@ type Validation struct {
 	// TestRuntime is the mean test time of the runs with the fix.
 	TestRuntime time.Duration
 	// BeforeLog is the first run's log without the fix: what a problem
-	// statement written from the failing tests quotes.
-	BeforeLog []byte
+	// statement written from the failing tests quotes. Before and After
+	// are the first runs' test statuses on each side.
+	BeforeLog     []byte
+	Before, After logparse.Map
 }
 
 // Rejection is a candidate that validation refused, and why.
@@ -115,10 +117,13 @@ func (v *Validator) Validate(ctx context.Context, inst *swebench.Instance) (*Val
 		}
 		if phase == "before" {
 			if attempt == 1 {
-				val.BeforeLog = res.Log
+				val.BeforeLog, val.Before = res.Log, res.Statuses
 			}
 			before = append(before, res.Statuses)
 		} else {
+			if attempt == 1 {
+				val.After = res.Statuses
+			}
 			after = append(after, res.Statuses)
 			afterTime += res.Timings.Test
 		}

@@ -33,6 +33,8 @@ const forgeUsage = `Usage: agora forge COMMAND [flags]
 Commands:
   mine    mine a repository's history for SWE-bench-style tasks, each proved
           by execution (its tests fail before the fix and pass after)
+  synth   synthesize bug tasks by mutating functions that passing tests
+          cover, each proved by execution (SWE-smith style)
 
 Run "agora forge COMMAND -h" for a command's flags.
 `
@@ -49,6 +51,8 @@ func (c *ForgeCommand) Run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "mine":
 		return (&ForgeMineCommand{Stdout: c.Stdout, Stderr: c.Stderr}).Run(ctx, args[1:])
+	case "synth":
+		return (&ForgeSynthCommand{Stdout: c.Stdout, Stderr: c.Stderr}).Run(ctx, args[1:])
 	}
 	fmt.Fprint(c.Stderr, forgeUsage)
 	return agora.Errorf(agora.EINVALID, "forge: unknown command %q", args[0])

@@ -1,0 +1,106 @@
+package forge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/agoranet/agora/internal/clip"
+	"github.com/agoranet/agora/internal/gitexec"
+)
+
+// ChatRewriter rewrites problem statements with a model behind an
+// OpenAI-compatible endpoint, normally Agora's proxy, which meters the
+// calls to the run named in its X-Agora-Run header.
+type ChatRewriter struct {
+	// BaseURL is the endpoint's root; "/v1/chat/completions" is added.
+	BaseURL, Model string
+	// Run names the proxy run the calls are charged to.
+	Run string
+	// Client defaults to one with a two-minute timeout.
+	Client *http.Client
+}
+
+// rewritePrompt asks for an issue a user would file: symptoms only. The
+// caller still refuses a rewrite that quotes the solution (Statement).
+const rewritePrompt = "You turn test failure reports into GitHub issues. Rewrite the report below as an issue a user " +
+	"of the project would file: describe the wrong behaviour and the failing tests it shows in, keep the test names and " +
+	"error messages exact, and do not guess at the cause, suggest a fix, or include any code that is not in the report. " +
+	"Answer with the issue text only."
+
+// Rewrite returns the model's rewrite of statement.
+func (r *ChatRewriter) Rewrite(ctx context.Context, statement string) (string, error) {
+	body, _ := json.Marshal(map[string]any{
+		"model": r.Model,
+		"messages": []map[string]string{
+			{"role": "system", "content": rewritePrompt},
+			{"role": "user", "content": statement},
+		},
+		"temperature": 0.2,
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(r.BaseURL, "/")+"/v1/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if r.Run != "" {
+		req.Header.Set("X-Agora-Run", r.Run)
+	}
+	client := r.Client
+	if client == nil {
+		client = &http.Client{Timeout: 2 * time.Minute}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("chat completion: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("chat completion: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("chat completion: %s: %s", resp.Status, clip.String(strings.TrimSpace(string(data)), 300))
+	}
+	var out struct {
+		Choices []struct {
+			Message struct {
+				Content string `json:"content"`
+			} `json:"message"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return "", fmt.Errorf("chat completion: reply: %w", err)
+	}
+	if len(out.Choices) == 0 || strings.TrimSpace(out.Choices[0].Message.Content) == "" {
+		return "", fmt.Errorf("chat completion: reply has no content")
+	}
+	return strings.TrimSpace(out.Choices[0].Message.Content), nil
+}
+
+// OpenForgeRepo makes dir, the bare repository synthesized tasks are
+// written to, a mirror of src unless it exists, and makes sure it holds
+// commit.
+func OpenForgeRepo(ctx context.Context, src, dir, commit string) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if _, err := gitexec.Run(ctx, "", "clone", "--mirror", "--quiet", src, dir); err != nil {
+			return fmt.Errorf("forge: creating the forge repository %s: %w", dir, err)
+		}
+	} else if out, err := gitexec.Run(ctx, dir, "rev-parse", "--is-bare-repository"); err != nil || strings.TrimSpace(out) != "true" {
+		return fmt.Errorf("forge: %s exists and is not a bare git repository", dir)
+	}
+	if _, err := gitexec.Run(ctx, dir, "cat-file", "-e", commit+"^{commit}"); err == nil {
+		return nil
+	}
+	if _, err := gitexec.Run(ctx, dir, "fetch", "--quiet", "--no-tags", "--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack", src, commit); err != nil {
+		return fmt.Errorf("forge: fetching %.12s into %s: %w", commit, dir, err)
+	}
+	return nil
+}
