@@ -107,7 +107,6 @@ func fileList(diff string) []string {
 	return out
 }
 
-
 // TestSynthRejectsImportBreak synthesizes from a module that calls one of
 // its functions at import: flipping that function's check makes the
 // module fail to import, so the tests fail without saying anything about
