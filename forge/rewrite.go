@@ -20,7 +20,8 @@ import (
 // OpenAI-compatible endpoint, normally Agora's proxy, which meters the
 // calls to the run named in its X-Agora-Run header.
 type ChatRewriter struct {
-	// BaseURL is the endpoint's root; "/v1/chat/completions" is added.
+	// BaseURL is the API root as OpenAI clients take it, e.g.
+	// http://127.0.0.1:8090/v1; "/chat/completions" is added.
 	BaseURL, Model string
 	// Run names the proxy run the calls are charged to.
 	Run string
@@ -45,7 +46,7 @@ func (r *ChatRewriter) Rewrite(ctx context.Context, statement string) (string, e
 		},
 		"temperature": 0.2,
 	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(r.BaseURL, "/")+"/v1/chat/completions", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(r.BaseURL, "/")+"/chat/completions", bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}

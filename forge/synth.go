@@ -223,13 +223,14 @@ func Synth(ctx context.Context, o SynthOptions, emit func(*swebench.Instance) er
 		inst.FailToPass, inst.PassToPass = val.FailToPass, val.PassToPass
 		stmt := testsStatement(&c.m, val, inst.Patch)
 		if o.Rewrite != nil {
-			if re, err := o.Rewrite(ctx, stmt); err != nil {
+			re, ok, err := rewriteStatement(ctx, o.Rewrite, stmt, inst.Patch)
+			if err != nil {
 				return st, fmt.Errorf("forge: rewriting the statement of %s: %w", inst.InstanceID, err)
-			} else if s, ok := Statement(re, inst.Patch); ok && s == strings.TrimSpace(re) {
-				stmt = s
-			} else {
+			}
+			if !ok {
 				st.RewriteRefused++
 			}
+			stmt = re
 		}
 		inst.ProblemStatement = stmt
 		rec := &Record{
@@ -667,6 +668,20 @@ func testsStatement(m *Mutant, val *Validation, gold string) string {
 		return strings.TrimSpace(b.String()) // cannot happen: the text is long and quotes no code
 	}
 	return s
+}
+
+// rewriteStatement has stmt rewritten and returns the rewrite, or stmt
+// and false when the rewrite gives the solution away (Statement would
+// take something out of it) or is too short.
+func rewriteStatement(ctx context.Context, rewrite func(context.Context, string) (string, error), stmt, gold string) (string, bool, error) {
+	re, err := rewrite(ctx, stmt)
+	if err != nil {
+		return stmt, false, err
+	}
+	if s, ok := Statement(re, gold); ok && s == collapseBlank(strings.TrimSpace(re)) {
+		return s, true, nil
+	}
+	return stmt, false, nil
 }
 
 // displayName is the mutated function as a reader would name it: the

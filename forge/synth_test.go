@@ -10,6 +10,7 @@ import (
 
 	"github.com/agoranet/agora/forge"
 	"github.com/agoranet/agora/harness"
+	"github.com/agoranet/agora/internal/fakeopenai"
 	"github.com/agoranet/agora/internal/fixture"
 	"github.com/agoranet/agora/swebench"
 )
@@ -24,10 +25,21 @@ func TestSynthPython(t *testing.T) {
 	forgeDir := fixture.Mirror(t, r, root)
 	v := mustValidator(t, root)
 	v.Runs = 2
+	// Statements are rewritten by a scripted model that prefixes them.
+	fake := fakeopenai.Start()
+	defer fake.Close()
+	fake.SetHandle(func(req fakeopenai.Request) fakeopenai.Reply {
+		msgs, _ := req.JSON["messages"].([]any)
+		last, _ := msgs[len(msgs)-1].(map[string]any)
+		content, _ := last["content"].(string)
+		return fakeopenai.Reply{Content: "Reported by a user:\n\n" + content}
+	})
+	rw := &forge.ChatRewriter{BaseURL: fake.URL, Model: "gpt-test"}
 	var got []*swebench.Instance
 	var outcomes []forge.Outcome
 	st, err := forge.Synth(context.Background(), forge.SynthOptions{
 		Repo: r.Owner + "/" + r.Name, Commit: r.Later, ForgeDir: forgeDir, Version: "0.1", Validator: v, Limit: 2, MaxMutants: 8,
+		Rewrite:  rw.Rewrite,
 		Progress: func(o forge.Outcome) { outcomes = append(outcomes, o) },
 	}, func(in *swebench.Instance) error { got = append(got, in); return nil })
 	if err != nil {
@@ -37,7 +49,7 @@ func TestSynthPython(t *testing.T) {
 		t.Logf("%s %s: kept %q reason %q (%s)", o.Operator, o.Target, o.Kept, o.Reason, o.Validation)
 	}
 	t.Logf("stats %+v", st)
-	if len(got) == 0 || st.Kept != len(got) || st.BaselinePassed == 0 || st.Proposed == 0 {
+	if len(got) == 0 || st.Kept != len(got) || st.BaselinePassed == 0 || st.Proposed == 0 || st.RewriteRefused != 0 || fake.Count() != len(got) {
 		t.Fatalf("synthesized %d tasks: %+v", len(got), st)
 	}
 	for _, in := range got {
@@ -60,7 +72,8 @@ func TestSynthPython(t *testing.T) {
 				t.Errorf("%s: test file %s is not hidden at the base", in.InstanceID, f)
 			}
 		}
-		if strings.Contains(in.ProblemStatement, "@@") || !strings.Contains(in.ProblemStatement, in.FailToPass[0]) {
+		if strings.Contains(in.ProblemStatement, "@@") || !strings.Contains(in.ProblemStatement, in.FailToPass[0]) ||
+			!strings.HasPrefix(in.ProblemStatement, "Reported by a user:\n\nAfter a recent change, `calc.ops.") {
 			t.Errorf("%s: statement %q", in.InstanceID, in.ProblemStatement)
 		}
 		t.Logf("task %s (%s %s)\n%s\nF2P %q\ngold:\n%s", in.InstanceID, rec.Provenance.Operator, rec.Provenance.Target, in.ProblemStatement, in.FailToPass, in.Patch)
@@ -154,5 +167,47 @@ func TestSynthRejectsImportBreak(t *testing.T) {
 	}
 	if refs := fixture.MustGit(t, forgeDir, "for-each-ref", "refs/forge/"); refs != "" {
 		t.Errorf("a rejected mutant's ref is left: %s", refs)
+	}
+}
+
+// TestSynthGo synthesizes from the Go fixture. Its environment compiles
+// the standard library in the sandbox (minutes on one CPU), so it runs
+// only with AGORA_SLOW_TESTS=1; the Go mutator's unit and fuzz tests
+// always run.
+func TestSynthGo(t *testing.T) {
+	if os.Getenv("AGORA_SLOW_TESTS") != "1" {
+		t.Skip("set AGORA_SLOW_TESTS=1: the Go environment takes minutes to build")
+	}
+	root := t.TempDir()
+	r := fixture.GoRepo(t, "")
+	forgeDir := fixture.Mirror(t, r, root)
+	v := mustValidator(t, root)
+	v.Runs = 2
+	var got []*swebench.Instance
+	st, err := forge.Synth(context.Background(), forge.SynthOptions{
+		Repo: r.Owner + "/" + r.Name, Commit: r.Later, ForgeDir: forgeDir, Version: "0.1", Validator: v, Limit: 1, MaxMutants: 6,
+		Progress: func(o forge.Outcome) { t.Logf("%s %s: kept %q reason %q", o.Operator, o.Target, o.Kept, o.Reason) },
+	}, func(in *swebench.Instance) error { got = append(got, in); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("synthesized %d tasks: %+v", len(got), st)
+	}
+	in := got[0]
+	t.Logf("task %s\n%s\nF2P %q\n%s", in.InstanceID, in.ProblemStatement, in.FailToPass, in.Patch)
+	if !strings.HasPrefix(fileList(in.Patch)[0], "mathx.go") || len(in.FailToPass) == 0 {
+		t.Fatalf("task %+v", in)
+	}
+	env, err := v.Envs.Find(in.Repo, in.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := roundTrip(t, in)
+	if res := v.Evaluator.EvaluateSWE(context.Background(), row, env, row.Patch, harness.SWEOptions{}); !res.Resolved() {
+		t.Fatalf("gold not resolved: %s %v", res.ErrKind, res.Err)
+	}
+	if res := v.Evaluator.EvaluateSWE(context.Background(), row, env, "", harness.SWEOptions{}); res.Resolved() {
+		t.Fatal("empty patch resolved")
 	}
 }

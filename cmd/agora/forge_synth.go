@@ -71,7 +71,7 @@ func (c *ForgeSynthCommand) Run(ctx context.Context, args []string) error {
 	fs.BoolVar(&c.KeepHistory, "keep-history", false, "make each task commit a child of --commit (its history then holds the answer; only for builds that need tags)")
 	fs.Var(&c.Known, "known", "instances not to make again (JSONL/JSON; repeatable): same gold patch")
 	fs.StringVar(&c.RewriteModel, "rewrite-model", "", "rewrite each problem statement with this model (needs --proxy-url); a rewrite that leaks the solution is not used")
-	fs.StringVar(&c.ProxyURL, "proxy-url", "", "OpenAI-compatible endpoint for --rewrite-model, normally agora proxy")
+	fs.StringVar(&c.ProxyURL, "proxy-url", "", "OpenAI-compatible API root for --rewrite-model, as OpenAI clients take it (e.g. agora proxy's http://HOST:PORT/v1)")
 	fs.StringVar(&c.ProxyRun, "proxy-run", "forge-synth", "proxy run the rewrites are charged to (X-Agora-Run)")
 	fs.StringVar(&c.Stats, "stats", "", "write the run's statistics here as JSON")
 	fs.BoolVar(&c.Verbose, "v", false, "log every step")
