@@ -139,3 +139,26 @@ func FuzzFailureLines(f *testing.F) {
 		}
 	})
 }
+
+func TestFailureLines(t *testing.T) {
+	log := strings.Join([]string{
+		"_____ test_other _____",
+		"E   AssertionError: unrelated",
+		"_____ TestStreaming.test_keep _____",
+		"E   TypeError: attribute name must be string",
+		"E   TypeError: attribute name must be string",
+		"_____ test_x[1-2] _____",
+		"E   assert 1 == 2",
+		"FAILED tests/t.py::test_x[1-2] - assert 1 == 2",
+	}, "\n")
+	got := failureLines([]byte(log), []string{"tests/t.py::TestStreaming::test_keep", "tests/t.py::test_x[1-2]"})
+	want := []string{"TypeError: attribute name must be string", "assert 1 == 2"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("pytest: %q, want %q", got, want)
+	}
+	gojson := `{"Action":"output","Test":"TestA","Output":"    a_test.go:9: Clamp(15, 0, 10) = 0, want 10\n"}` + "\n" +
+		`{"Action":"output","Test":"TestB","Output":"    b_test.go:3: other\n"}`
+	if got := failureLines([]byte(gojson), []string{"TestA"}); len(got) != 1 || got[0] != "a_test.go:9: Clamp(15, 0, 10) = 0, want 10" {
+		t.Errorf("go test -json: %q", got)
+	}
+}

@@ -634,6 +634,7 @@ func breaksBuild(val *Validation) error {
 var (
 	pytestSummary = regexp.MustCompile(`^(?:FAILED|ERROR) (\S+) - (.+)$`)
 	pytestE       = regexp.MustCompile(`^E\s+(\S.*)$`)
+	pytestSection = regexp.MustCompile(`^_{3,} (\S.*?) _{3,}$`)
 	goTestLine    = regexp.MustCompile(`^\s*[\w./-]+\.go:\d+: (.+)$`)
 )
 
@@ -706,7 +707,19 @@ func failureLines(log []byte, ids []string) []string {
 	for _, id := range ids {
 		want[id] = true
 	}
-	var summary, elines, golines []string
+	// A pytest failure section is headed by the test's name, a class's
+	// test as Class.test_name; E lines count only in the sections of
+	// the given tests, when there are sections.
+	sectionOf := func(name string) bool {
+		for id := range want {
+			if strings.HasSuffix(id, "::"+strings.ReplaceAll(name, ".", "::")) || id == name {
+				return true
+			}
+		}
+		return false
+	}
+	var summary, elines, otherE, golines []string
+	inWanted, sections := false, false
 	for _, line := range strings.Split(string(log), "\n") {
 		line = strings.TrimRight(line, "\r")
 		if strings.HasPrefix(line, "{") {
@@ -720,8 +733,14 @@ func failureLines(log []byte, ids []string) []string {
 		}
 		if m := pytestSummary.FindStringSubmatch(line); m != nil && want[m[1]] {
 			summary = append(summary, m[1]+": "+m[2])
+		} else if m := pytestSection.FindStringSubmatch(line); m != nil {
+			sections, inWanted = true, sectionOf(m[1])
 		} else if m := pytestE.FindStringSubmatch(line); m != nil {
-			elines = append(elines, m[1])
+			if inWanted {
+				elines = append(elines, m[1])
+			} else {
+				otherE = append(otherE, m[1])
+			}
 		} else if m := goTestLine.FindStringSubmatch(line); m != nil {
 			golines = append(golines, strings.TrimSpace(m[0]))
 		}
@@ -729,6 +748,9 @@ func failureLines(log []byte, ids []string) []string {
 	// pytest clips its summary lines to the terminal's width; its E
 	// lines are whole.
 	out := elines
+	if !sections {
+		out = otherE
+	}
 	if len(out) == 0 {
 		out = summary
 	}
