@@ -66,9 +66,12 @@ type SynthStats struct {
 	Stats
 	// Proposed mutants in all, Covered those a passing test file names,
 	// Tried those validated.
-	Proposed, Covered, Tried int
+	Proposed int `json:"proposed"`
+	Covered  int `json:"covered"`
+	Tried    int `json:"tried"`
 	// BaselineTests is how many tests ran at the commit, and passed.
-	BaselineTests, BaselinePassed int
+	BaselineTests  int `json:"baseline_tests"`
+	BaselinePassed int `json:"baseline_passed"`
 	// KeptByOperator and TriedByOperator count per operator.
 	KeptByOperator  map[string]int `json:"kept_by_operator"`
 	TriedByOperator map[string]int `json:"tried_by_operator"`

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/forge"
-	"github.com/agoranet/agora/swebench"
 )
 
 // ForgeSynthCommand is `agora forge synth`.
@@ -76,26 +73,15 @@ func (c *ForgeSynthCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.Stats, "stats", "", "write the run's statistics here as JSON")
 	fs.BoolVar(&c.Verbose, "v", false, "log every step")
 	c.forgeSandbox.flags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return agora.Errorf(agora.EINVALID, "forge synth: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return agora.Errorf(agora.EINVALID, "forge synth: unexpected argument %q", fs.Arg(0))
+	if help, err := parseForgeFlags(fs, args, "forge synth"); help || err != nil {
+		return err
 	}
 	opt, err := c.options(ctx)
 	if err != nil {
 		return err
 	}
-	level := slog.LevelWarn
-	if c.Verbose {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: level}))
 	// The validator reads the task commits from the forge repository.
-	v, stop, err := c.validator(logger, opt.ForgeDir)
+	v, stop, err := c.validator(forgeLogger(c.Stderr, c.Verbose), opt.ForgeDir)
 	if err != nil {
 		return err
 	}
@@ -200,15 +186,8 @@ func (c *ForgeSynthCommand) options(ctx context.Context) (*forge.SynthOptions, e
 	}
 	opt := &forge.SynthOptions{Repo: name, Commit: commit, ForgeDir: forgeDir, KeepHistory: c.KeepHistory, Version: c.Version,
 		Limit: c.Limit, MaxMutants: c.MaxMutants, MaxTestFiles: c.MaxTestFiles, Known: forge.NewKnown()}
-	for _, k := range c.Known {
-		insts, errs, err := swebench.LoadInstances(k)
-		if err != nil {
-			return nil, agora.Errorf(agora.EINVALID, "forge synth: --known %s: %v", k, err)
-		}
-		if len(errs) > 0 {
-			return nil, agora.Errorf(agora.EINVALID, "forge synth: --known %s: %v", k, errs[0])
-		}
-		opt.Known.Add(insts...)
+	if err := loadKnown("forge synth", c.Known, opt.Known); err != nil {
+		return nil, err
 	}
 	if c.RewriteModel != "" {
 		opt.Rewrite = (&forge.ChatRewriter{BaseURL: c.ProxyURL, Model: c.RewriteModel, Run: c.ProxyRun}).Rewrite
