@@ -162,3 +162,24 @@ func TestFailureLines(t *testing.T) {
 		t.Errorf("go test -json: %q", got)
 	}
 }
+
+func TestTestsStatement(t *testing.T) {
+	gold := "--- a/calc/ops.py\n+++ b/calc/ops.py\n@@ -1 +1 @@\n-    return sum(values) // len(values)\n+    return sum(values) / len(values)\n"
+	val := &Validation{
+		FailToPass: []string{"tests/test_ops.py::test_mean"},
+		// An E line quoting the solution's line is not repeated.
+		BeforeLog: []byte("_____ test_mean _____\nE   assert 1 == 1.5\nE   return sum(values) / len(values)\n"),
+	}
+	for _, tc := range []struct {
+		m    Mutant
+		want string
+	}{
+		{Mutant{File: "src/calc/ops.py", Func: "Stats.mean"}, "After a recent change, `calc.ops.Stats.mean` misbehaves: the test `tests/test_ops.py::test_mean` fails."},
+		{Mutant{File: "x/mathx.go", Func: "Min"}, "After a recent change, `Min` (in `x/mathx.go`) misbehaves: the test `tests/test_ops.py::test_mean` fails."},
+	} {
+		got := testsStatement(&tc.m, val, gold)
+		if !strings.HasPrefix(got, tc.want+"\n") || strings.Contains(got, "sum(values)") || !strings.Contains(got, "assert 1 == 1.5") {
+			t.Errorf("statement:\n%s", got)
+		}
+	}
+}

@@ -646,7 +646,7 @@ var (
 // messages, without any line of the gold patch (Statement).
 func testsStatement(m *Mutant, val *Validation, gold string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "After a recent change, `%s` misbehaves: ", displayName(m))
+	fmt.Fprintf(&b, "After a recent change, %s misbehaves: ", displayName(m))
 	if len(val.FailToPass) == 1 {
 		fmt.Fprintf(&b, "the test `%s` fails.\n", val.FailToPass[0])
 	} else {
@@ -659,7 +659,16 @@ func testsStatement(m *Mutant, val *Validation, gold string) string {
 			fmt.Fprintf(&b, "- `%s`\n", id)
 		}
 	}
-	if msgs := failureLines(val.BeforeLog, val.FailToPass); len(msgs) > 0 {
+	// Lines quoting the solution go one by one, so the rest of the
+	// failure output stays (Statement would drop the whole block).
+	added := addedLines(gold)
+	var msgs []string
+	for _, l := range failureLines(val.BeforeLog, val.FailToPass) {
+		if !leaks([]string{l}, added) {
+			msgs = append(msgs, l)
+		}
+	}
+	if len(msgs) > 0 {
 		b.WriteString("\nThe failures report:\n\n```\n")
 		for _, l := range msgs {
 			b.WriteString(l + "\n")
@@ -696,9 +705,9 @@ func displayName(m *Mutant) string {
 		for _, p := range []string{"src/", "lib/"} {
 			mod = strings.TrimPrefix(mod, p)
 		}
-		return strings.ReplaceAll(mod, "/", ".") + "." + m.Func
+		return "`" + strings.ReplaceAll(mod, "/", ".") + "." + m.Func + "`"
 	}
-	return m.Func + "` (in `" + m.File
+	return "`" + m.Func + "` (in `" + m.File + "`)"
 }
 
 // failureLines picks the failure messages of the given tests from a test
