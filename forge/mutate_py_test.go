@@ -147,6 +147,9 @@ func TestFailureLines(t *testing.T) {
 		"_____ TestStreaming.test_keep _____",
 		"E   TypeError: attribute name must be string",
 		"E   TypeError: attribute name must be string",
+		// pytest pads a long header with one underscore a side.
+		"_ ERROR at setup of TestStreaming.test_with_a_very_long_name[and-params] _",
+		"E   fixture 'mocker' not found",
 		"_____ test_x[1-2] _____",
 		"E   assert 1 == 2",
 		"FAILED tests/t.py::test_x[1-2] - assert 1 == 2",

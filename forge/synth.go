@@ -637,7 +637,7 @@ func breaksBuild(val *Validation) error {
 var (
 	pytestSummary = regexp.MustCompile(`^(?:FAILED|ERROR) (\S+) - (.+)$`)
 	pytestE       = regexp.MustCompile(`^E\s+(\S.*)$`)
-	pytestSection = regexp.MustCompile(`^_{3,} (\S.*?) _{3,}$`)
+	pytestSection = regexp.MustCompile(`^_+ (\S.*?) _+$`)
 	goTestLine    = regexp.MustCompile(`^\s*[\w./-]+\.go:\d+: (.+)$`)
 )
 
