@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/agoranet/agora/internal/clip"
-	"github.com/agoranet/agora/internal/gitexec"
 )
 
 // ChatRewriter rewrites problem statements with a model behind an
@@ -84,24 +81,4 @@ func (r *ChatRewriter) Rewrite(ctx context.Context, statement string) (string, e
 		return "", fmt.Errorf("chat completion: reply has no content")
 	}
 	return strings.TrimSpace(out.Choices[0].Message.Content), nil
-}
-
-// OpenForgeRepo makes dir, the bare repository synthesized tasks are
-// written to, a mirror of src unless it exists, and makes sure it holds
-// commit.
-func OpenForgeRepo(ctx context.Context, src, dir, commit string) error {
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if _, err := gitexec.Run(ctx, "", "clone", "--mirror", "--quiet", src, dir); err != nil {
-			return fmt.Errorf("forge: creating the forge repository %s: %w", dir, err)
-		}
-	} else if out, err := gitexec.Run(ctx, dir, "rev-parse", "--is-bare-repository"); err != nil || strings.TrimSpace(out) != "true" {
-		return fmt.Errorf("forge: %s exists and is not a bare git repository", dir)
-	}
-	if _, err := gitexec.Run(ctx, dir, "cat-file", "-e", commit+"^{commit}"); err == nil {
-		return nil
-	}
-	if _, err := gitexec.Run(ctx, dir, "fetch", "--quiet", "--no-tags", "--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack", src, commit); err != nil {
-		return fmt.Errorf("forge: fetching %.12s into %s: %w", commit, dir, err)
-	}
-	return nil
 }

@@ -75,7 +75,8 @@ type SynthStats struct {
 	// KeptByOperator and TriedByOperator count per operator.
 	KeptByOperator  map[string]int `json:"kept_by_operator"`
 	TriedByOperator map[string]int `json:"tried_by_operator"`
-	// RewriteRefused counts LLM rewrites that leaked the solution.
+	// RewriteRefused counts LLM rewrites not used: failed, or leaking
+	// the solution.
 	RewriteRefused int   `json:"rewrite_refused,omitempty"`
 	MutateMS       int64 `json:"mutate_ms"`
 	BaselineMS     int64 `json:"baseline_ms"`
@@ -175,6 +176,7 @@ func Synth(ctx context.Context, o SynthOptions, emit func(*swebench.Instance) er
 		}
 	}
 	st.Covered = len(cands)
+	st.Candidates = st.Covered
 	o.Logf("%d mutants of %d source files (%s), %d covered by a passing test file", st.Proposed, len(named), time.Duration(st.MutateMS)*time.Millisecond, st.Covered)
 	order := interleave(len(cands), func(i int) (string, string) { return cands[i].m.Operator, mutantKey(&cands[i].m) })
 
@@ -226,9 +228,11 @@ func Synth(ctx context.Context, o SynthOptions, emit func(*swebench.Instance) er
 		inst.FailToPass, inst.PassToPass = val.FailToPass, val.PassToPass
 		stmt := testsStatement(&c.m, val, inst.Patch)
 		if o.Rewrite != nil {
+			// A failed or leaking rewrite keeps the statement written
+			// from the tests: the task is proved either way.
 			re, ok, err := rewriteStatement(ctx, o.Rewrite, stmt, inst.Patch)
 			if err != nil {
-				return st, fmt.Errorf("forge: rewriting the statement of %s: %w", inst.InstanceID, err)
+				o.Logf("rewriting the statement of %s: %v", inst.InstanceID, err)
 			}
 			if !ok {
 				st.RewriteRefused++
@@ -253,7 +257,6 @@ func Synth(ctx context.Context, o SynthOptions, emit func(*swebench.Instance) er
 			return st, err
 		}
 	}
-	st.Candidates = st.Covered
 	st.ElapsedMS = time.Since(start).Milliseconds()
 	return st, nil
 }
@@ -779,4 +782,24 @@ func failureLines(log []byte, ids []string) []string {
 		}
 	}
 	return kept
+}
+
+// OpenForgeRepo makes dir, the bare repository synthesized tasks are
+// written to, a mirror of src unless it exists, and makes sure it holds
+// commit.
+func OpenForgeRepo(ctx context.Context, src, dir, commit string) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if _, err := gitexec.Run(ctx, "", "clone", "--mirror", "--quiet", src, dir); err != nil {
+			return fmt.Errorf("forge: creating the forge repository %s: %w", dir, err)
+		}
+	} else if out, err := gitexec.Run(ctx, dir, "rev-parse", "--is-bare-repository"); err != nil || strings.TrimSpace(out) != "true" {
+		return fmt.Errorf("forge: %s exists and is not a bare git repository", dir)
+	}
+	if _, err := gitexec.Run(ctx, dir, "cat-file", "-e", commit+"^{commit}"); err == nil {
+		return nil
+	}
+	if _, err := gitexec.Run(ctx, dir, "fetch", "--quiet", "--no-tags", "--upload-pack=git -c uploadpack.allowAnySHA1InWant=true upload-pack", src, commit); err != nil {
+		return fmt.Errorf("forge: fetching %.12s into %s: %w", commit, dir, err)
+	}
+	return nil
 }
