@@ -102,6 +102,9 @@ type MineOptions struct {
 // Outcome is what happened to one candidate.
 type Outcome struct {
 	Commit string
+	// Target is a synthesized candidate's mutant (file:function:line)
+	// and Operator its operator.
+	Target, Operator string
 	// Kept is the task's id when the candidate became a task.
 	Kept string
 	// Reason says why it did not.

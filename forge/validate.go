@@ -48,6 +48,11 @@ type Validation struct {
 	Runs  []RunRecord
 	// TestRuntime is the mean test time of the runs with the fix.
 	TestRuntime time.Duration
+	// BeforeLog is the first run's log without the fix: what a problem
+	// statement written from the failing tests quotes. Before and After
+	// are the first runs' test statuses on each side.
+	BeforeLog     []byte
+	Before, After logparse.Map
 }
 
 // Rejection is a candidate that validation refused, and why.
@@ -111,8 +116,14 @@ func (v *Validator) Validate(ctx context.Context, inst *swebench.Instance) (*Val
 			return reject("%s run %d: %s: %v", phase, attempt, res.ErrKind, res.Err)
 		}
 		if phase == "before" {
+			if attempt == 1 {
+				val.BeforeLog, val.Before = res.Log, res.Statuses
+			}
 			before = append(before, res.Statuses)
 		} else {
+			if attempt == 1 {
+				val.After = res.Statuses
+			}
 			after = append(after, res.Statuses)
 			afterTime += res.Timings.Test
 		}

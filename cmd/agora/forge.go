@@ -41,6 +41,8 @@ const forgeUsage = `Usage: agora forge COMMAND [flags]
 Commands:
   mine    mine a repository's history for SWE-bench-style tasks, each proved
           by execution (its tests fail before the fix and pass after)
+  synth   synthesize bug tasks by mutating functions that passing tests
+          cover, each proved by execution (SWE-smith style)
   serve   keep a pool of validated tasks per competition and publish them to
           a coordinator as hidden, fresh tasks on a cadence
 
@@ -59,6 +61,8 @@ func (c *ForgeCommand) Run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "mine":
 		return (&ForgeMineCommand{Stdout: c.Stdout, Stderr: c.Stderr}).Run(ctx, args[1:])
+	case "synth":
+		return (&ForgeSynthCommand{Stdout: c.Stdout, Stderr: c.Stderr}).Run(ctx, args[1:])
 	case "serve":
 		return (&ForgeServeCommand{Stdout: c.Stdout, Stderr: c.Stderr}).Run(ctx, args[1:])
 	}
@@ -164,25 +168,14 @@ func (c *ForgeMineCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.Stats, "stats", "", "write the run's statistics here as JSON")
 	fs.BoolVar(&c.Verbose, "v", false, "log every step")
 	c.forgeSandbox.flags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return agora.Errorf(agora.EINVALID, "forge mine: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return agora.Errorf(agora.EINVALID, "forge mine: unexpected argument %q", fs.Arg(0))
+	if help, err := parseForgeFlags(fs, args, "forge mine"); help || err != nil {
+		return err
 	}
 	opt, err := c.options(ctx)
 	if err != nil {
 		return err
 	}
-	level := slog.LevelWarn
-	if c.Verbose {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(c.Stderr, &slog.HandlerOptions{Level: level}))
-	v, stop, err := c.validator(logger, opt.Dir)
+	v, stop, err := c.validator(forgeLogger(c.Stderr, c.Verbose), opt.Dir)
 	if err != nil {
 		return err
 	}
@@ -252,20 +245,52 @@ func (c *ForgeMineCommand) options(ctx context.Context) (*forge.MineOptions, err
 	if opt.List.Until, err = parseDay("--until", c.Until); err != nil {
 		return nil, err
 	}
-	for _, k := range c.Known {
-		insts, errs, err := swebench.LoadInstances(k)
-		if err != nil {
-			return nil, agora.Errorf(agora.EINVALID, "forge mine: --known %s: %v", k, err)
-		}
-		if len(errs) > 0 {
-			return nil, agora.Errorf(agora.EINVALID, "forge mine: --known %s: %v", k, errs[0])
-		}
-		opt.Known.Add(insts...)
+	if err := loadKnown("forge mine", c.Known, opt.Known); err != nil {
+		return nil, err
 	}
 	if c.GitHubURL != "" {
 		opt.Host = &forge.GitHub{BaseURL: c.GitHubURL, Token: os.Getenv(c.GitHubTokenEnv)}
 	}
 	return opt, nil
+}
+
+// parseForgeFlags parses a forge command's flags; help is true when -h
+// was asked for (and the usage printed).
+func parseForgeFlags(fs *flag.FlagSet, args []string, cmd string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, agora.Errorf(agora.EINVALID, "%s: %v", cmd, err)
+	}
+	if fs.NArg() > 0 {
+		return false, agora.Errorf(agora.EINVALID, "%s: unexpected argument %q", cmd, fs.Arg(0))
+	}
+	return false, nil
+}
+
+// loadKnown adds the instances in files (--known) to known.
+func loadKnown(cmd string, files []string, known *forge.Known) error {
+	for _, k := range files {
+		insts, errs, err := swebench.LoadInstances(k)
+		if err != nil {
+			return agora.Errorf(agora.EINVALID, "%s: --known %s: %v", cmd, k, err)
+		}
+		if len(errs) > 0 {
+			return agora.Errorf(agora.EINVALID, "%s: --known %s: %v", cmd, k, errs[0])
+		}
+		known.Add(insts...)
+	}
+	return nil
+}
+
+// forgeLogger logs warnings, or every step when verbose.
+func forgeLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 var repoNameRe = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
