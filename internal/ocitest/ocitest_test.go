@@ -1,0 +1,16 @@
+package ocitest_test
+
+import (
+	"testing"
+
+	"github.com/agoranet/agora/internal/ocitest"
+)
+
+func TestSystemLayer(t *testing.T) {
+	l := ocitest.SystemLayer(t)
+	size, err := l.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("system layer: %d bytes compressed", size)
+}
