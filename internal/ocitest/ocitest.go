@@ -32,7 +32,7 @@ import (
 type File struct {
 	Path string // relative, e.g. "opt/miniconda3/bin/activate"
 	Body string
-	Mode int64 // 0: 0644 (0755 for Dir entries)
+	Mode int64  // 0: 0644 (0755 for Dir entries)
 	Link string // symlink target when set
 	Dir  bool
 }

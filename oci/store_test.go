@@ -1,0 +1,201 @@
+//go:build linux
+
+package oci_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agoranet/agora/internal/ocitest"
+	"github.com/agoranet/agora/oci"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// smallImage is a two-layer image: a shared base and a layer of its own.
+func smallImage(t *testing.T, base v1.Layer, own string) v1.Image {
+	return ocitest.Image(t, base, ocitest.FilesLayer(t,
+		ocitest.File{Path: "testbed/", Dir: true},
+		ocitest.File{Path: "testbed/own.txt", Body: own},
+		ocitest.File{Path: "etc/.wh.removed"},
+	))
+}
+
+func baseLayer(t *testing.T) v1.Layer {
+	return ocitest.FilesLayer(t,
+		ocitest.File{Path: "etc/", Dir: true},
+		ocitest.File{Path: "etc/removed", Body: "gone in the top layer"},
+		ocitest.File{Path: "etc/os-release", Body: "ID=agora-test\n"},
+		ocitest.File{Path: "bin", Link: "usr/bin"},
+	)
+}
+
+func newStore(t *testing.T) *oci.Store {
+	return &oci.Store{Root: t.TempDir(), UID: 10001, GID: 10001}
+}
+
+// checkPulled checks that img's record and layers are in the store.
+func checkPulled(t *testing.T, s *oci.Store, img *oci.Image, own string) {
+	t.Helper()
+	if len(img.DiffIDs) != 2 {
+		t.Fatalf("diff ids %v", img.DiffIDs)
+	}
+	lowers := s.LowerDirs(img)
+	got, err := os.ReadFile(filepath.Join(lowers[0], "testbed/own.txt"))
+	if err != nil || string(got) != own {
+		t.Errorf("top layer testbed/own.txt = %q, %v", got, err)
+	}
+	if l, _ := os.Readlink(filepath.Join(lowers[1], "bin")); l != "usr/bin" {
+		t.Errorf("base layer bin -> %q", l)
+	}
+	if img.WorkingDir != "/testbed" || !strings.HasPrefix(strings.Join(img.Env, " "), "PATH=/opt/miniconda3/bin") {
+		t.Errorf("config: workdir %q env %v", img.WorkingDir, img.Env)
+	}
+	again, err := s.Lookup(img.Ref)
+	if err != nil || again.ID != img.ID {
+		t.Errorf("lookup %s: %v", img.Ref, err)
+	}
+}
+
+func TestPullSources(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	base := baseLayer(t)
+	img := smallImage(t, base, "one")
+
+	for _, auth := range []string{ocitest.AuthNone, ocitest.AuthBasic, ocitest.AuthBearer} {
+		t.Run("registry "+auth, func(t *testing.T) {
+			reg := ocitest.NewRegistry(t, auth)
+			ref := reg.Push(t, img, "swebench/sweb.eval.x86_64.a_1776_b-1:latest")
+			s := newStore(t)
+			if auth != ocitest.AuthNone {
+				// Without credentials the pull is refused.
+				if _, err := s.Pull(ctx, ref); err == nil {
+					t.Fatal("pulled without credentials")
+				}
+				s.Keychain = reg.Keychain()
+			}
+			got, err := s.Pull(ctx, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPulled(t, s, got, "one")
+			if got.Digest == "" {
+				t.Error("no manifest digest recorded")
+			}
+		})
+	}
+	t.Run("docker config.json", func(t *testing.T) {
+		reg := ocitest.NewRegistry(t, ocitest.AuthBearer)
+		ref := reg.Push(t, img, "x/y:1")
+		dir := t.TempDir()
+		cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, reg.Host, base64.StdEncoding.EncodeToString([]byte(reg.User+":"+reg.Password)))
+		os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600)
+		t.Setenv("DOCKER_CONFIG", dir)
+		s := newStore(t)
+		got, err := s.Pull(ctx, "docker://"+ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPulled(t, s, got, "one")
+	})
+	t.Run("oci layout", func(t *testing.T) {
+		dir := ocitest.WriteLayout(t, img, "v1")
+		s := newStore(t)
+		got, err := s.Pull(ctx, "oci:"+dir+":v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPulled(t, s, got, "one")
+		if _, err := s.Pull(ctx, "oci:"+dir+":nope"); err == nil || !strings.Contains(err.Error(), `no image tagged "nope"`) {
+			t.Errorf("missing tag: %v", err)
+		}
+	})
+	t.Run("docker archive", func(t *testing.T) {
+		p := ocitest.WriteArchive(t, img, "example.com/swebench/img:latest")
+		s := newStore(t)
+		got, err := s.Pull(ctx, "docker-archive:"+p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPulled(t, s, got, "one")
+	})
+}
+
+// TestPullTamperedLayout changes a layer blob in a layout: the pull must
+// fail on the digest and leave no layer behind.
+func TestPullTamperedLayout(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	img := smallImage(t, baseLayer(t), "one")
+	dir := ocitest.WriteLayout(t, img, "v1")
+	layers, _ := img.Layers()
+	d, _ := layers[1].Digest()
+	blob := filepath.Join(dir, "blobs", "sha256", d.Hex)
+	data, _ := os.ReadFile(blob)
+	data[len(data)-5] ^= 0xff // inside gzip's trailer: decompresses, hashes wrong
+	os.WriteFile(blob, data, 0o644)
+	s := newStore(t)
+	_, err := s.Pull(context.Background(), "oci:"+dir)
+	var de *oci.DigestError
+	if err == nil || !(errors.As(err, &de) || strings.Contains(err.Error(), "gzip") || strings.Contains(err.Error(), "checksum")) {
+		t.Fatalf("err = %v, want a digest error", err)
+	}
+	diff, _ := layers[1].DiffID()
+	if _, err := os.Stat(s.LayerDir(diff.String())); err == nil {
+		t.Error("the tampered layer was stored")
+	}
+}
+
+// TestSharedLayerPulledOnce pulls two images sharing a base layer, at
+// once: the registry serves the base's blob once.
+func TestSharedLayerPulledOnce(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	base := baseLayer(t)
+	reg := ocitest.NewRegistry(t, ocitest.AuthNone)
+	ref1 := reg.Push(t, smallImage(t, base, "one"), "a/one:latest")
+	ref2 := reg.Push(t, smallImage(t, base, "two"), "a/two:latest")
+	reg.ResetCounts()
+	s := newStore(t)
+	errs := make(chan error, 2)
+	for _, ref := range []string{ref1, ref2} {
+		go func() { _, err := s.Pull(context.Background(), ref); errs <- err }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	bd, _ := base.Digest()
+	if n := reg.BlobGets()[bd.String()]; n != 1 {
+		t.Errorf("base layer fetched %d times, want 1 (%v)", n, reg.BlobGets())
+	}
+	// A third image on the same base, pulled later, fetches only its own
+	// layer and config.
+	ref3 := reg.Push(t, smallImage(t, base, "three"), "a/three:latest")
+	reg.ResetCounts()
+	if _, err := s.Pull(context.Background(), ref3); err != nil {
+		t.Fatal(err)
+	}
+	if n := reg.BlobGets()[bd.String()]; n != 0 {
+		t.Errorf("base layer fetched again (%d)", n)
+	}
+	// Ensure of a pulled image fetches nothing at all.
+	reg.ResetCounts()
+	if _, err := s.Ensure(context.Background(), ref3); err != nil {
+		t.Fatal(err)
+	}
+	if got := reg.BlobGets(); len(got) != 0 {
+		t.Errorf("Ensure fetched %v", got)
+	}
+}
