@@ -101,6 +101,7 @@ var (
 	// Lines Agora's pipeline replaces: SWE-bench's record-only git
 	// commands, the reset of the test files and the test patch.
 	droppedRe  = regexp.MustCompile(`^\s*(git status|git show|git -c core\.fileMode=false diff\b|git checkout [0-9a-f]{7,40}\b|git apply\b|#!|set -[a-z]+)`)
+	exitVarRe  = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_]*=\$\?\s*$`)
 	activateRe = regexp.MustCompile(`^\s*(source\s+\S*/activate\b|\.\s+\S*/activate\b|conda activate\b)`)
 )
 
@@ -138,6 +139,9 @@ func splitEvalScript(script string) (evalParts, error) {
 			if endMarkerRe.MatchString(l) {
 				state = 2
 				continue
+			}
+			if exitVarRe.MatchString(l) {
+				continue // v5's SWEBENCH_TEST_EXIT_CODE=$?: the run's own status is kept
 			}
 			test = append(test, l)
 		}
@@ -278,4 +282,16 @@ func imageRunEnv(img *ImageRoot, e *Env) []string {
 		out = append(out, k+"="+vars[k])
 	}
 	return out
+}
+
+// OCIImages serves images from an oci.Store, pulling those it lacks.
+type OCIImages struct{ Store *oci.Store }
+
+// Image implements Images.
+func (o OCIImages) Image(ctx context.Context, ref string) (*ImageRoot, error) {
+	img, err := o.Store.Ensure(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return &ImageRoot{Layers: o.Store.LowerDirs(img), Env: img.Env, WorkingDir: img.WorkingDir}, nil
 }
