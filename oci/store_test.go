@@ -199,3 +199,70 @@ func TestSharedLayerPulledOnce(t *testing.T) {
 		t.Errorf("Ensure fetched %v", got)
 	}
 }
+
+// TestGC fills a store with three images sharing a base and shrinks it:
+// unreferenced layers go first, then the least recently used images.
+func TestGC(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	base := baseLayer(t)
+	s := newStore(t)
+	var refs []string
+	for _, own := range []string{"one", "two", "three"} {
+		dir := ocitest.WriteLayout(t, smallImage(t, base, strings.Repeat(own, 1000)), "v")
+		img, err := s.Pull(ctx, "oci:"+dir+":v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, img.Ref)
+	}
+	// Everything is referenced: a generous budget removes nothing.
+	res, err := s.GC(1 << 30)
+	if err != nil || len(res.Removed) != 0 || len(res.Images) != 0 {
+		t.Fatalf("gc 1G: %+v %v", res, err)
+	}
+	// Use the first image again: the second becomes the oldest.
+	if _, err := s.Ensure(ctx, refs[0]); err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.GC(res.Before - 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Images) != 1 || res.Images[0] != refs[1] || len(res.Removed) != 1 {
+		t.Fatalf("gc: %+v, want image %s and its own layer removed", res, refs[1])
+	}
+	if _, err := s.Lookup(refs[1]); err == nil {
+		t.Error("the evicted image's record is still there")
+	}
+	for _, r := range []string{refs[0], refs[2]} {
+		img, err := s.Lookup(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range s.LowerDirs(img) {
+			if _, err := os.Stat(d); err != nil {
+				t.Errorf("%s lost a layer: %v", r, err)
+			}
+		}
+	}
+	res, err = s.GC(0)
+	if err != nil || res.After != 0 {
+		t.Fatalf("gc 0: %+v %v", res, err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "512": 512, "1K": 1024, "20G": 20 << 30, "1.5GiB": 3 << 29, "100mb": 100 << 20} {
+		if got, err := oci.ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "x", "-1G", "12Q"} {
+		if _, err := oci.ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
+	}
+}
