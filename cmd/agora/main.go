@@ -59,6 +59,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&ChainCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "eval":
 		return (&EvalCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
+	case "images":
+		return (&ImagesCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "miner":
 		return (&MinerCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "proxy":
@@ -99,6 +101,7 @@ Commands:
   coordinator  run the coordinator: signed API, ledger, job queue, leaderboards
   validator    lease replay jobs from a coordinator, replay them in sandboxes, sign results
   eval         evaluate predictions on SWE-bench instances in sandboxes (SWE-bench v5 compatible)
+  images       pull, list and collect the OCI images that eval --image grades in
   miner        work on tasks: hotkeys, tasks, claims, submissions and their verdicts
   chain        weights as the SDK would set them; verify Merkle claim proofs offline
   proxy        the metered inference and embedding proxy for agents, standalone
