@@ -285,7 +285,14 @@ func imageRunEnv(img *ImageRoot, e *Env) []string {
 }
 
 // OCIImages serves images from an oci.Store, pulling those it lacks.
-type OCIImages struct{ Store *oci.Store }
+type OCIImages struct {
+	Store *oci.Store
+	// LayerPathBytes is how long a lower directory's path is in the
+	// workspace's overlay options (its idmapped mount under the sandbox
+	// state directory); default 128. Images whose layers would not fit a
+	// mount option page get their bottom layers flattened.
+	LayerPathBytes int
+}
 
 // Image implements Images.
 func (o OCIImages) Image(ctx context.Context, ref string) (*ImageRoot, error) {
@@ -293,5 +300,14 @@ func (o OCIImages) Image(ctx context.Context, ref string) (*ImageRoot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ImageRoot{Layers: o.Store.LowerDirs(img), Env: img.Env, WorkingDir: img.WorkingDir}, nil
+	cost := o.LayerPathBytes
+	if cost <= 0 {
+		cost = 128
+	}
+	// The upper and work directories share the page.
+	layers, err := o.Store.Compose(img, 0, cost, 2*cost+64)
+	if err != nil {
+		return nil, err
+	}
+	return &ImageRoot{Layers: layers, Env: img.Env, WorkingDir: img.WorkingDir}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/agoranet/agora/internal/ocitest"
 	"github.com/agoranet/agora/oci"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
 )
 
 // smallImage is a two-layer image: a shared base and a layer of its own.
@@ -264,5 +265,69 @@ func TestParseSize(t *testing.T) {
 		if _, err := oci.ParseSize(bad); err == nil {
 			t.Errorf("ParseSize(%q) accepted", bad)
 		}
+	}
+}
+
+// TestComposeFlattens composes an image of many layers under a small
+// layer limit: the bottom ones become one plain tree that overlayfs mounts
+// with the same view as the full stack.
+func TestComposeFlattens(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	var layers []v1.Layer
+	layers = append(layers, ocitest.FilesLayer(t,
+		ocitest.File{Path: "keep/", Dir: true}, ocitest.File{Path: "keep/a", Body: "0"},
+		ocitest.File{Path: "gone", Body: "deleted later"},
+		ocitest.File{Path: "opq/", Dir: true}, ocitest.File{Path: "opq/old", Body: "hidden later"}))
+	for i := 1; i <= 6; i++ {
+		layers = append(layers, ocitest.FilesLayer(t, ocitest.File{Path: fmt.Sprintf("keep/l%d", i), Body: fmt.Sprint(i)}))
+	}
+	layers = append(layers, ocitest.FilesLayer(t,
+		ocitest.File{Path: ".wh.gone"}, ocitest.File{Path: "opq/.wh..wh..opq"}, ocitest.File{Path: "opq/new", Body: "n"},
+		ocitest.File{Path: "keep/a", Body: "top"}))
+	dir := ocitest.WriteLayout(t, ocitest.Image(t, layers...), "v")
+	s := newStore(t)
+	img, err := s.Pull(context.Background(), "oci:"+dir+":v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _ := s.Compose(img, 0, 0, 0)
+	if len(full) != 8 {
+		t.Fatalf("no limit: %d lowers", len(full))
+	}
+	lowers, err := s.Compose(img, 3, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lowers) != 3 {
+		t.Fatalf("limit 3: %d lowers", len(lowers))
+	}
+	// The page limit flattens too.
+	if l, _ := s.Compose(img, 0, 1000, 0); len(l) != 4 {
+		t.Errorf("1000-byte paths: %d lowers, want the 4 that fit in a page", len(l))
+	}
+	view := func(lowers []string) map[string]string {
+		mnt := t.TempDir()
+		if err := unix.Mount("overlay", mnt, "overlay", unix.MS_RDONLY, "lowerdir="+strings.Join(lowers, ":")); err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Unmount(mnt, unix.MNT_DETACH)
+		got := map[string]string{}
+		filepath.WalkDir(mnt, func(p string, d os.DirEntry, err error) error {
+			if rel, _ := filepath.Rel(mnt, p); !d.IsDir() {
+				b, _ := os.ReadFile(p)
+				got[rel] = string(b)
+			}
+			return nil
+		})
+		return got
+	}
+	a, b := view(full), view(lowers)
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("flattened view differs:\nfull %v\nflat %v", a, b)
+	}
+	if a["keep/a"] != "top" || a["opq/new"] != "n" || a["opq/old"] != "" || a["gone"] != "" || a["keep/l6"] != "6" {
+		t.Errorf("view %v", a)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -381,35 +382,37 @@ func readDirNames(fd int) ([]string, error) {
 	}
 }
 
-// writeFile creates name under fd with r's contents.
+// writeFile creates name under fd with r's contents. Through an *os.File,
+// the tar reader writes a sparse entry's holes by seeking, so a layer
+// claiming a huge sparse file costs no disk.
 func (u *unpacker) writeFile(fd int, name string, r io.Reader, mode uint32) (int64, error) {
-	f, err := unix.Openat(fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	nfd, err := unix.Openat(fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return 0, err
 	}
-	defer unix.Close(f)
+	f := os.NewFile(uintptr(nfd), name)
+	defer f.Close()
 	var n int64
-	for {
-		m, rerr := r.Read(u.buf)
-		for w := 0; w < m; {
-			k, err := unix.Write(f, u.buf[w:m])
-			if err != nil {
-				return n, err
-			}
-			w += k
-		}
-		n += int64(m)
-		if errors.Is(rerr, io.EOF) {
-			break
-		}
-		if rerr != nil {
-			return n, rerr
-		}
+	if wt, ok := r.(io.WriterTo); ok {
+		n, err = wt.WriteTo(f)
+	} else {
+		n, err = io.CopyBuffer(f, r, u.buf)
 	}
-	if err := unix.Fchown(f, u.opt.UID, u.opt.GID); err != nil {
+	if err != nil {
 		return n, err
 	}
-	return n, unix.Fchmod(f, mode)
+	if err := f.Chown(u.opt.UID, u.opt.GID); err != nil {
+		return n, err
+	}
+	return n, f.Chmod(os.FileMode(mode&0o777) | modeBits(mode))
+}
+
+// modeBits maps the sticky bit, the only special bit kept.
+func modeBits(mode uint32) os.FileMode {
+	if mode&0o1000 != 0 {
+		return os.ModeSticky
+	}
+	return 0
 }
 
 // hardlink links name under fd to the entry's target, an earlier entry of
