@@ -157,18 +157,55 @@ func TestEvaluateSWEImageBatch(t *testing.T) {
 	}
 }
 
-func writeFile(t *testing.T, p, data string) {
+func writeFile(t testing.TB, p, data string) {
 	t.Helper()
 	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func readFile(t *testing.T, p string) []byte {
+func readFile(t testing.TB, p string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// BenchmarkEvaluateSWEImage grades the fixture's gold patch in host mode
+// and in image mode (layers already pulled), for the per-instance cost of
+// an image root side by side.
+func BenchmarkEvaluateSWEImage(b *testing.B) {
+	root := b.TempDir()
+	repo := fixture.PythonRepo(b, root)
+	fixture.Mirror(b, repo, root)
+	ev := MustEvaluator(b, root)
+	inst := instanceOf(b, repo)
+	env := mustEnv(b, "agora/calc")
+	testbed := filepath.Join(b.TempDir(), "testbed")
+	fixture.MustGit(b, "", "clone", "-q", filepath.Join(root, "agora+calc", "repo"), testbed)
+	fixture.MustGit(b, testbed, "checkout", "-q", repo.Instance.BaseCommit)
+	img := ocitest.Image(b, ocitest.SystemLayer(b), ocitest.CondaLayer(b, "/usr/bin/python3"), ocitest.DirLayer(b, testbed, "testbed"))
+	dir := ocitest.WriteLayout(b, img, "latest")
+	iev := MustEvaluator(b, root)
+	iev.Images = harness.OCIImages{Store: &oci.Store{Root: filepath.Join(b.TempDir(), "images"), UID: sandbox.DefaultUID, GID: sandbox.DefaultGID}}
+	iev.ImageTemplate = "oci:" + dir + ":latest"
+	for _, mode := range []struct {
+		name string
+		ev   *harness.Evaluator
+	}{{"host", ev}, {"image", iev}} {
+		// Once outside the timer: the checkout, environment layer and
+		// image pull are one-time costs.
+		if res := mode.ev.EvaluateSWE(context.Background(), inst, env, repo.Patches[fixture.Gold], harness.SWEOptions{}); !res.Resolved() {
+			b.Fatalf("%s: not resolved: %v", mode.name, res.Err)
+		}
+		b.Run(mode.name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if res := mode.ev.EvaluateSWE(context.Background(), inst, env, repo.Patches[fixture.Gold], harness.SWEOptions{}); !res.Resolved() {
+					b.Fatalf("not resolved: %v", res.Err)
+				}
+			}
+		})
+	}
 }

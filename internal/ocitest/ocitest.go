@@ -382,12 +382,6 @@ func addTree(p string, add func(string) error) error {
 		if err != nil {
 			return err
 		}
-		if strings.Contains(q, "__pycache__") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
 		return add(q)
 	})
 }
@@ -436,4 +430,23 @@ func Image(tb testing.TB, layers ...v1.Layer) v1.Image {
 		tb.Fatal(err)
 	}
 	return img
+}
+
+// SystemTar returns the path of SystemLayer's uncompressed tar (built once
+// per process), for benchmarks that unpack it.
+func SystemTar(tb testing.TB) string {
+	tb.Helper()
+	systemOnce.Do(func() { systemPath, systemErr = buildSystemTar() })
+	if systemErr != nil {
+		tb.Skipf("system layer: %v", systemErr)
+	}
+	return systemPath
+}
+
+// Cleanup removes what the package built for the process (the system
+// layer's tar); call it from TestMain.
+func Cleanup() {
+	if systemPath != "" {
+		os.Remove(systemPath)
+	}
 }
