@@ -209,3 +209,9 @@ func BenchmarkEvaluateSWEImage(b *testing.B) {
 		})
 	}
 }
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	ocitest.Cleanup() // the system layer's tar
+	os.Exit(code)
+}
