@@ -144,12 +144,7 @@ func (t *tarFile) layer(tb testing.TB) v1.Layer {
 		tb.Fatal(err)
 	}
 	t.f.Close()
-	name := t.f.Name()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return os.Open(name) }, tarball.WithCompressionLevel(gzip.BestSpeed))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return l
+	return tarLayer(tb, t.f.Name())
 }
 
 // Tools are the host programs a SWE-bench-style test image needs: the
@@ -176,7 +171,13 @@ func SystemLayer(tb testing.TB) v1.Layer {
 	if systemErr != nil {
 		tb.Skipf("system layer: %v", systemErr)
 	}
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return os.Open(systemPath) }, tarball.WithCompressionLevel(gzip.BestSpeed))
+	return tarLayer(tb, systemPath)
+}
+
+// tarLayer is the layer of the tar file at path, gzipped fast when a
+// registry or layout needs it compressed.
+func tarLayer(tb testing.TB, path string) v1.Layer {
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return os.Open(path) }, tarball.WithCompressionLevel(gzip.BestSpeed))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -265,6 +266,41 @@ func buildSystemTar() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return buildTar(paths)
+}
+
+var (
+	hostOnce sync.Once
+	hostPath string
+	hostErr  error
+)
+
+// HostSystemLayer is a bigger root filesystem layer: the host's whole
+// /usr/bin, its libraries (/usr/lib/x86_64-linux-gnu, /usr/lib64), Python
+// with every Debian package (/usr/lib/python3*), pip's wheels and git's
+// helpers: what real repositories' test suites load. Built once per
+// process; about 1.5 GB.
+func HostSystemLayer(tb testing.TB) v1.Layer {
+	tb.Helper()
+	hostOnce.Do(func() {
+		var paths []string
+		for _, p := range []string{"/bin", "/lib", "/lib64", "/sbin", "/usr/bin", "/usr/lib/x86_64-linux-gnu", "/usr/lib64",
+			"/usr/lib/python3", "/usr/lib/python3.11", "/usr/share/python-wheels", "/usr/lib/git-core", "/etc/ld.so.cache", "/etc/ssl", "/usr/share/zoneinfo"} {
+			if _, err := os.Lstat(p); err == nil {
+				paths = append(paths, p)
+			}
+		}
+		hostPath, hostErr = buildTar(paths)
+	})
+	if hostErr != nil {
+		tb.Skipf("host system layer: %v", hostErr)
+	}
+	return tarLayer(tb, hostPath)
+}
+
+// buildTar writes the host paths (directories whole) into a tar at their
+// own paths, with their parents.
+func buildTar(paths []string) (string, error) {
 	f, err := os.CreateTemp("", "agora-ocitest-system-*.tar")
 	if err != nil {
 		return "", err
@@ -446,7 +482,9 @@ func SystemTar(tb testing.TB) string {
 // Cleanup removes what the package built for the process (the system
 // layer's tar); call it from TestMain.
 func Cleanup() {
-	if systemPath != "" {
-		os.Remove(systemPath)
+	for _, p := range []string{systemPath, hostPath} {
+		if p != "" {
+			os.Remove(p)
+		}
 	}
 }
