@@ -73,6 +73,7 @@ func TestImageParityShared(t *testing.T) {
 	}
 	system := ocitest.HostSystemLayer(t)
 	conda := ocitest.CondaLayer(t, "/usr/bin/python3")
+	var base []string // the system and conda layers, unpacked for RUN steps
 	var wanted []swebench.Instance
 	for _, inst := range insts {
 		if len(ids) > 0 && !contains(ids, inst.InstanceID) {
@@ -92,7 +93,10 @@ func TestImageParityShared(t *testing.T) {
 		testbed := ocitest.DirLayer(t, filepath.Join(checkout, "repo"), "testbed")
 		layers := []v1.Layer{system, conda, testbed}
 		if len(env.Setup) > 0 {
-			layers = append(layers, runLayer(t, ev.Sandbox, layers, setupInImage(env)))
+			if base == nil {
+				base = buildBase(t, system, conda)
+			}
+			layers = append(layers, runLayer(t, ev.Sandbox, base, testbed, setupInImage(env)))
 		}
 		img := ocitest.Image(t, layers...)
 		if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": oci.DockerName(inst.InstanceID)})); err != nil {
@@ -168,20 +172,41 @@ func setupInImage(env *harness.Env) string {
 	return b.String()
 }
 
-// runLayer runs script in the image made of layers (bottom first), as
-// `docker build` runs a RUN step, and returns what it wrote as a layer:
-// the overlay's upper directory, its whiteouts and opaque directories
-// turned back into OCI's .wh. entries.
-func runLayer(t *testing.T, sb agora.Sandbox, layers []v1.Layer, script string) v1.Layer {
+// buildBase unpacks the shared bottom layers once for the RUN steps.
+func buildBase(t *testing.T, layers ...v1.Layer) []string {
 	t.Helper()
-	s := &oci.Store{Root: filepath.Join(t.TempDir(), "build"), UID: sandbox.DefaultUID, GID: sandbox.DefaultGID}
-	dir := ocitest.WriteLayout(t, ocitest.Image(t, layers...), "build")
-	img, err := s.Pull(context.Background(), "oci:"+dir+":build")
+	var dirs []string
+	for _, l := range layers {
+		dirs = append([]string{unpackLayer(t, l)}, dirs...)
+	}
+	return dirs
+}
+
+// unpackLayer unpacks l into a new directory.
+func unpackLayer(t *testing.T, l v1.Layer) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "layer")
+	os.Mkdir(dir, 0o755)
+	rc, err := l.Uncompressed()
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rc.Close()
+	if _, err := oci.Unpack(rc, dir, oci.UnpackOptions{UID: sandbox.DefaultUID, GID: sandbox.DefaultGID}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// runLayer runs script in the image made of base (lower directories,
+// topmost first) and top, as `docker build` runs a RUN step, and returns
+// what it wrote as a layer: the overlay's upper directory, its whiteouts
+// and opaque directories turned back into OCI's .wh. entries.
+func runLayer(t *testing.T, sb agora.Sandbox, base []string, top v1.Layer, script string) v1.Layer {
+	t.Helper()
 	upper := filepath.Join(t.TempDir(), "upper")
-	ws, err := sb.NewWorkspace(context.Background(), agora.WorkspaceSpec{Layers: s.LowerDirs(img), Upper: upper})
+	lowers := append([]string{unpackLayer(t, top)}, base...)
+	ws, err := sb.NewWorkspace(context.Background(), agora.WorkspaceSpec{Layers: lowers, Upper: upper})
 	if err != nil {
 		t.Fatal(err)
 	}
