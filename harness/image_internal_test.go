@@ -100,3 +100,25 @@ func FuzzSplitEvalScript(f *testing.F) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func TestEnvImageField(t *testing.T) {
+	f, err := ParseEnvFile("t", []byte(`
+version: 1
+environments:
+  - repo: psf/requests
+    versions: ["*"]
+    image: docker.io/swebench/sweb.eval.x86_64.{instance_id_docker}:latest
+`))
+	if err != nil {
+		t.Fatalf("an image environment needs no test_cmd: %v", err)
+	}
+	if e := f.Environments[0]; e.Image == "" {
+		t.Fatal("image field lost")
+	}
+	for _, bad := range []string{"x/{nope}:1", "UPPER/x:1"} {
+		_, err := ParseEnvFile("t", []byte("version: 1\nenvironments:\n  - repo: a/b\n    versions: [\"*\"]\n    image: "+bad+"\n"))
+		if err == nil || !strings.Contains(err.Error(), "image:") {
+			t.Errorf("image %q: %v", bad, err)
+		}
+	}
+}
