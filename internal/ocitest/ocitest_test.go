@@ -1,6 +1,7 @@
 package ocitest_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/agoranet/agora/internal/ocitest"
@@ -13,4 +14,10 @@ func TestSystemLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("system layer: %d bytes compressed", size)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	ocitest.Cleanup()
+	os.Exit(code)
 }
