@@ -50,6 +50,10 @@ type Batch struct {
 	Workers int
 	// Options tune every evaluation.
 	Options SWEOptions
+	// Image is the image template every instance is graded in (the
+	// evaluator's ImageTemplate): an instance without an environment
+	// spec is then graded with its eval_script alone.
+	Image string
 
 	// Warn receives one line for every item skipped and every instance
 	// that could not be evaluated.
@@ -186,7 +190,7 @@ func (b *Batch) Plan() (*BatchPlan, error) {
 			continue // resumed: done in an earlier run
 		}
 		env, err := specs.Find(inst.Repo, inst.Version)
-		if err != nil {
+		if err != nil && (b.Image == "" || strings.TrimSpace(inst.EvalScript) == "") {
 			b.recordError(it, ErrKindEnvironment, fmt.Errorf("%s: %s", inst.InstanceID, userMessage(err)))
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/envs"
 	"github.com/agoranet/agora/logparse"
+	"github.com/agoranet/agora/oci"
 	"gopkg.in/yaml.v3"
 )
 
@@ -79,6 +80,12 @@ type Env struct {
 	MemoryMB int64   `yaml:"memory_mb" json:"memory_mb,omitempty"`
 	Pids     int64   `yaml:"pids" json:"pids,omitempty"`
 	CPUs     float64 `yaml:"cpus" json:"cpus,omitempty"`
+	// Image, if set, grades in an OCI image instead of a checkout plus
+	// Setup: a reference or a template such as
+	// docker.io/swebench/sweb.eval.x86_64.{instance_id_docker}:latest
+	// (see oci.ExpandTemplate and oci.ParseReference). The image holds
+	// the repository at /testbed and SWE-bench's conda environment.
+	Image string `yaml:"image" json:"image,omitempty"`
 }
 
 // Duration is a time.Duration written as "90s" or "30m" in spec files.
@@ -185,7 +192,8 @@ func (e *Env) Validate() error {
 		return agora.Errorf(agora.EINVALID, "repo: %q is not owner/name", e.Repo)
 	case len(e.Versions) == 0:
 		return agora.Errorf(agora.EINVALID, "versions: none listed (use \"*\" for all)")
-	case strings.TrimSpace(e.TestCmd) == "":
+	case strings.TrimSpace(e.TestCmd) == "" && e.Image == "":
+		// An image's instances bring their test command in eval_script.
 		return agora.Errorf(agora.EINVALID, "test_cmd: missing")
 	case e.Interpreter != "" && !path.IsAbs(e.Interpreter):
 		return agora.Errorf(agora.EINVALID, "interpreter: %q is not an absolute path", e.Interpreter)
@@ -209,6 +217,15 @@ func (e *Env) Validate() error {
 	for k := range e.Env {
 		if !envKeyRe.MatchString(k) {
 			return agora.Errorf(agora.EINVALID, "env: %q is not a variable name", k)
+		}
+	}
+	if e.Image != "" {
+		ref, err := oci.ExpandTemplate(e.Image, "owner__repo-1", "example.com/image:tag")
+		if err == nil {
+			_, err = oci.ParseReference(ref)
+		}
+		if err != nil {
+			return agora.Errorf(agora.EINVALID, "image: %v", err)
 		}
 	}
 	if e.Parser != "" {

@@ -37,6 +37,12 @@ type Evaluator struct {
 	// what it costs (bench/guard.sh). The configuration rules still apply.
 	NoGuard bool
 	Logger  *slog.Logger
+	// Images, when set, serves image-mode evaluations (image.go): those
+	// whose environment names an image, or all when ImageTemplate is set.
+	Images Images
+	// ImageTemplate, if set, is the image every instance is graded in
+	// ({instance_id}, {instance_id_docker}, {image}; oci.ExpandTemplate).
+	ImageTemplate string
 
 	locks keylock.Locks
 }

@@ -142,13 +142,14 @@ func copyBaseConfigs(checkoutRepo, dir string, paths []string) error {
 }
 
 // configCheckLines is the prepare script's last step: compare the runner
-// sections of paths with the base copies under inputsDir/base.
-func configCheckLines(paths []string) string {
+// sections of paths (in the repository at dir) with the base copies under
+// inputsDir/base.
+func configCheckLines(dir string, paths []string) string {
 	if len(paths) == 0 {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("if [ -x /usr/bin/python3 ]; then\n  /usr/bin/python3 -I -S " + inputsDir + "/config_check.py " + inputsDir + "/base " + repoDir)
+	b.WriteString("if [ -x /usr/bin/python3 ]; then\n  /usr/bin/python3 -I -S " + inputsDir + "/config_check.py " + inputsDir + "/base " + dir)
 	for _, p := range paths {
 		b.WriteString(" " + shellQuote(p))
 	}

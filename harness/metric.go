@@ -160,7 +160,7 @@ func (ev *Evaluator) EvaluateMetric(ctx context.Context, task *MetricTask, diff 
 	defer ws.Close()
 
 	// The same apply chain as SWE-bench evaluations, with no test patch.
-	prep, _ := prepareScript(task.BaseCommit, p, &patch.Patch{}, "", false)
+	prep, _ := prepareScript(repoDir, task.BaseCommit, p, &patch.Patch{}, "", false)
 	inputs, err := writeInputs(map[string][]byte{
 		"model.diff": []byte(diff),
 		"prepare.sh": []byte(prep),

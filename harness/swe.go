@@ -150,6 +150,18 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	if err != nil {
 		return fail(ErrKindInvalidInstance, fmt.Errorf("%s: test_patch: %w", inst.InstanceID, err))
 	}
+	// Image mode (image.go): the instance's own image, its eval script's
+	// install and test commands, the same pipeline from here on.
+	imageRef, err := ev.imageRef(inst, env)
+	if err != nil {
+		return fail(ErrKindEnvironment, fmt.Errorf("%s: %v", inst.InstanceID, err))
+	}
+	var prelude string
+	if imageRef != "" {
+		if env, prelude, err = imageEnv(inst, env, tests); err != nil {
+			return fail(ErrKindInvalidInstance, fmt.Errorf("%s: %v", inst.InstanceID, err))
+		}
+	}
 	// The grader owns the runner's configuration (layer 1, guard_config.go).
 	compareConfigs, err := runnerConfigPlan(model, tests, env.TestCmd)
 	if err != nil {
@@ -165,28 +177,21 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 		return fail(ErrKindEnvironment, fmt.Errorf("%s: log parser: %w", inst.InstanceID, err))
 	}
 
-	t := time.Now()
-	checkout, err := ev.Checkouts.Checkout(ctx, inst.Repo, inst.BaseCommit)
-	res.Timings.Checkout = time.Since(t)
-	if err != nil {
-		return fail(ErrKindRepository, fmt.Errorf("%s: %s", inst.InstanceID, agora.ErrorMessage(err)))
+	var site *sweSite
+	var kind string
+	if imageRef != "" {
+		site, kind, err = ev.imageSite(ctx, imageRef, env, &res.Timings)
+	} else {
+		site, kind, err = ev.hostSite(ctx, inst, env, &res.Timings)
 	}
-	t = time.Now()
-	layer, err := ev.envLayer(ctx, env, inst.Repo, inst.BaseCommit, checkout)
-	res.Timings.Environment = time.Since(t)
 	if err != nil {
-		return fail(ErrKindEnvironment, fmt.Errorf("%s: %s", inst.InstanceID, agora.ErrorMessage(err)))
+		return fail(kind, fmt.Errorf("%s: %s", inst.InstanceID, agora.ErrorMessage(err)))
 	}
+	defer site.ws.Close()
 
-	ws, err := ev.Sandbox.NewWorkspace(ctx, agora.WorkspaceSpec{Layers: []string{layer, checkout}, MaxBytes: ev.WorkspaceBytes})
-	if err != nil {
-		return fail(ErrKindSandbox, fmt.Errorf("%s: %s", inst.InstanceID, agora.ErrorMessage(err)))
-	}
-	defer ws.Close()
-
-	testScript := "cd " + repoDir + "\n" + testCommand(env, tests, inst.Repo) + "\n"
-	prep, ignored := prepareScript(inst.BaseCommit, model, tests, env.Install, true)
-	prep = strings.TrimSuffix(prep, "exit 0\n") + configCheckLines(compareConfigs) + "exit 0\n"
+	testScript := prelude + "cd " + site.dir + "\n" + testCommand(env, tests, inst.Repo) + "\n"
+	prep, ignored := prepareScript(site.dir, inst.BaseCommit, model, tests, env.Install, true)
+	prep = strings.TrimSuffix(prep, "exit 0\n") + configCheckLines(site.dir, compareConfigs) + "exit 0\n"
 	res.IgnoredTestEdits = ignored
 	files := map[string][]byte{
 		"model.diff": []byte(modelPatch),
@@ -205,7 +210,7 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 		defer guard.close()
 		res.Guarded = true
 	}
-	testEnvVars, restore := testEnv(baseEnv(env), env, guard)
+	testEnvVars, restore := testEnv(site.env, env, guard)
 	if guard != nil {
 		gf, err := guard.inputs(restore)
 		if err != nil {
@@ -218,7 +223,7 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 		return fail(ErrKindSandbox, fmt.Errorf("%s: inputs: %w", inst.InstanceID, err))
 	}
 	defer os.RemoveAll(inputs)
-	if err := copyBaseConfigs(filepath.Join(checkout, "repo"), filepath.Join(inputs, "base"), compareConfigs); err != nil {
+	if err := copyBaseConfigs(site.baseRepo, filepath.Join(inputs, "base"), compareConfigs); err != nil {
 		return fail(ErrKindRepository, fmt.Errorf("%s: runner configuration: %v", inst.InstanceID, err))
 	}
 
@@ -229,15 +234,16 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 			Name:   inst.InstanceID + "-" + name,
 			Args:   []string{"/bin/bash", inputsDir + "/" + script},
 			Env:    vars,
-			Dir:    repoDir,
-			Mounts: append(workspaceMounts(ws, inputs), extra...),
+			Dir:    site.dir,
+			Mounts: append(site.mounts(inputs), extra...),
 			Limits: lim,
+			Rootfs: site.rootfs,
 		})
 	}
 
 	// Step 1: model patch, test files reset and deleted, test patch.
-	t = time.Now()
-	prepRes, err := run("prepare", "prepare.sh", baseLim, baseEnv(env))
+	t := time.Now()
+	prepRes, err := run("prepare", "prepare.sh", baseLim, site.env)
 	res.Timings.Prepare = time.Since(t)
 	if err != nil {
 		return fail(ErrKindSandbox, fmt.Errorf("%s: prepare: %s", inst.InstanceID, agora.ErrorMessage(err)))
@@ -398,14 +404,14 @@ var applyChain = []string{
 	"patch --batch --forward --fuzz=5 -p1 -i",
 }
 
-// prepareScript builds the script that applies the model patch with the
+// prepareScript builds the script, run in dir, that applies the model patch with the
 // fallback chain, undoes the model's edits to test files, runs the install
 // command, resets and deletes every file the test patch touches, and applies
 // the test patch. With protectTests, the model's edits to test files are
 // undone. It returns the script and the test files it neutralizes.
-func prepareScript(base string, model, tests *patch.Patch, install string, protectTests bool) (string, []string) {
+func prepareScript(dir, base string, model, tests *patch.Patch, install string, protectTests bool) (string, []string) {
 	var b strings.Builder
-	b.WriteString("#!/bin/bash\nset -uo pipefail\ncd " + repoDir + "\n")
+	b.WriteString("#!/bin/bash\nset -uo pipefail\ncd " + dir + "\n")
 	modified, created := model.Touched()
 	// restore undoes a failed attempt: --reject and patch leave partial
 	// state. Only what the patch touched is reverted, so files the

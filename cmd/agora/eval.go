@@ -46,6 +46,11 @@ type EvalCommand struct {
 	NoGuard bool
 	// TamperPolicy is harness.SWEOptions.TamperPolicy.
 	TamperPolicy string
+	// Image is the image template every instance is graded in
+	// (harness.Evaluator.ImageTemplate); Insecure are registries reached
+	// over plain http.
+	Image    string
+	Insecure []string
 }
 
 const evalUsage = `Usage: agora eval --instances FILE|--dataset NAME --predictions FILE|gold|empty --run-id ID [flags]
@@ -87,6 +92,11 @@ func (c *EvalCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.InstanceIDs, "instance-ids", "", "comma-separated ids to evaluate (default: all)")
 	fs.IntVar(&c.MaxPatch, "max-patch-bytes", 0, "largest model patch accepted (default 256 KiB)")
 	fs.BoolVar(&c.Verbose, "v", false, "log every step")
+	fs.StringVar(&c.Image, "image", "", "grade each instance in this OCI image: a reference or template with {instance_id}, {instance_id_docker} or {image} (the dataset's column), e.g. docker.io/swebench/sweb.eval.x86_64.{instance_id_docker}:latest")
+	fs.Func("insecure-registry", "registry host:port reached over plain http (repeatable)", func(v string) error {
+		c.Insecure = append(c.Insecure, v)
+		return nil
+	})
 	fs.StringVar(&c.TamperPolicy, "tamper-policy", "reject", "what a static-scan finding of runner tampering does: reject, or off (only recorded in agora.json)")
 	// Hidden from the usage text on purpose: only bench/guard.sh uses it,
 	// to measure what the guard costs.
@@ -193,6 +203,7 @@ func (c *EvalCommand) run(ctx context.Context) error {
 		Instances: c.Instances, Dataset: c.Dataset, Split: c.Split, Predictions: c.Predictions, InstanceIDs: ids, EnvSpecs: c.EnvSpecs,
 		ReportDir: c.ReportDir, RunID: c.RunID, Workers: c.Workers,
 		Options:   harness.SWEOptions{MaxPatchBytes: c.MaxPatch, Timeout: c.Timeout, TamperPolicy: c.TamperPolicy},
+		Image:     c.Image,
 		Warn:      func(msg string) { fmt.Fprintf(c.Stderr, "agora: %s\n", msg) },
 		MissingID: func(id string) { fmt.Fprintf(c.Stderr, "agora: --instance-ids: %s is not in %s\n", id, src) },
 	}
@@ -233,6 +244,9 @@ func (c *EvalCommand) evaluate(ctx context.Context, logger *slog.Logger, b *harn
 		RuntimeKind: sb.Kind(),
 		NoGuard:     c.NoGuard,
 		Logger:      logger,
+		// Images serve --image and env specs with an image field.
+		Images:        harness.OCIImages{Store: newImageStore(c.CacheDir, "", c.Insecure, c.Stderr)},
+		ImageTemplate: c.Image,
 	}
 	prog := newProgress(c.Stderr, plan.Pending())
 	b.Done = prog.done

@@ -65,6 +65,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&EvalCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "forge":
 		return (&ForgeCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
+	case "images":
+		return (&ImagesCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "miner":
 		return (&MinerCommand{Stdout: m.Stdout, Stderr: m.Stderr}).Run(ctx, args[1:])
 	case "dataset":
@@ -110,6 +112,7 @@ Commands:
   validator    lease replay jobs from a coordinator, replay them in sandboxes, sign results
   eval         evaluate predictions on SWE-bench instances in sandboxes (SWE-bench v5 compatible)
   forge        mine repositories for fresh tasks, each proved by execution
+  images       pull, list and collect the OCI images that eval --image grades in
   miner        work on tasks: hotkeys, tasks, claims, submissions and their verdicts
   dataset      export graded submissions as a Hugging Face dataset (Parquet or JSONL)
   chain        weights as the SDK would set them; verify Merkle claim proofs offline
