@@ -221,6 +221,15 @@ func (ev *Evaluator) imageSite(ctx context.Context, ref string, env *Env, tm *Ti
 		ws.Close()
 		return nil, ErrKindEnvironment, agora.Errorf(agora.EINVALID, "image %s has no %s directory", ref, testbedDir)
 	}
+	// runc gives the sandbox's /tmp tmpfs the mode of the directory it
+	// covers: an image without /tmp, or with a private one, would leave
+	// the run no writable /tmp (pytest's tmp_path, pylint's cache). /tmp
+	// is world-writable and sticky, as in any distribution; the change
+	// lands in the workspace's private upper layer.
+	if err := worldTmp(filepath.Join(root, "tmp")); err != nil {
+		ws.Close()
+		return nil, ErrKindSandbox, fmt.Errorf("image %s: /tmp: %w", ref, err)
+	}
 	var binds []agora.Mount
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -310,4 +319,18 @@ func (o OCIImages) Image(ctx context.Context, ref string) (*ImageRoot, error) {
 		return nil, err
 	}
 	return &ImageRoot{Layers: layers, Env: img.Env, WorkingDir: img.WorkingDir}, nil
+}
+
+// worldTmp makes path a directory with mode 1777, replacing whatever else
+// is there.
+func worldTmp(path string) error {
+	if fi, err := os.Lstat(path); err == nil && !fi.IsDir() {
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(path, 0o777); err != nil && !os.IsExist(err) {
+		return err
+	}
+	return os.Chmod(path, os.ModeSticky|0o777)
 }

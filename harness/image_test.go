@@ -215,3 +215,25 @@ func TestMain(m *testing.M) {
 	ocitest.Cleanup() // the system layer's tar
 	os.Exit(code)
 }
+
+// TestImageTmpIsWorldWritable: the sandbox's /tmp takes the mode of the
+// image's /tmp; an image without one (as this fixture image) must still
+// give the run a writable /tmp, which pytest's tmp_path and pylint's cache
+// need. Without it, three of the shared instances graded differently in
+// image mode than on the host.
+func TestImageTmpIsWorldWritable(t *testing.T) {
+	root := t.TempDir()
+	repo := fixture.PythonRepo(t, root)
+	fixture.Mirror(t, repo, root)
+	inst := instanceOf(t, repo)
+	env := *mustEnv(t, "agora/calc")
+	env.TestCmd = "mkdir -p /tmp/.cache/pylint && python -c 'import os; print(\"tmp mode %o\" % (os.stat(\"/tmp\").st_mode & 0o7777))' && echo TMP-WRITABLE; python -m pytest -rA"
+	dir := ocitest.WriteLayout(t, testbedImage(t, repo, root), "latest")
+	iev := MustEvaluator(t, root)
+	iev.Images = harness.OCIImages{Store: &oci.Store{Root: filepath.Join(t.TempDir(), "images"), UID: sandbox.DefaultUID, GID: sandbox.DefaultGID}}
+	iev.ImageTemplate = "oci:" + dir + ":latest"
+	res := iev.EvaluateSWE(context.Background(), inst, &env, repo.Patches[fixture.Gold], harness.SWEOptions{})
+	if !strings.Contains(string(res.Log), "tmp mode 1777\nTMP-WRITABLE") || !res.Resolved() {
+		t.Fatalf("/tmp in image mode: %v\n%s", res.Err, tail(res.Log))
+	}
+}
