@@ -23,7 +23,9 @@ if [ "${1:-}" = swebench ]; then
          python3-attr python3-iniconfig python3-pluggy python3-packaging python3-py python3-xmlschema
          python3-hypothesis python3-pygments python3-pexpect python3-argcomplete python3-mock
          python3-astroid python3-dill python3-platformdirs python3-tomlkit python3-isort python3-mccabe
-         python3-typing-extensions python3-tomli)
+         python3-typing-extensions python3-tomli
+         python3-atomicwrites python3-wcwidth python3-more-itertools python3-six
+         python3-toml python3-appdirs python3-importlib-metadata)
 fi
 missing=()
 # node and npm (for the polkadot-js cross-check) may come from another
