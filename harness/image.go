@@ -57,8 +57,9 @@ func (ev *Evaluator) imageRef(inst *swebench.Instance, env *Env) (string, error)
 }
 
 // imageEnv is env as image mode runs it: the install and test commands of
-// the instance's eval_script (or, without one, env's own, in /testbed
-// with the conda environment active), and the lines that activate the
+// the instance's eval_script, else of the script SWE-bench's harness
+// writes for its repository and version (swebench.ImageEvalScript), else
+// env's own, in /testbed with the conda environment active, and the lines that activate the
 // environment before the tests. Runner, plugins, parser, limits and
 // variables stay env's.
 func imageEnv(inst *swebench.Instance, env *Env, tests *patch.Patch) (*Env, string, error) {
@@ -67,7 +68,18 @@ func imageEnv(inst *swebench.Instance, env *Env, tests *patch.Patch) (*Env, stri
 		c := *env
 		ie = &c
 	}
-	if strings.TrimSpace(inst.EvalScript) == "" {
+	script := inst.EvalScript
+	if strings.TrimSpace(script) == "" {
+		// SWE-bench's own script for the repository and version, when
+		// its harness has facts for them: the image is SWE-bench's, so
+		// its install and test commands are too.
+		if _, err := swebench.LookupSpec(inst.Repo, inst.Version); err == nil {
+			if script, err = swebench.ImageEvalScript(inst); err != nil {
+				return nil, "", fmt.Errorf("eval script for %s %s: %v", inst.Repo, inst.Version, err)
+			}
+		}
+	}
+	if strings.TrimSpace(script) == "" {
 		if env == nil || strings.TrimSpace(env.TestCmd) == "" {
 			return nil, "", fmt.Errorf("image mode: no eval_script and no environment test command")
 		}
@@ -76,7 +88,7 @@ func imageEnv(inst *swebench.Instance, env *Env, tests *patch.Patch) (*Env, stri
 		ie.Install = strings.TrimSpace(condaLines + "cd " + testbedDir + "\n" + env.Install)
 		return ie, condaLines, nil
 	}
-	parts, err := splitEvalScript(inst.EvalScript)
+	parts, err := splitEvalScript(script)
 	if err != nil {
 		return nil, "", fmt.Errorf("eval_script: %v", err)
 	}
