@@ -175,25 +175,13 @@ func (c *ForgeMineCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	v, stop, err := c.validator(forgeLogger(c.Stderr, c.Verbose), opt.Dir)
+	v, out, stop, err := c.start(c.Stderr, c.Verbose, opt.Dir, c.Out, opt.Known)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	opt.Validator = v
-	out, err := openTasks(c.Out, opt.Known)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	opt.Progress = func(o forge.Outcome) {
-		switch {
-		case o.Kept != "":
-			fmt.Fprintf(c.Stderr, "forge: %.12s kept as %s (validated in %s)\n", o.Commit, o.Kept, o.Validation.Round(time.Second))
-		case c.Verbose || o.Validation > 0:
-			fmt.Fprintf(c.Stderr, "forge: %.12s skipped: %s\n", o.Commit, o.Reason)
-		}
-	}
+	opt.Progress = progressPrinter(c.Stderr, c.Verbose, func(o forge.Outcome) string { return fmt.Sprintf("%.12s", o.Commit) })
 	st, err := forge.Mine(ctx, *opt, out.write)
 	if st != nil {
 		fmt.Fprintf(c.Stdout, "%d commits, %d candidates: %d tasks kept, %d rejected by validation, %d duplicates (yield %.0f%%); tasks in %s\n",
@@ -534,4 +522,33 @@ func (c *ForgeServeCommand) Run(ctx context.Context, args []string) error {
 		return nil
 	}
 	return err
+}
+
+// start starts the sandbox a forge command validates in, reading
+// repositories from source, and opens its tasks file (whose tasks join
+// known). stop stops both.
+func (f *forgeSandbox) start(stderr io.Writer, verbose bool, source, outPath string, known *forge.Known) (*forge.Validator, *tasksFile, func(), error) {
+	v, stopSandbox, err := f.validator(forgeLogger(stderr, verbose), source)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	out, err := openTasks(outPath, known)
+	if err != nil {
+		stopSandbox()
+		return nil, nil, nil, err
+	}
+	return v, out, func() { out.Close(); stopSandbox() }, nil
+}
+
+// progressPrinter reports each candidate kept, and those skipped after
+// validation (every one with verbose), naming it with name.
+func progressPrinter(w io.Writer, verbose bool, name func(forge.Outcome) string) func(forge.Outcome) {
+	return func(o forge.Outcome) {
+		switch {
+		case o.Kept != "":
+			fmt.Fprintf(w, "forge: %s kept as %s (validated in %s)\n", name(o), o.Kept, o.Validation.Round(time.Second))
+		case verbose || o.Validation > 0:
+			fmt.Fprintf(w, "forge: %s skipped: %s\n", name(o), o.Reason)
+		}
+	}
 }

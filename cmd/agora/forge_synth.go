@@ -81,25 +81,13 @@ func (c *ForgeSynthCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	// The validator reads the task commits from the forge repository.
-	v, stop, err := c.validator(forgeLogger(c.Stderr, c.Verbose), opt.ForgeDir)
+	v, out, stop, err := c.start(c.Stderr, c.Verbose, opt.ForgeDir, c.Out, opt.Known)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	opt.Validator = v
-	out, err := openTasks(c.Out, opt.Known)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	opt.Progress = func(o forge.Outcome) {
-		switch {
-		case o.Kept != "":
-			fmt.Fprintf(c.Stderr, "forge: %s %s kept as %s (validated in %s)\n", o.Operator, o.Target, o.Kept, o.Validation.Round(time.Second))
-		case c.Verbose || o.Validation > 0:
-			fmt.Fprintf(c.Stderr, "forge: %s %s skipped: %s\n", o.Operator, o.Target, o.Reason)
-		}
-	}
+	opt.Progress = progressPrinter(c.Stderr, c.Verbose, func(o forge.Outcome) string { return o.Operator + " " + o.Target })
 	opt.Logf = func(format string, args ...any) { fmt.Fprintf(c.Stderr, "forge: "+format+"\n", args...) }
 	st, err := forge.Synth(ctx, *opt, out.write)
 	if st != nil {
