@@ -238,17 +238,7 @@ type BTAuthHeader struct {
 // X-Signature 128 lower-case hex digits without 0x (Python's bytes.hex()).
 // A refusal is an *EpistulaError (EUNAUTHORIZED) naming the header.
 func ParseBTAuthHeader(h http.Header) (*BTAuthHeader, error) {
-	hv := func(name string) (string, error) {
-		vals := h.Values(name)
-		switch {
-		case len(vals) == 0 || vals[0] == "":
-			return "", refuse(ErrMissingHeader, name, "missing header %s", name)
-		case len(vals) > 1:
-			return "", refuse(ErrMalformedHeader, name, "malformed header %s: sent %d times", name, len(vals))
-		}
-		return vals[0], nil
-	}
-	hk, err := hv(HeaderBTHotkey)
+	hk, err := oneHeader(h, HeaderBTHotkey)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +246,7 @@ func ParseBTAuthHeader(h http.Header) (*BTAuthHeader, error) {
 	if err != nil {
 		return nil, refuse(ErrMalformedHeader, HeaderBTHotkey, "malformed header %s: %v", HeaderBTHotkey, err)
 	}
-	tsText, err := hv(HeaderBTTimestamp)
+	tsText, err := oneHeader(h, HeaderBTTimestamp)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +256,7 @@ func ParseBTAuthHeader(h http.Header) (*BTAuthHeader, error) {
 	if !ok || len(tsText) > 12 {
 		return nil, refuse(ErrMalformedHeader, HeaderBTTimestamp, "malformed header %s %s: want unix seconds in decimal", HeaderBTTimestamp, quote(tsText))
 	}
-	sigText, err := hv(HeaderBTSignature)
+	sigText, err := oneHeader(h, HeaderBTSignature)
 	if err != nil {
 		return nil, err
 	}

@@ -406,18 +406,8 @@ type SignedHeader struct {
 // format of Epistula-Request-Target when present. A refusal is an
 // *EpistulaError. Call VerifyBody with the result once the body is read.
 func (v *Verifier) VerifyHeader(h http.Header, now time.Time) (*SignedHeader, error) {
-	hv := func(name string) (string, error) {
-		vals := h.Values(name)
-		switch {
-		case len(vals) == 0 || vals[0] == "":
-			return "", refuse(ErrMissingHeader, name, "missing header %s", name)
-		case len(vals) > 1:
-			return "", refuse(ErrMalformedHeader, name, "malformed header %s: sent %d times", name, len(vals))
-		}
-		return vals[0], nil
-	}
 
-	version, err := hv(HeaderVersion)
+	version, err := oneHeader(h, HeaderVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -425,7 +415,7 @@ func (v *Verifier) VerifyHeader(h http.Header, now time.Time) (*SignedHeader, er
 		return nil, refuse(ErrUnsupportedVersion, HeaderVersion, "unsupported %s %s, want %q", HeaderVersion, quote(version), EpistulaVersion)
 	}
 
-	tsText, err := hv(HeaderTimestamp)
+	tsText, err := oneHeader(h, HeaderTimestamp)
 	if err != nil {
 		return nil, err
 	}
@@ -434,7 +424,7 @@ func (v *Verifier) VerifyHeader(h http.Header, now time.Time) (*SignedHeader, er
 		return nil, refuse(ErrMalformedHeader, HeaderTimestamp, "malformed header %s %s: want unix milliseconds in decimal", HeaderTimestamp, quote(tsText))
 	}
 
-	id, err := hv(HeaderUUID)
+	id, err := oneHeader(h, HeaderUUID)
 	if err != nil {
 		return nil, err
 	}
@@ -442,7 +432,7 @@ func (v *Verifier) VerifyHeader(h http.Header, now time.Time) (*SignedHeader, er
 		return nil, refuse(ErrMalformedHeader, HeaderUUID, "malformed header %s %s: want a 36-character uuid", HeaderUUID, quote(id))
 	}
 
-	signedBy, err := hv(HeaderSignedBy)
+	signedBy, err := oneHeader(h, HeaderSignedBy)
 	if err != nil {
 		return nil, err
 	}
@@ -451,7 +441,7 @@ func (v *Verifier) VerifyHeader(h http.Header, now time.Time) (*SignedHeader, er
 		return nil, refuse(ErrMalformedHeader, HeaderSignedBy, "malformed header %s: %v", HeaderSignedBy, err)
 	}
 
-	sigText, err := hv(HeaderSignature)
+	sigText, err := oneHeader(h, HeaderSignature)
 	if err != nil {
 		return nil, err
 	}
@@ -615,4 +605,18 @@ func millis(ms int64) string {
 // client cannot make the response or the log line arbitrarily long.
 func quote(s string) string {
 	return strconv.Quote(clip.String(s, 64))
+}
+
+// oneHeader returns header name's value: it must be sent exactly once and
+// not empty, since a second copy could be read differently by a proxy in
+// front of the coordinator than by the coordinator.
+func oneHeader(h http.Header, name string) (string, error) {
+	vals := h.Values(name)
+	switch {
+	case len(vals) == 0 || vals[0] == "":
+		return "", refuse(ErrMissingHeader, name, "missing header %s", name)
+	case len(vals) > 1:
+		return "", refuse(ErrMalformedHeader, name, "malformed header %s: sent %d times", name, len(vals))
+	}
+	return vals[0], nil
 }
