@@ -182,7 +182,7 @@ func (c *ForgeMineCommand) Run(ctx context.Context, args []string) error {
 	defer stop()
 	opt.Validator = v
 	opt.Progress = progressPrinter(c.Stderr, c.Verbose, func(o forge.Outcome) string { return fmt.Sprintf("%.12s", o.Commit) })
-	st, err := forge.Mine(ctx, *opt, out.write)
+	st, err := forge.Mine(ctx, *opt, out.Append)
 	if st != nil {
 		fmt.Fprintf(c.Stdout, "%d commits, %d candidates: %d tasks kept, %d rejected by validation, %d duplicates (yield %.0f%%); tasks in %s\n",
 			st.Commits, st.Candidates, st.Kept, st.Rejected, st.Duplicates, 100*st.Yield(), c.Out)
@@ -315,48 +315,6 @@ func parseDay(flagName, s string) (time.Time, error) {
 	return time.Time{}, agora.Errorf(agora.EINVALID, "forge mine: %s %q: want YYYY-MM-DD or RFC 3339", flagName, s)
 }
 
-// tasksFile appends tasks to a JSONL file one whole line per write, synced,
-// so a cut-off run leaves every task it reported and no partial line.
-type tasksFile struct{ f *os.File }
-
-// openTasks opens path for appending, after reading the tasks already in
-// it into known (a resumed run skips them). A last line without a newline,
-// left by a crash mid-write, is refused rather than appended to.
-func openTasks(path string, known *forge.Known) (*tasksFile, error) {
-	if data, err := os.ReadFile(path); err == nil && len(data) > 0 {
-		if data[len(data)-1] != '\n' {
-			return nil, agora.Errorf(agora.EINVALID, "forge: %s: its last line is incomplete; remove it and rerun", path)
-		}
-		insts, errs, err := swebench.ParseInstances(path, data)
-		if err != nil {
-			return nil, agora.Errorf(agora.EINVALID, "forge: %s: %v", path, err)
-		}
-		if len(errs) > 0 {
-			return nil, agora.Errorf(agora.EINVALID, "forge: %s: %v", path, errs[0])
-		}
-		known.Add(insts...)
-	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, agora.Errorf(agora.EINVALID, "forge: %v", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, agora.Errorf(agora.EINVALID, "forge: %v", err)
-	}
-	return &tasksFile{f}, nil
-}
-
-func (t *tasksFile) write(inst *swebench.Instance) error {
-	line, err := inst.MarshalJSON()
-	if err != nil {
-		return err
-	}
-	if _, err := t.f.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("forge: writing %s: %w", inst.InstanceID, err)
-	}
-	return t.f.Sync()
-}
-
-func (t *tasksFile) Close() error { return t.f.Close() }
 
 func gitOutput(ctx context.Context, dir string, args ...string) (string, error) {
 	return gitexec.Run(ctx, dir, args...)
@@ -527,12 +485,12 @@ func (c *ForgeServeCommand) Run(ctx context.Context, args []string) error {
 // start starts the sandbox a forge command validates in, reading
 // repositories from source, and opens its tasks file (whose tasks join
 // known). stop stops both.
-func (f *forgeSandbox) start(stderr io.Writer, verbose bool, source, outPath string, known *forge.Known) (*forge.Validator, *tasksFile, func(), error) {
+func (f *forgeSandbox) start(stderr io.Writer, verbose bool, source, outPath string, known *forge.Known) (*forge.Validator, *forge.TasksFile, func(), error) {
 	v, stopSandbox, err := f.validator(forgeLogger(stderr, verbose), source)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	out, err := openTasks(outPath, known)
+	out, err := forge.OpenTasksFile(outPath, known)
 	if err != nil {
 		stopSandbox()
 		return nil, nil, nil, err

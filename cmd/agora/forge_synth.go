@@ -89,7 +89,7 @@ func (c *ForgeSynthCommand) Run(ctx context.Context, args []string) error {
 	opt.Validator = v
 	opt.Progress = progressPrinter(c.Stderr, c.Verbose, func(o forge.Outcome) string { return o.Operator + " " + o.Target })
 	opt.Logf = func(format string, args ...any) { fmt.Fprintf(c.Stderr, "forge: "+format+"\n", args...) }
-	st, err := forge.Synth(ctx, *opt, out.write)
+	st, err := forge.Synth(ctx, *opt, out.Append)
 	if st != nil {
 		per := time.Duration(0)
 		if st.Tried > 0 {
