@@ -315,7 +315,6 @@ func parseDay(flagName, s string) (time.Time, error) {
 	return time.Time{}, agora.Errorf(agora.EINVALID, "forge mine: %s %q: want YYYY-MM-DD or RFC 3339", flagName, s)
 }
 
-
 func gitOutput(ctx context.Context, dir string, args ...string) (string, error) {
 	return gitexec.Run(ctx, dir, args...)
 }
