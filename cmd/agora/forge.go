@@ -291,7 +291,7 @@ func repoName(ctx context.Context, dir string) string {
 			return o + "/" + n
 		}
 	}
-	u, err := gitOutput(ctx, dir, "config", "--get", "remote.origin.url")
+	u, err := gitexec.Run(ctx, dir, "config", "--get", "remote.origin.url")
 	if err != nil {
 		return ""
 	}
@@ -313,10 +313,6 @@ func parseDay(flagName, s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, agora.Errorf(agora.EINVALID, "forge mine: %s %q: want YYYY-MM-DD or RFC 3339", flagName, s)
-}
-
-func gitOutput(ctx context.Context, dir string, args ...string) (string, error) {
-	return gitexec.Run(ctx, dir, args...)
 }
 
 // writeJSONFile writes v as indented JSON, atomically.

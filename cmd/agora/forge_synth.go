@@ -12,6 +12,7 @@ import (
 
 	"github.com/agoranet/agora"
 	"github.com/agoranet/agora/forge"
+	"github.com/agoranet/agora/internal/gitexec"
 )
 
 // ForgeSynthCommand is `agora forge synth`.
@@ -157,7 +158,7 @@ func (c *ForgeSynthCommand) options(ctx context.Context) (*forge.SynthOptions, e
 	if !repoNameRe.MatchString(name) {
 		return nil, agora.Errorf(agora.EINVALID, "forge synth: --name: %q is not owner/name (cannot tell it from %s)", name, c.Repo)
 	}
-	commit, err := gitOutput(ctx, dir, "rev-parse", "--verify", "--end-of-options", c.Commit+"^{commit}")
+	commit, err := gitexec.Run(ctx, dir, "rev-parse", "--verify", "--end-of-options", c.Commit+"^{commit}")
 	if err != nil {
 		return nil, agora.Errorf(agora.EINVALID, "forge synth: --commit %s: not a commit of %s", c.Commit, c.Repo)
 	}
