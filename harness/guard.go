@@ -124,6 +124,10 @@ type guardRecordBody struct {
 	Tests      map[string][]string `json:"tests"`
 	Canaries   map[string]string   `json:"canaries"`
 	CanaryNote string              `json:"canary_note"`
+	// Existing lists the expected files (inputs' expected_files) that
+	// existed, relative to the test command's directory, when the guard
+	// loaded: before any repository code ran.
+	Existing []string `json:"existing_files"`
 }
 
 // runsPytest reports whether the environment's test command runs pytest.
@@ -169,12 +173,15 @@ func newGuardRun() (*guardRun, error) {
 func (g *guardRun) close() { os.RemoveAll(g.outDir) }
 
 // inputs returns the files the guard adds to the read-only inputs mount.
-func (g *guardRun) inputs(restore map[string]*string) (map[string][]byte, error) {
+// expected are the instance's FAIL_TO_PASS and PASS_TO_PASS ids: the guard
+// reports which of their files exist when it loads (see nodeFile).
+func (g *guardRun) inputs(restore map[string]*string, expected []string) (map[string][]byte, error) {
 	conf, err := json.Marshal(map[string]any{
-		"record":      guardOutDir + "/" + guardRecord,
-		"key_file":    guardOutDir + "/" + guardKeyName,
-		"canaries":    g.canaries,
-		"restore_env": restore,
+		"record":         guardOutDir + "/" + guardRecord,
+		"key_file":       guardOutDir + "/" + guardKeyName,
+		"canaries":       g.canaries,
+		"restore_env":    restore,
+		"expected_files": expectedFiles(expected),
 	})
 	if err != nil {
 		return nil, err
@@ -239,6 +246,31 @@ func testEnv(base []string, e *Env, g *guardRun) ([]string, map[string]*string) 
 		env = append(env, k+"="+set[k])
 	}
 	return env, restore
+}
+
+// nodeFile is the file part of a pytest node id ("a/test_b.py::C::d"),
+// "" for ids without one (sympy's, Django's).
+func nodeFile(id string) string {
+	f, _, ok := strings.Cut(id, "::")
+	if !ok {
+		return ""
+	}
+	return f
+}
+
+// expectedFiles are the distinct files of the expected ids, sorted and
+// bounded (the record and config stay small on a hostile instance).
+func expectedFiles(expected []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range expected {
+		if f := nodeFile(id); f != "" && !seen[f] && len(out) < 4096 {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // readRecord reads and authenticates the guard's record; nil means there
@@ -349,11 +381,25 @@ func (g *guardRun) checkGuard(events logparse.Events, exit int, expected []strin
 		}
 	}
 	ran := map[string][][]string{} // log id -> the statuses of each test it may stand for
+	ranFiles := map[string]bool{}  // files the guard saw tests of, both spellings
 	for id, seen := range rec.Tests {
 		if _, ok := rec.Canaries[id]; !ok {
 			k := key(id)
 			ran[k] = append(ran[k], seen)
+			ranFiles[nodeFile(id)] = true
+			ranFiles[nodeFile(k)] = true
 		}
+	}
+	// A file that existed before repository code ran is the repository's:
+	// its tests are the outer session's, and one the guard never saw run
+	// is forged. An expected id of a file that did not exist then and the
+	// guard ran nothing of is an inner session's (pytest's own suite runs
+	// pytest on files it writes to a temporary directory, and SWE-bench
+	// lists some of those ids): the guard cannot vouch for it either way,
+	// and the outer test that printed it is checked like any other.
+	existed := map[string]bool{}
+	for _, f := range rec.Existing {
+		existed[f] = true
 	}
 
 	// The log may only report a test passing if the guard saw it pass.
@@ -372,7 +418,7 @@ func (g *guardRun) checkGuard(events logparse.Events, exit int, expected []strin
 		}
 		checked[e.ID] = true
 		if !didRun {
-			if strings.Contains(e.ID, "::") {
+			if f := nodeFile(e.ID); f != "" && (existed[f] || ranFiles[f]) {
 				reasons = append(reasons, fmt.Sprintf("the log reports %s %s but the guard never saw it run", e.ID, e.Status))
 			}
 			continue

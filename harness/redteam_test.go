@@ -12,6 +12,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -568,5 +569,140 @@ func TestRedTeamRunnerScript(t *testing.T) {
 	res := r.ev.EvaluateSWE(context.Background(), instanceOf(t, r.repo), &env, p, harness.SWEOptions{TamperPolicy: harness.TamperPolicyOff})
 	if res.ErrKind != harness.ErrKindPatchRefused || !strings.Contains(res.Err.Error(), "bin/runtests.py: runner-script") {
 		t.Fatalf("outcome %s: %v", outcome(res), res.Err)
+	}
+}
+
+// TestRedTeamBorrowedCode replaces the runner's test call with functions
+// the standard library already has, so no line of the replacement lives
+// in the patch: contextlib.contextmanager keeps the original function but
+// returns a context manager instead of running the test, and
+// nullcontext.__exit__ is a no-op. The guard accepts a replaced entry only
+// from an installed pytest plugin that wraps the original (Hypothesis does
+// this to pytest's fixture marker in pytester's inner sessions); neither
+// of these qualifies.
+func TestRedTeamBorrowedCode(t *testing.T) {
+	r := mustRedTeam(t)
+	r.run(t, []attack{
+		{name: "ContextmanagerKeepsOriginal", files: initPlus(`
+import contextlib as _cl
+import _pytest.python as _python
+
+_python.Function.runtest = _cl.contextmanager(_python.Function.runtest)
+`), want: []string{harness.ErrKindRunnerTampered, harness.ErrKindPatchRefused}},
+		{name: "StdlibNoop", files: initPlus(`
+import contextlib as _cl
+import _pytest.python as _python
+
+_python.Function.runtest = _cl.nullcontext.__exit__
+`), want: []string{harness.ErrKindRunnerTampered, harness.ErrKindPatchRefused}},
+	})
+}
+
+// skipAndForge skips every test module at import time (a module-level
+// skip is not an error: the session ends normally, status and record
+// intact) and prints PASSED lines for the expected ids after pytest has
+// written its own output.
+func skipAndForge(ids []string) string {
+	return `
+import atexit as _atexit
+import os as _os
+import sys as _sys
+import pytest as _pytest
+
+_IDS = ` + pyList(ids) + `
+
+
+def _forge():
+    _sys.stdout.flush()
+    for _id in _IDS:
+        _os.write(1, ("PASSED %s\n" % _id).encode())
+
+
+if not getattr(_sys, "_calc_forged", False):
+    _sys._calc_forged = True
+    _atexit.register(_forge)
+_pytest.skip("calc unavailable", allow_module_level=True)
+`
+}
+
+func pyList(ids []string) string {
+	var b strings.Builder
+	b.WriteString("[")
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Quote(id))
+	}
+	b.WriteString("]")
+	return b.String()
+}
+
+// TestRedTeamUnrunFiles forges results for tests whose files never ran.
+// The guard lets an expected id it never saw run pass only when its file
+// did not exist before repository code ran (an inner pytest session's
+// output, as in pytest's own suite); these files are the repository's.
+func TestRedTeamUnrunFiles(t *testing.T) {
+	r := mustRedTeam(t)
+	inst := instanceOf(t, r.repo)
+	ids := append(append([]string{}, inst.FailToPass...), inst.PassToPass...)
+	p := r.patch(t, initPlus(skipAndForge(ids)))
+	res := r.ev.EvaluateSWE(context.Background(), inst, r.env, p, harness.SWEOptions{TamperPolicy: harness.TamperPolicyOff})
+	if res.ErrKind != harness.ErrKindRunnerTampered || !strings.Contains(res.Err.Error(), "but the guard never saw it run") {
+		t.Fatalf("outcome %s: %v\n%s", outcome(res), res.Err, tail(res.Log))
+	}
+}
+
+// nestedTest runs pytest on a file it writes to a temporary directory and
+// prints the inner session's report, as pytest's own suite does through
+// pytester; SWE-bench lists such inner ids (pytest-7521's
+// test_capsysbinary.py::test_hello) among an instance's tests.
+const nestedTest = `import subprocess
+import sys
+
+
+def test_inner_session(tmp_path):
+    (tmp_path / "test_inner.py").write_text("def test_x():\n    assert True\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "test_inner.py"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    print(out.stdout)
+    assert out.returncode == 0
+`
+
+// TestGuardInnerSessionIDs: an honest run whose expected ids include an
+// inner session's resolves with the gold patch and stays unresolved
+// without it; forging the inner id's line alone does not resolve either.
+func TestGuardInnerSessionIDs(t *testing.T) {
+	r := mustRedTeam(t)
+	inst := *instanceOf(t, r.repo)
+	// The nested test joins the test patch as a file of its own.
+	r.mu.Lock()
+	fixture.MustGit(t, r.dir, "checkout", "--quiet", "--force", "--detach", r.repo.Base)
+	fixture.MustGit(t, r.dir, "clean", "-qfdx")
+	if err := os.WriteFile(filepath.Join(r.dir, "tests", "test_nested.py"), []byte(nestedTest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fixture.MustGit(t, r.dir, "add", "--all")
+	nested := fixture.MustGit(t, r.dir, "diff", "--cached", "--no-color", "--no-ext-diff", r.repo.Base)
+	r.mu.Unlock()
+	inst.TestPatch += nested
+	inst.PassToPass = append(append([]string{}, inst.PassToPass...), "tests/test_nested.py::test_inner_session", "test_inner.py::test_x")
+
+	for _, tc := range []struct {
+		name, patch string
+		resolved    bool
+	}{
+		{"Gold", r.repo.Patches[fixture.Gold], true},
+		{"Wrong", r.repo.Patches[fixture.Wrong], false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := r.ev.EvaluateSWE(context.Background(), &inst, r.env, tc.patch, harness.SWEOptions{})
+			if res.Err != nil || res.Resolved() != tc.resolved {
+				t.Fatalf("resolved=%v err=%v, want resolved=%v\n%s", res.Resolved(), res.Err, tc.resolved, tail(res.Log))
+			}
+			if got := res.Statuses["test_inner.py::test_x"]; got != "PASSED" {
+				t.Fatalf("inner id status %q, want PASSED", got)
+			}
+		})
 	}
 }

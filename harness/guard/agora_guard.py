@@ -181,7 +181,7 @@ class _Machinery:
             if cur is not val:
                 # pytest patches some of its own classes at configure time
                 # (_pytest/legacypath.py); its own code may, nothing else.
-                if cur is not _MISSING and _own_pytest(cur):
+                if cur is not _MISSING and (_own_pytest(cur) or _installed_wrapper(cur, val)):
                     self._add(label, holder, name, cur, hot)
                     self.entries[i] = self.entries.pop()
                     continue
@@ -223,6 +223,71 @@ def _own_pytest(obj):
         if c is None or not os.path.normpath(c.co_filename).startswith(_STATE.pytest_dirs):
             return False
     return bool(fns)
+
+
+def _installed_plugin_files():
+    """The source files of the pytest plugins installed outside every
+    writable place (pytest11 entry points), read when the guard loads,
+    before repository code could patch importlib.metadata."""
+    files = set()
+    try:
+        import importlib.metadata as md
+        eps = md.entry_points()
+        eps = eps.select(group="pytest11") if hasattr(eps, "select") else eps.get("pytest11", [])
+        for ep in eps:
+            mod = ep.value.split(":", 1)[0].strip()
+            dist = getattr(ep, "dist", None)
+            if not mod or dist is None:
+                continue
+            rel = mod.replace(".", "/")
+            for cand in (rel + ".py", rel + "/__init__.py"):
+                path = os.path.normpath(str(dist.locate_file(cand)))
+                if os.path.isfile(path) and not path.startswith(_UNTRUSTED_ROOTS):
+                    files.add(path)
+    except Exception:
+        pass
+    return frozenset(files)
+
+
+def _installed_wrapper(cur, val, seen=None):
+    """Whether cur is an installed pytest plugin's wrapper around val: a
+    plain function defined in the module of a plugin installed outside
+    every place the patch or the tests can write (pytest11 entry points),
+    that keeps the very object it replaced (in a closure cell or a module
+    global it names), directly or through a chain of such wrappers.
+    Hypothesis's pytest plugin wraps FixtureFunctionMarker.__call__ this way
+    each time one of pytester's inner sessions imports it afresh.
+
+    Both conditions are needed: the standard library is full of functions
+    that keep a function they were given and do something else with it
+    (contextlib.contextmanager's helper returns a context manager instead
+    of running a test), and of no-ops (nullcontext.__exit__) that would
+    neuter a check. The patch can trigger a plugin's wrapper, not write one."""
+    if seen is None:
+        seen = set()
+    if id(cur) in seen or len(seen) > 64 or not isinstance(cur, types.FunctionType):
+        return False
+    seen.add(id(cur))
+    if os.path.normpath(cur.__code__.co_filename) not in _STATE.plugin_files:
+        return False
+    orig = [val]
+    if isinstance(val, (classmethod, staticmethod)):
+        orig.append(val.__func__)
+    refs = []
+    for cell in cur.__closure__ or ():
+        try:
+            refs.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            pass
+    g = cur.__globals__
+    refs.extend(g[n] for n in cur.__code__.co_names if n in g)
+    for r in refs:
+        if any(r is o for o in orig):
+            return True
+    for r in refs:
+        if _installed_wrapper(r, val, seen):
+            return True
+    return False
 
 
 def _is_test_file(path):
@@ -282,6 +347,8 @@ class _State:
         self.written = False
         self.ntests = 0
         self.test_hashes = {}
+        self.existing_files = []
+        self.plugin_files = frozenset()
 
 
 _STATE = _State()
@@ -629,6 +696,7 @@ def pytest_unconfigure(config):
             "tests": _STATE.tests,
             "canaries": _STATE.canaries,
             "canary_note": _STATE.canary_note,
+            "existing_files": _STATE.existing_files,
         },
         sort_keys=True,
     )
@@ -653,4 +721,11 @@ if _CONF is not None and "error" not in _CONF:
         if m is not None and getattr(m, "__file__", None)
     )
     _STATE.machinery = _Machinery()
+    _STATE.plugin_files = _installed_plugin_files()
     _STATE.test_hashes = _snapshot_tests()
+    # Which expected ids' files are the repository's (guard.go, checkGuard):
+    # looked up now, before any repository code can create or remove one.
+    _STATE.existing_files = [
+        f for f in _CONF.get("expected_files", [])[:4096]
+        if isinstance(f, str) and os.path.lexists(os.path.join(os.getcwd(), f))
+    ]
