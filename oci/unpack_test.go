@@ -239,10 +239,19 @@ func FuzzUnpack(f *testing.F) {
 	f.Add(layerTar(f, file("a", "x"), symlink("l", "../x"), file("l/y", "z")))
 	f.Add(layerTar(f, file("../a", "x")))
 	f.Add(layerTar(f, dir("d"), file("d/.wh..wh..opq", ""), hardlink("h", "d/x")))
+	// One scratch directory per worker, emptied before each input: a
+	// t.TempDir per input (random names, cleanup goroutines) makes the
+	// worker's coverage differ run to run, and the fuzzer stalled on it.
+	scratch := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		top := t.TempDir()
+		top := filepath.Join(scratch, "top")
+		if err := os.RemoveAll(top); err != nil {
+			t.Fatal(err)
+		}
 		dst := filepath.Join(top, "layer")
-		os.Mkdir(dst, 0o755)
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		oci.Unpack(bytes.NewReader(data), dst, oci.UnpackOptions{UID: 10001, GID: 10001})
 		entries, _ := os.ReadDir(top)
 		if len(entries) != 1 {
