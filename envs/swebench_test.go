@@ -79,10 +79,16 @@ func TestHostSpecVersions(t *testing.T) {
 		{"pytest-dev/pytest", "4.3", false},
 		{"pytest-dev/pytest", "4.6", true},
 		{"pytest-dev/pytest", "5.1", true},
-		{"pytest-dev/pytest", "5.3", false},
+		{"pytest-dev/pytest", "5.3", true},
+		{"pytest-dev/pytest", "8.1", false},
 		{"pytest-dev/pytest", "7.2", true},
 		{"pylint-dev/pylint", "2.15", true},
+		{"pylint-dev/pylint", "2.16", true},
+		{"pylint-dev/pylint", "2.17", false},
 		{"pylint-dev/pylint", "3.0", false},
+		{"pallets/flask", "2.2", true},
+		{"pallets/flask", "3.0", false},
+		{"pytest-dev/pytest", "7.4", true},
 		{"pytest-dev/pytest", "9.9", false},
 	}
 	for _, tc := range cases {

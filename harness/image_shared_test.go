@@ -222,6 +222,12 @@ func runLayer(t *testing.T, sb agora.Sandbox, base []string, top v1.Layer, scrip
 		t.Fatal(err)
 	}
 	root := ws.Root()
+	// The setup's compat shim goes to /env/compat (on the environment's
+	// PYTHONPATH in both modes); the venv itself goes to the conda
+	// environment's place (setupInImage).
+	if err := os.MkdirAll(filepath.Join(root, "env"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	var mounts []agora.Mount
 	entries, _ := os.ReadDir(root)
 	for _, e := range entries {

@@ -548,6 +548,16 @@ def _canary_fn(name, fail, modname):
     return fn
 
 
+def _new_function(parent, name, fn, **kw):
+    # Node.from_parent arrived in pytest 5.4; before it, nodes were
+    # constructed directly (SWE-bench's images and pytest's own old
+    # versions run such pytests).
+    make = getattr(pytest.Function, "from_parent", None)
+    if make is not None:
+        return make(parent, name=name, callobj=fn, **kw)
+    return pytest.Function(name, parent=parent, callobj=fn, **kw)
+
+
 def _plant(session, items):
     planted = (_CONF or {}).get("canaries") or []
     if not planted:
@@ -579,9 +589,9 @@ def _plant(session, items):
         except Exception:
             pass
         try:
-            item = pytest.Function.from_parent(mod, name=c["name"], callobj=fn, **kw)
+            item = _new_function(mod, c["name"], fn, **kw)
         except Exception:
-            item = pytest.Function.from_parent(mod, name=c["name"], callobj=fn)
+            item = _new_function(mod, c["name"], fn)
         _STATE.canaries[item.nodeid] = "FAILED" if c["fail"] else "PASSED"
         inserts.append((i, item))
     # Insert from the back so earlier indexes stay valid.
