@@ -11,9 +11,11 @@ import (
 // hostVerified are the SWE-bench instances whose gold patch was seen to
 // resolve, and whose test patch alone was seen not to, under the embedded
 // specs (README, "SWE-bench on Debian packages"): the further instances of
-// this directory and the 13 first verified. The opt-in TestEvalHostSpecs in
+// this directory and the 13 first verified; and the probes of versions no
+// Verified or Lite instance has (host-probes.jsonl: the release tag, one
+// test file of the repository's core suite run whole, a no-op gold). The opt-in TestEvalHostSpecs in
 // cmd/agora runs them.
-var hostVerified = []string{"testdata/host-verified.jsonl", "../swebench/testdata/instances.jsonl"}
+var hostVerified = []string{"testdata/host-verified.jsonl", "../swebench/testdata/instances.jsonl", "testdata/host-probes.jsonl"}
 
 // TestHostVerifiedHaveSpecs checks, without a sandbox, that every verified
 // instance still finds its environment by an exact version, so that a spec
