@@ -666,6 +666,10 @@ def test_inner_session(tmp_path):
     out = subprocess.run([sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "test_inner.py"],
                          cwd=tmp_path, capture_output=True, text=True)
     print(out.stdout)
+    # pytest -v with live logging ends a test's line with its status and
+    # progress alone; SWE-bench's parser reads "[100%]" as a test id.
+    print("FAILED                                                 [100%]")
+    print("PASSED                                                 [100%]")
     assert out.returncode == 0
 `
 
@@ -686,7 +690,7 @@ func TestGuardInnerSessionIDs(t *testing.T) {
 	nested := fixture.MustGit(t, r.dir, "diff", "--cached", "--no-color", "--no-ext-diff", r.repo.Base)
 	r.mu.Unlock()
 	inst.TestPatch += nested
-	inst.PassToPass = append(append([]string{}, inst.PassToPass...), "tests/test_nested.py::test_inner_session", "test_inner.py::test_x")
+	inst.PassToPass = append(append([]string{}, inst.PassToPass...), "tests/test_nested.py::test_inner_session", "test_inner.py::test_x", "[100%]")
 
 	for _, tc := range []struct {
 		name, patch string

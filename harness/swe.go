@@ -323,6 +323,22 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 		SuiteRan:   logparse.SuiteRan(text),
 		EvalType:   grading.EvalType(inst.EvalType),
 	}.WithEvents(events)
+	if guard != nil {
+		// The guard has compared every test it ran with the log (a forged
+		// PASSED after a real failure is its finding, above). What is left
+		// of the log's conflicts are ids that are no test of this session:
+		// inner pytest sessions' lines that the parser reads as ids
+		// ("FAILED [100%]" then "PASSED [100%]"), which SWE-bench lists
+		// among some instances' tests (pytest-5227) and grades on the last
+		// status. A node id ("file::name") keeps the stricter rule.
+		kept := in.Conflicts[:0:0]
+		for _, c := range in.Conflicts {
+			if nodeFile(c.ID) != "" {
+				kept = append(kept, c)
+			}
+		}
+		in.Conflicts = kept
+	}
 	rep, err := grading.Grade(in)
 	if err != nil {
 		var inv *grading.InvalidLogError
