@@ -34,6 +34,19 @@ package harness
 //     whose log reports a FAIL_TO_PASS/PASS_TO_PASS test passing that the
 //     guard saw fail or never saw run. Such a run is runner_tampered: not
 //     resolved, with a reason starting "runner tampered: ".
+//
+// pytest's own suite runs pytest inside pytest (pytester), and two of its
+// habits are honest: an inner session imports installed plugins afresh, and
+// Hypothesis's wraps the fixture marker each time (a machinery entry
+// replaced by an installed pytest11 plugin's function that keeps the
+// original is accepted; a standard-library function never is, since
+// contextlib alone can neuter a test while keeping the original); and the
+// inner sessions' report lines reach the log, where SWE-bench's parser reads
+// ids such as "test_capsysbinary.py::test_hello" or "[100%]" and lists some
+// among an instance's tests. An expected id the guard never saw run is
+// refused only when its file existed before repository code ran (the guard
+// records which did) or the guard ran tests of it; a conflict on an id that
+// is no node id grades on the last status, as in SWE-bench.
 //  4. The static scan (patch.ScanTampering) flags tampering code in the
 //     patch itself; SWEOptions.TamperPolicy decides what a finding does.
 //
