@@ -228,6 +228,9 @@ func runLayer(t *testing.T, sb agora.Sandbox, base []string, top v1.Layer, scrip
 	if err := os.MkdirAll(filepath.Join(root, "env"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Chown(filepath.Join(root, "env"), sandbox.DefaultUID, sandbox.DefaultGID); err != nil {
+		t.Fatal(err)
+	}
 	var mounts []agora.Mount
 	entries, _ := os.ReadDir(root)
 	for _, e := range entries {
