@@ -174,12 +174,23 @@ func contains(list []string, s string) bool {
 // conda environment's place, the repository at /testbed, and a pytest
 // that runs the venv's.
 func setupInImage(env *harness.Env) string {
+	venv := false
+	for _, c := range env.Setup {
+		venv = venv || strings.Contains(c, "/env/venv")
+	}
 	var b strings.Builder
-	b.WriteString("set -eux\nrm -rf " + condaEnv + "\ncd /testbed\n")
+	b.WriteString("set -eux\n")
+	if venv {
+		// The venv replaces the conda layer's environment.
+		b.WriteString("rm -rf " + condaEnv + "\n")
+	}
+	b.WriteString("cd /testbed\n")
 	for _, c := range env.Setup {
 		b.WriteString(strings.ReplaceAll(c, "/env/venv", condaEnv) + "\n")
 	}
-	b.WriteString("[ -e " + condaEnv + "/bin/pytest ] || printf '#!/bin/sh\\nexec " + condaEnv + "/bin/python -m pytest \"$@\"\\n' > " + condaEnv + "/bin/pytest\nchmod 755 " + condaEnv + "/bin/pytest\n")
+	if venv {
+		b.WriteString("[ -e " + condaEnv + "/bin/pytest ] || printf '#!/bin/sh\\nexec " + condaEnv + "/bin/python -m pytest \"$@\"\\n' > " + condaEnv + "/bin/pytest\nchmod 755 " + condaEnv + "/bin/pytest\n")
+	}
 	return b.String()
 }
 
@@ -358,6 +369,7 @@ func parityTiming(t *testing.T, wanted []swebench.Instance, lines []string, imag
 		}
 		evs[img] = e
 	}
+	reports := map[bool][]byte{}
 	once := func(inst swebench.Instance, line, image string) measure {
 		dir := t.TempDir()
 		instances := filepath.Join(dir, "instances.jsonl")
@@ -375,8 +387,10 @@ func parityTiming(t *testing.T, wanted []swebench.Instance, lines []string, imag
 		wall := time.Since(start).Seconds()
 		unix.Getrusage(unix.RUSAGE_CHILDREN, &after)
 		cpu := float64(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) / 1e9
+		logDir := filepath.Join(dir, swebench.InstanceLogDir("timing", "gold", inst.InstanceID))
+		reports[image != ""], _ = os.ReadFile(filepath.Join(logDir, "report.json"))
 		var d harness.InstanceDetail
-		data, err := os.ReadFile(filepath.Join(dir, swebench.InstanceLogDir("timing", "gold", inst.InstanceID), "agora.json"))
+		data, err := os.ReadFile(filepath.Join(logDir, "agora.json"))
 		if err != nil || json.Unmarshal(data, &d) != nil || d.TimingsMS == nil {
 			t.Fatalf("%s: no timings in agora.json: %v", inst.InstanceID, err)
 		}
@@ -399,6 +413,9 @@ func parityTiming(t *testing.T, wanted []swebench.Instance, lines []string, imag
 		for pass := 0; pass < 2; pass++ {
 			m[0] = once(inst, line, "")
 			m[1] = once(inst, line, imageRef)
+		}
+		if h, i := reports[false], reports[true]; len(h) == 0 || string(h) != string(i) {
+			t.Errorf("%s: report.json differs\nhost  %s\nimage %s", inst.InstanceID, h, i)
 		}
 		for i := range sum {
 			sum[i].grade += m[i].grade
