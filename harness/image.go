@@ -290,6 +290,13 @@ func imageRunEnv(img *ImageRoot, e *Env) []string {
 	for _, kv := range baseEnv(&Env{}) {
 		set(kv)
 	}
+	// Grading runs have no network. SWE-bench's eval scripts reinstall the
+	// repository (pip install -e .), which needs an index for its build
+	// requirements and so fails here whatever pip does; without these pip
+	// first sleeps through five retries and a version check, about ten
+	// seconds per instance. The image may still set its own.
+	set("PIP_RETRIES=0")
+	set("PIP_DISABLE_PIP_VERSION_CHECK=1")
 	for _, kv := range img.Env {
 		set(kv)
 	}
