@@ -2,6 +2,7 @@ package harness_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -235,5 +236,54 @@ func TestImageTmpIsWorldWritable(t *testing.T) {
 	res := iev.EvaluateSWE(context.Background(), inst, &env, repo.Patches[fixture.Gold], harness.SWEOptions{})
 	if !strings.Contains(string(res.Log), "tmp mode 1777\nTMP-WRITABLE") || !res.Resolved() {
 		t.Fatalf("/tmp in image mode: %v\n%s", res.Err, tail(res.Log))
+	}
+}
+
+// TestEvaluateSWEImageDistribution grades the fixture instance in an
+// image pulled from Debian's docker-registry (the distribution registry
+// most deployments run) with htpasswd basic auth, the credentials coming
+// from a Docker config.json as a user's would, and compares report.json
+// with host mode's. A pull without the credentials is refused by the
+// server and names the image.
+func TestEvaluateSWEImageDistribution(t *testing.T) {
+	reg := ocitest.NewDistribution(t, true)
+	root := t.TempDir()
+	repo := fixture.PythonRepo(t, root)
+	fixture.Mirror(t, repo, root)
+	ev := MustEvaluator(t, root)
+	ref := reg.Push(t, testbedImage(t, repo, root), "swebench/sweb.eval.x86_64."+oci.DockerName(repo.Instance.InstanceID)+":latest")
+	inst := instanceOf(t, repo)
+	env := mustEnv(t, "agora/calc")
+
+	host := ev.EvaluateSWE(context.Background(), inst, env, repo.Patches[fixture.Gold], harness.SWEOptions{})
+	if !host.Resolved() {
+		t.Fatalf("host mode: not resolved: %v", host.Err)
+	}
+
+	// No credentials: the registry says 401 and the error names the image.
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	anon := MustEvaluator(t, root)
+	anon.Images = harness.OCIImages{Store: &oci.Store{Root: filepath.Join(t.TempDir(), "images"), UID: sandbox.DefaultUID, GID: sandbox.DefaultGID}}
+	anon.ImageTemplate = ref
+	res := anon.EvaluateSWE(context.Background(), inst, env, repo.Patches[fixture.Gold], harness.SWEOptions{})
+	if res.Err == nil || res.ErrKind != harness.ErrKindEnvironment || !strings.Contains(res.Err.Error(), reg.Host) || !strings.Contains(res.Err.Error(), "UNAUTHORIZED") {
+		t.Fatalf("anonymous pull: kind %q err %v, want an environment error naming %s", res.ErrKind, res.Err, reg.Host)
+	}
+	t.Logf("anonymous pull: %v", res.Err)
+
+	// The user's Docker config.json has the credentials.
+	cfg := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte(reg.User + ":" + reg.Password))
+	writeFile(t, filepath.Join(cfg, "config.json"), `{"auths":{"`+reg.Host+`":{"auth":"`+auth+`"}}}`)
+	t.Setenv("DOCKER_CONFIG", cfg)
+	iev := MustEvaluator(t, root)
+	iev.Images = harness.OCIImages{Store: &oci.Store{Root: filepath.Join(t.TempDir(), "images"), UID: sandbox.DefaultUID, GID: sandbox.DefaultGID}}
+	iev.ImageTemplate = ref
+	img := iev.EvaluateSWE(context.Background(), inst, env, repo.Patches[fixture.Gold], harness.SWEOptions{})
+	if !img.Resolved() {
+		t.Fatalf("image mode: not resolved: %v\n%s", img.Err, tail(img.Log))
+	}
+	if !reflect.DeepEqual(host.Statuses, img.Statuses) {
+		t.Fatalf("test statuses differ:\nhost  %v\nimage %v", host.Statuses, img.Statuses)
 	}
 }

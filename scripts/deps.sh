@@ -12,6 +12,9 @@ pkgs=(runc runsc git patch ca-certificates python3 python3-pytest python3-venv p
 # runner appends /usr/lib/python3/dist-packages to the agent's sys.path.
 pkgs+=(python3-requests python3-urllib3 python3-numpy python3-scipy python3-pandas python3-sklearn
        python3-aiohttp python3-pydantic python3-tqdm python3-joblib python3-dill python3-nltk)
+# Debian's distribution registry, a real one for the image tests
+# (harness TestEvaluateSWEImageDistribution).
+pkgs+=(docker-registry)
 # Headless Chromium for the dashboard's browser tests (cmd/agora
 # TestDashboardBrowser, driven by chromedp); fonts so screenshots have text.
 pkgs+=(chromium fonts-dejavu-core)
