@@ -43,7 +43,10 @@ package harness
 // contextlib alone can neuter a test while keeping the original); and the
 // inner sessions' report lines reach the log, where SWE-bench's parser reads
 // ids such as "test_capsysbinary.py::test_hello" or "[100%]" and lists some
-// among an instance's tests. An expected id the guard never saw run is
+// among an instance's tests. In an image the repository is /testbed and
+// every file belongs to the sandbox user, so the guard is told where the
+// repository is, and a file outside it counts as installed only if it was
+// not written (ctime) after the guard loaded. An expected id the guard never saw run is
 // refused only when its file existed before repository code ran (the guard
 // records which did) or the guard ran tests of it; a conflict on an id that
 // is no node id grades on the last status, as in SWE-bench.
@@ -187,9 +190,12 @@ func (g *guardRun) close() { os.RemoveAll(g.outDir) }
 
 // inputs returns the files the guard adds to the read-only inputs mount.
 // expected are the instance's FAIL_TO_PASS and PASS_TO_PASS ids: the guard
-// reports which of their files exist when it loads (see nodeFile).
-func (g *guardRun) inputs(restore map[string]*string, expected []string) (map[string][]byte, error) {
+// reports which of their files exist when it loads (see nodeFile). repoDir
+// is where the repository is in the sandbox (/repo, or /testbed in an
+// image): code there is the patch's.
+func (g *guardRun) inputs(restore map[string]*string, expected []string, repoDir string) (map[string][]byte, error) {
 	conf, err := json.Marshal(map[string]any{
+		"repo_dir":       repoDir,
 		"record":         guardOutDir + "/" + guardRecord,
 		"key_file":       guardOutDir + "/" + guardKeyName,
 		"canaries":       g.canaries,

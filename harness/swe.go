@@ -212,7 +212,7 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	}
 	testEnvVars, restore := testEnv(site.env, env, guard)
 	if guard != nil {
-		gf, err := guard.inputs(restore, append(append([]string{}, inst.FailToPass...), inst.PassToPass...))
+		gf, err := guard.inputs(restore, append(append([]string{}, inst.FailToPass...), inst.PassToPass...), site.dir)
 		if err != nil {
 			return fail(ErrKindSandbox, fmt.Errorf("%s: guard: %w", inst.InstanceID, err))
 		}

@@ -39,6 +39,7 @@ import os
 import random
 import sys
 import threading
+import time
 import types
 
 _CONF_ENV = "AGORA_GUARD"
@@ -242,7 +243,7 @@ def _installed_plugin_files():
             rel = mod.replace(".", "/")
             for cand in (rel + ".py", rel + "/__init__.py"):
                 path = os.path.normpath(str(dist.locate_file(cand)))
-                if os.path.isfile(path) and not path.startswith(_UNTRUSTED_ROOTS):
+                if os.path.isfile(path) and not path.startswith(_STATE.untrusted_roots):
                     files.add(path)
     except Exception:
         pass
@@ -310,8 +311,17 @@ def _trusted_file(path):
         return True
     if path.startswith(_STATE.pytest_dirs):
         return True
-    if path.startswith(_UNTRUSTED_ROOTS) or path == "/repo":
+    if path.startswith(_STATE.untrusted_roots) or path + "/" in _STATE.untrusted_roots:
         return _is_test_file(path)
+    # Anywhere else (site-packages, the standard library) counts as
+    # installed only if it was not written since the guard loaded: in an
+    # image every file belongs to the sandbox user, and code under test
+    # could drop a module there and import it. ctime cannot be set back.
+    try:
+        if os.stat(path).st_ctime > _STATE.started:
+            return False
+    except OSError:
+        return False
     return True
 
 
@@ -349,6 +359,8 @@ class _State:
         self.test_hashes = {}
         self.existing_files = []
         self.plugin_files = frozenset()
+        self.untrusted_roots = _UNTRUSTED_ROOTS
+        self.started = float("inf")
 
 
 _STATE = _State()
@@ -725,6 +737,12 @@ def pytest_unconfigure(config):
 # Last, once every name above exists; still before any repository code.
 if _CONF is not None and "error" not in _CONF:
     _STATE.active = True
+    _STATE.started = time.time()
+    # The repository is wherever the harness put it: /repo on the host,
+    # /testbed in an image.
+    _repo = _CONF.get("repo_dir") or ""
+    if _repo.startswith("/") and _repo != "/":
+        _STATE.untrusted_roots = _UNTRUSTED_ROOTS + (os.path.normpath(_repo) + "/",)
     _STATE.pytest_dirs = tuple(
         os.path.dirname(os.path.abspath(m.__file__)) + "/"
         for m in (sys.modules.get("_pytest"), sys.modules.get("pytest"))
