@@ -281,7 +281,7 @@ func nodeFile(id string) string {
 // bounded (the record and config stay small on a hostile instance).
 func expectedFiles(expected []string) []string {
 	seen := map[string]bool{}
-	var out []string
+	out := []string{} // a JSON list even when empty
 	for _, id := range expected {
 		if f := nodeFile(id); f != "" && !seen[f] && len(out) < 4096 {
 			seen[f] = true

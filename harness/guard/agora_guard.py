@@ -754,6 +754,6 @@ if _CONF is not None and "error" not in _CONF:
     # Which expected ids' files are the repository's (guard.go, checkGuard):
     # looked up now, before any repository code can create or remove one.
     _STATE.existing_files = [
-        f for f in _CONF.get("expected_files", [])[:4096]
+        f for f in (_CONF.get("expected_files") or [])[:4096]
         if isinstance(f, str) and os.path.lexists(os.path.join(os.getcwd(), f))
     ]
