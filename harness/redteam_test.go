@@ -785,3 +785,19 @@ func TestRedTeamImage(t *testing.T) {
 		})
 	}
 }
+
+// TestGuardNoExpectedTests runs the whole suite of an instance that lists
+// no tests (forge's baseline and validation probes do this): the guard
+// must load and report every test, not crash pytest at import.
+func TestGuardNoExpectedTests(t *testing.T) {
+	r := mustRedTeam(t)
+	inst := *instanceOf(t, r.repo)
+	inst.FailToPass, inst.PassToPass = nil, nil
+	res := r.ev.EvaluateSWE(context.Background(), &inst, r.env, r.repo.Patches[fixture.Gold], harness.SWEOptions{})
+	if res.Err != nil || !res.Guarded || len(res.Statuses) == 0 {
+		t.Fatalf("err %v guarded %v statuses %v\n%s", res.Err, res.Guarded, res.Statuses, tail(res.Log))
+	}
+	if got := res.Statuses["tests/test_ops.py::test_mean_fractional"]; got != "PASSED" {
+		t.Fatalf("test_mean_fractional %q, want PASSED\n%s", got, tail(res.Log))
+	}
+}
