@@ -34,24 +34,26 @@ package harness
 //     whose log reports a FAIL_TO_PASS/PASS_TO_PASS test passing that the
 //     guard saw fail or never saw run. Such a run is runner_tampered: not
 //     resolved, with a reason starting "runner tampered: ".
-//
-// pytest's own suite runs pytest inside pytest (pytester), and two of its
-// habits are honest: an inner session imports installed plugins afresh, and
-// Hypothesis's wraps the fixture marker each time (a machinery entry
-// replaced by an installed pytest11 plugin's function that keeps the
-// original is accepted; a standard-library function never is, since
-// contextlib alone can neuter a test while keeping the original); and the
-// inner sessions' report lines reach the log, where SWE-bench's parser reads
-// ids such as "test_capsysbinary.py::test_hello" or "[100%]" and lists some
-// among an instance's tests. In an image the repository is /testbed and
-// every file belongs to the sandbox user, so the guard is told where the
-// repository is, and a file outside it counts as installed only if it was
-// not written (ctime) after the guard loaded. An expected id the guard never saw run is
-// refused only when its file existed before repository code ran (the guard
-// records which did) or the guard ran tests of it; a conflict on an id that
-// is no node id grades on the last status, as in SWE-bench.
 //  4. The static scan (patch.ScanTampering) flags tampering code in the
 //     patch itself; SWEOptions.TamperPolicy decides what a finding does.
+//
+// pytest's own suite runs pytest inside pytest (pytester), and two of its
+// habits are honest. An inner session imports installed plugins afresh,
+// and Hypothesis's wraps the fixture marker each time: a machinery entry
+// replaced by an installed pytest11 plugin's function that keeps the
+// original is accepted (a standard-library function never is, since
+// contextlib alone can neuter a test while keeping the original). And the
+// inner sessions' report lines reach the log, where SWE-bench's parser
+// reads ids such as "test_capsysbinary.py::test_hello" or "[100%]" and
+// lists some among an instance's tests: an expected id the guard never saw
+// run is refused only when its file existed before repository code ran (the
+// guard records which did) or the guard ran tests of it, and a conflict on
+// an id that is no node id grades on the last status, as in SWE-bench.
+//
+// In an image the repository is /testbed and every file belongs to the
+// sandbox user, so the guard is told where the repository is, and a file
+// outside it counts as installed only if it was not written (ctime) after
+// the guard loaded.
 //
 // What is defended: the routes above, in any file of the patch, including
 // attacks that target only the FAIL_TO_PASS tests (machinery, registry and
@@ -87,6 +89,7 @@ import (
 
 	"github.com/agoranet/agora/internal/clip"
 	"github.com/agoranet/agora/logparse"
+	"github.com/agoranet/agora/swebench"
 )
 
 //go:embed guard/agora_guard.py
@@ -290,6 +293,27 @@ func expectedFiles(expected []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// expectedIDs are an instance's FAIL_TO_PASS and PASS_TO_PASS ids.
+func expectedIDs(inst *swebench.Instance) []string {
+	return append(append([]string{}, inst.FailToPass...), inst.PassToPass...)
+}
+
+// nodeConflicts keeps the log conflicts on pytest node ids. The guard has
+// compared every test it ran with the log (a forged PASSED after a real
+// failure is its finding), so what is left are ids that are no test of
+// this session: inner pytest sessions' lines that the parser reads as ids
+// ("FAILED [100%]" then "PASSED [100%]"), which SWE-bench lists among some
+// instances' tests (pytest-5227) and grades on the last status.
+func nodeConflicts(cs []logparse.Conflict) []logparse.Conflict {
+	kept := cs[:0:0]
+	for _, c := range cs {
+		if nodeFile(c.ID) != "" {
+			kept = append(kept, c)
+		}
+	}
+	return kept
 }
 
 // readRecord reads and authenticates the guard's record; nil means there

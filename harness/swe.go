@@ -212,7 +212,7 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	}
 	testEnvVars, restore := testEnv(site.env, env, guard)
 	if guard != nil {
-		gf, err := guard.inputs(restore, append(append([]string{}, inst.FailToPass...), inst.PassToPass...), site.dir)
+		gf, err := guard.inputs(restore, expectedIDs(inst), site.dir)
 		if err != nil {
 			return fail(ErrKindSandbox, fmt.Errorf("%s: guard: %w", inst.InstanceID, err))
 		}
@@ -308,8 +308,7 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 	if guard != nil {
 		// The guard's record against the log (layer 3, guard.go); its
 		// canaries leave the events here, before grading.
-		expected := append(append([]string{}, inst.FailToPass...), inst.PassToPass...)
-		reasons, kept := guard.checkGuard(events, exit, expected, func(s string) logparse.Events { return parser(logparse.Normalize([]byte(s))) })
+		reasons, kept := guard.checkGuard(events, exit, expectedIDs(inst), func(s string) logparse.Events { return parser(logparse.Normalize([]byte(s))) })
 		if len(reasons) > 0 {
 			return fail(ErrKindRunnerTampered, &RunnerTamperedError{InstanceID: inst.InstanceID, Reasons: reasons})
 		}
@@ -324,20 +323,7 @@ func (ev *Evaluator) EvaluateSWE(ctx context.Context, inst *swebench.Instance, e
 		EvalType:   grading.EvalType(inst.EvalType),
 	}.WithEvents(events)
 	if guard != nil {
-		// The guard has compared every test it ran with the log (a forged
-		// PASSED after a real failure is its finding, above). What is left
-		// of the log's conflicts are ids that are no test of this session:
-		// inner pytest sessions' lines that the parser reads as ids
-		// ("FAILED [100%]" then "PASSED [100%]"), which SWE-bench lists
-		// among some instances' tests (pytest-5227) and grades on the last
-		// status. A node id ("file::name") keeps the stricter rule.
-		kept := in.Conflicts[:0:0]
-		for _, c := range in.Conflicts {
-			if nodeFile(c.ID) != "" {
-				kept = append(kept, c)
-			}
-		}
-		in.Conflicts = kept
+		in.Conflicts = nodeConflicts(in.Conflicts)
 	}
 	rep, err := grading.Grade(in)
 	if err != nil {
